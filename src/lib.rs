@@ -1,0 +1,4 @@
+pub mod config;
+pub mod pb {
+    tonic::include_proto!("onlyoffice.people.v1");
+}
