@@ -1,4 +1,41 @@
+//! people-gateway: a gRPC gateway in front of the ONLYOFFICE People REST API,
+//! for Workspace (CommunityServer) and DocSpace portals.
+//!
+//! Modules, one per boundary:
+//! - [`service`]: the gRPC side, `onlyoffice.people.v1.PeopleService`.
+//! - [`mapping`]: protobuf requests into validated domain values, portal users into `pb::User`.
+//! - [`people`]: what each operation does on each product (safe read-modify-write, refusals).
+//! - [`portal`]: the HTTP client for the portal's REST API and its wire shapes.
+//! - [`error`]: every error and the one table that maps it to a gRPC status.
+//! - [`domain`], [`locks`]: validated values and per-user write serialization.
+//! - [`config`], [`server`], [`demo`]: flags, serving, and the demo mode.
+//! - [`simulator`]: an in-process portal that answers as the real one, for tests and `--demo`.
+//!
+//! One `UpdateContacts` call, followed through: [`service::PeopleApi`] takes the
+//! credential from metadata and [`mapping`] validates the contacts; [`people::People`]
+//! resolves `@self`, locks the user, reads the current list with
+//! [`portal::PortalClient::get_user`], merges, and writes the whole list back
+//! (Workspace `PUT /people/{id}/contacts`, DocSpace `PUT /people/{id}`); the
+//! portal's answer goes back through [`mapping::user_to_pb`], and any error
+//! through [`error`].
+
 pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod locks;
+pub mod mapping;
+pub mod people;
+pub mod portal;
+pub mod server;
+pub mod service;
+pub mod simulator;
+
+/// Generated protobuf types and gRPC stubs for `onlyoffice.people.v1`.
 pub mod pb {
+    #![allow(missing_docs, clippy::all)]
     tonic::include_proto!("onlyoffice.people.v1");
+
+    /// Encoded descriptors of the contract (and the google.rpc error details), for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("people_descriptor");
 }

@@ -1,0 +1,69 @@
+//! `--demo`: starts the embedded portal simulator with its seeded users and
+//! prints how to call the gateway against it.
+
+use std::net::SocketAddr;
+
+use url::Url;
+
+use crate::config::Product;
+use crate::domain::Credential;
+use crate::simulator::{Simulator, seed};
+
+/// A running demo portal.
+pub struct Demo {
+    simulator: Simulator,
+    credential: Credential,
+}
+
+impl Demo {
+    /// Starts the simulator on a free loopback port. Calls without a
+    /// credential act as the demo owner unless `token` says otherwise.
+    pub async fn start(product: Option<Product>, token: Option<Credential>) -> std::io::Result<Self> {
+        let simulator = Simulator::start(product.unwrap_or(Product::Workspace)).await?;
+        let credential = match token {
+            Some(token) => token,
+            None => Credential::authorization(seed::ADMIN_TOKEN)
+                .map_err(|error| std::io::Error::other(error.to_string()))?,
+        };
+        Ok(Self {
+            simulator,
+            credential,
+        })
+    }
+
+    /// The simulated portal's root URL.
+    pub fn portal_url(&self) -> Url {
+        self.simulator.base_url()
+    }
+
+    /// The simulated product.
+    pub fn product(&self) -> Product {
+        self.simulator.product()
+    }
+
+    /// The credential used for calls that carry none.
+    pub fn credential(&self) -> Credential {
+        self.credential.clone()
+    }
+
+    /// Prints the addresses, the demo users and ready-to-paste grpcurl calls.
+    pub fn print_instructions(&self, listen: SocketAddr) {
+        let port = listen.port();
+        let service = "onlyoffice.people.v1.PeopleService";
+        println!(
+            "people-gateway demo: gRPC on port {port}, simulated {product} portal at {url}\n\
+             Calls without credentials act as the owner jane.doe ({admin_token}).\n\
+             Other demo tokens (send as -H 'authorization: <token>'): {user_token} (mike.zanyatski, {user_id}), {guest_token}.\n\
+             Try:\n  \
+             grpcurl -plaintext localhost:{port} list\n  \
+             grpcurl -plaintext -d '{{\"user_id\":\"{user_id}\"}}' localhost:{port} {service}/GetUser\n  \
+             grpcurl -plaintext -d '{{\"user_id\":\"{user_id}\",\"contacts\":[{{\"type\":\"telegram\",\"value\":\"@mike\"}}]}}' localhost:{port} {service}/UpdateContacts",
+            product = self.product(),
+            url = self.portal_url(),
+            admin_token = seed::ADMIN_TOKEN,
+            user_token = seed::USER_TOKEN,
+            guest_token = seed::GUEST_TOKEN,
+            user_id = seed::USER_ID,
+        );
+    }
+}

@@ -1,0 +1,456 @@
+//! Validated values shared by the gRPC side and the portal side: who a call is
+//! about (`UserRef`), contacts, the caller's credential, and the pure contact
+//! merge/remove rules. Nothing here knows tonic or reqwest.
+
+use std::fmt;
+
+use chrono::NaiveDate;
+use url::Url;
+use uuid::Uuid;
+
+/// The longest user name or credential the gateway forwards.
+const MAX_REF_LEN: usize = 255;
+const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
+
+/// A portal user GUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(Uuid);
+
+impl UserId {
+    /// Parses the portal's GUID forms (hyphenated, braced, or 32 hex digits).
+    pub fn parse(text: &str) -> Option<Self> {
+        Uuid::try_parse(text).ok().map(Self)
+    }
+
+    /// Whether this is `Guid.Empty`, the portal's "no user".
+    pub fn is_nil(&self) -> bool {
+        self.0.is_nil()
+    }
+}
+
+impl From<Uuid> for UserId {
+    fn from(id: Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// Which user a call is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    /// `@self`: the user whose credential the call carries.
+    Me,
+    /// A user GUID.
+    Id(UserId),
+    /// A login name (only reads accept it).
+    Name(String),
+}
+
+/// Why a `user_id` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UserRefError {
+    /// Nothing was given.
+    #[error("must not be empty")]
+    Empty,
+    /// Updates need a GUID or `@self`.
+    #[error("must be a user GUID or @self")]
+    NotAnIdOrSelf,
+    /// Too long, a control character, or a dot segment that a URL would swallow.
+    #[error("is not a valid user name")]
+    BadName,
+}
+
+impl UserRef {
+    /// The literal the portal and the contract use for "the caller".
+    pub const SELF_ALIAS: &'static str = "@self";
+
+    /// Parses a reference for a read: GUID, `@self`, or a user name.
+    pub fn parse_for_read(text: &str) -> Result<Self, UserRefError> {
+        if text.is_empty() {
+            return Err(UserRefError::Empty);
+        }
+        if let Ok(reference) = Self::parse_for_write(text) {
+            return Ok(reference);
+        }
+        let is_dot_segment = text == "." || text == "..";
+        if text.len() > MAX_REF_LEN || is_dot_segment || text.chars().any(char::is_control) {
+            return Err(UserRefError::BadName);
+        }
+        Ok(Self::Name(text.to_owned()))
+    }
+
+    /// Parses a reference for a write: a GUID or `@self` (the portal's PUT
+    /// routes need a GUID; `@self` is resolved by the gateway first).
+    pub fn parse_for_write(text: &str) -> Result<Self, UserRefError> {
+        if text.is_empty() {
+            return Err(UserRefError::Empty);
+        }
+        if text == Self::SELF_ALIAS {
+            return Ok(Self::Me);
+        }
+        UserId::parse(text)
+            .map(Self::Id)
+            .ok_or(UserRefError::NotAnIdOrSelf)
+    }
+
+    /// The single path segment the portal expects (the URL layer encodes it).
+    pub fn path_segment(&self) -> String {
+        match self {
+            Self::Me => Self::SELF_ALIAS.to_owned(),
+            Self::Id(id) => id.to_string(),
+            Self::Name(name) => name.clone(),
+        }
+    }
+}
+
+/// One contact entry, already validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// Kind, e.g. `mail`.
+    pub kind: String,
+    /// Value, e.g. `mike@example.com`.
+    pub value: String,
+}
+
+/// Why a contact was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ContactError {
+    /// Empty type.
+    #[error("type must not be empty")]
+    EmptyType,
+    /// Empty value: DocSpace drops such pairs and Workspace loses its pairing on reload.
+    #[error("value must not be empty")]
+    EmptyValue,
+    /// `|` separates the portal's stored list, so it would corrupt it.
+    #[error("must not contain '|'")]
+    Separator,
+    /// Control characters or more than 255 characters.
+    #[error("must be at most 255 characters without control characters")]
+    Malformed,
+}
+
+impl Contact {
+    /// Validates a (type, value) pair so the portal stores it intact.
+    pub fn new(kind: &str, value: &str) -> Result<Self, (ContactField, ContactError)> {
+        check_contact_part(kind).map_err(|error| (ContactField::Type, error))?;
+        check_contact_part(value).map_err(|error| (ContactField::Value, error))?;
+        if kind.is_empty() {
+            return Err((ContactField::Type, ContactError::EmptyType));
+        }
+        if value.is_empty() {
+            return Err((ContactField::Value, ContactError::EmptyValue));
+        }
+        Ok(Self {
+            kind: kind.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+
+    /// The contract's identity of a contact: type case-insensitive, value exact.
+    pub fn same_as(&self, other: &Contact) -> bool {
+        self.kind.eq_ignore_ascii_case(&other.kind) && self.value == other.value
+    }
+}
+
+/// Which half of a contact failed validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactField {
+    /// The `type` field.
+    Type,
+    /// The `value` field.
+    Value,
+}
+
+fn check_contact_part(part: &str) -> Result<(), ContactError> {
+    if part.contains('|') {
+        return Err(ContactError::Separator);
+    }
+    if part.chars().count() > MAX_REF_LEN || part.chars().any(char::is_control) {
+        return Err(ContactError::Malformed);
+    }
+    Ok(())
+}
+
+/// Adds each addition that is not present yet (and not repeated within the
+/// additions), keeping existing contacts and their order.
+pub fn merge_contacts(current: &[Contact], additions: &[Contact]) -> Vec<Contact> {
+    let mut merged = current.to_vec();
+    for addition in additions {
+        if !merged.iter().any(|existing| existing.same_as(addition)) {
+            merged.push(addition.clone());
+        }
+    }
+    merged
+}
+
+/// Removes every contact equal to one of the removals; others keep their order.
+pub fn remove_contacts(current: &[Contact], removals: &[Contact]) -> Vec<Contact> {
+    current
+        .iter()
+        .filter(|existing| !removals.iter().any(|removal| removal.same_as(existing)))
+        .cloned()
+        .collect()
+}
+
+/// Sex as both products accept it on update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sex {
+    /// Male.
+    Male,
+    /// Female.
+    Female,
+}
+
+/// A validated UpdateUser: every `Some` is a change, every `None` leaves the
+/// portal's value alone. `Some(None)` clears a date or the lead.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileChanges {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub comment: Option<String>,
+    pub title: Option<String>,
+    pub location: Option<String>,
+    pub sex: Option<Sex>,
+    pub birthday: Option<Option<NaiveDate>>,
+    pub works_from: Option<Option<NaiveDate>>,
+    pub department_ids: Option<Vec<Uuid>>,
+    pub contacts: Option<Vec<Contact>>,
+    pub avatar_url: Option<Url>,
+    pub disabled: Option<bool>,
+    pub is_guest: Option<bool>,
+    pub lead: Option<Option<UserId>>,
+    pub spam: Option<bool>,
+}
+
+impl ProfileChanges {
+    /// Contract names of the fields this change sets, in contract order.
+    pub fn fields(&self) -> Vec<&'static str> {
+        let Self {
+            first_name,
+            last_name,
+            comment,
+            title,
+            location,
+            sex,
+            birthday,
+            works_from,
+            department_ids,
+            contacts,
+            avatar_url,
+            disabled,
+            is_guest,
+            lead,
+            spam,
+        } = self;
+        [
+            ("first_name", first_name.is_some()),
+            ("last_name", last_name.is_some()),
+            ("comment", comment.is_some()),
+            ("title", title.is_some()),
+            ("location", location.is_some()),
+            ("sex", sex.is_some()),
+            ("birthday", birthday.is_some()),
+            ("works_from", works_from.is_some()),
+            ("department_ids", department_ids.is_some()),
+            ("contacts", contacts.is_some()),
+            ("avatar_url", avatar_url.is_some()),
+            ("disabled", disabled.is_some()),
+            ("is_guest", is_guest.is_some()),
+            ("lead_id", lead.is_some()),
+            ("spam", spam.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
+    /// The set fields that are among `names`.
+    pub fn fields_among(&self, names: &[&str]) -> Vec<&'static str> {
+        self.fields()
+            .into_iter()
+            .filter(|field| names.contains(field))
+            .collect()
+    }
+}
+
+/// How the caller proves who they are to the portal.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// Sent as the portal's `Authorization` header, as given.
+    Authorization(String),
+    /// Sent as the portal's `asc_auth_key` cookie.
+    CookieToken(String),
+}
+
+/// Why a credential was refused before reaching the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    /// Empty value.
+    #[error("is empty")]
+    Empty,
+    /// Control characters could split or smuggle headers.
+    #[error("contains control characters")]
+    ControlCharacters,
+    /// Far longer than any portal token.
+    #[error("is too long")]
+    TooLong,
+    /// Cookie tokens end at `;`, so one would smuggle another cookie.
+    #[error("contains ';'")]
+    CookieSeparator,
+}
+
+impl Credential {
+    /// An `Authorization` value to forward.
+    pub fn authorization(value: &str) -> Result<Self, CredentialError> {
+        check_credential(value)?;
+        Ok(Self::Authorization(value.to_owned()))
+    }
+
+    /// An `asc_auth_key` token to forward as a cookie.
+    pub fn cookie_token(value: &str) -> Result<Self, CredentialError> {
+        check_credential(value)?;
+        if value.contains(';') {
+            return Err(CredentialError::CookieSeparator);
+        }
+        Ok(Self::CookieToken(value.to_owned()))
+    }
+}
+
+fn check_credential(value: &str) -> Result<(), CredentialError> {
+    if value.trim().is_empty() {
+        return Err(CredentialError::Empty);
+    }
+    if value.len() > MAX_CREDENTIAL_LEN {
+        return Err(CredentialError::TooLong);
+    }
+    if value.chars().any(char::is_control) {
+        return Err(CredentialError::ControlCharacters);
+    }
+    Ok(())
+}
+
+/// Never shows the secret, so a credential can sit in any logged struct.
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Authorization(_) => f.write_str("Credential::Authorization(<redacted>)"),
+            Self::CookieToken(_) => f.write_str("Credential::CookieToken(<redacted>)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact(kind: &str, value: &str) -> Contact {
+        Contact {
+            kind: kind.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn write_refs_accept_guid_and_self_only() {
+        let guid = "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302";
+        assert!(matches!(UserRef::parse_for_write(guid), Ok(UserRef::Id(_))));
+        assert_eq!(UserRef::parse_for_write("@self"), Ok(UserRef::Me));
+        assert_eq!(
+            UserRef::parse_for_write("mike.zanyatski"),
+            Err(UserRefError::NotAnIdOrSelf)
+        );
+        assert_eq!(UserRef::parse_for_write(""), Err(UserRefError::Empty));
+    }
+
+    #[test]
+    fn read_refs_accept_names_but_not_dot_segments_or_control_characters() {
+        assert_eq!(
+            UserRef::parse_for_read("mike.zanyatski"),
+            Ok(UserRef::Name("mike.zanyatski".into()))
+        );
+        assert_eq!(UserRef::parse_for_read(".."), Err(UserRefError::BadName));
+        assert_eq!(UserRef::parse_for_read("a\nb"), Err(UserRefError::BadName));
+        assert_eq!(
+            UserRef::parse_for_read(&"x".repeat(256)),
+            Err(UserRefError::BadName)
+        );
+    }
+
+    #[test]
+    fn guid_segments_are_normalised_to_hyphenated_lowercase() {
+        let reference =
+            UserRef::parse_for_write("{1C2F7B3D-9E50-4B4C-8D6E-7F8091A2B302}").unwrap();
+        assert_eq!(
+            reference.path_segment(),
+            "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302"
+        );
+    }
+
+    #[test]
+    fn contacts_refuse_separator_and_empty_parts() {
+        assert_eq!(
+            Contact::new("mail", "a|b"),
+            Err((ContactField::Value, ContactError::Separator))
+        );
+        assert_eq!(
+            Contact::new("", "x"),
+            Err((ContactField::Type, ContactError::EmptyType))
+        );
+        assert_eq!(
+            Contact::new("mail", ""),
+            Err((ContactField::Value, ContactError::EmptyValue))
+        );
+        assert!(Contact::new("mail", "mike@example.com").is_ok());
+    }
+
+    #[test]
+    fn merge_keeps_existing_and_adds_only_new_pairs() {
+        let current = [contact("mail", "a@x"), contact("skype", "mike")];
+        let merged = merge_contacts(
+            &current,
+            &[
+                contact("MAIL", "a@x"),
+                contact("mail", "b@x"),
+                contact("mail", "b@x"),
+            ],
+        );
+        assert_eq!(
+            merged,
+            [
+                contact("mail", "a@x"),
+                contact("skype", "mike"),
+                contact("mail", "b@x")
+            ]
+        );
+    }
+
+    #[test]
+    fn remove_takes_exact_pairs_not_the_first_of_a_type() {
+        let current = [
+            contact("mail", "a@x"),
+            contact("mail", "b@x"),
+            contact("phone", "1"),
+        ];
+        let left = remove_contacts(&current, &[contact("Mail", "b@x"), contact("phone", "2")]);
+        assert_eq!(left, [contact("mail", "a@x"), contact("phone", "1")]);
+    }
+
+    #[test]
+    fn credentials_refuse_control_characters_and_never_print() {
+        assert_eq!(
+            Credential::authorization("tok\r\nX-Evil: 1"),
+            Err(CredentialError::ControlCharacters)
+        );
+        assert_eq!(
+            Credential::cookie_token("a; other=b"),
+            Err(CredentialError::CookieSeparator)
+        );
+        let credential = Credential::authorization("secret-token").unwrap();
+        assert!(!format!("{credential:?}").contains("secret-token"));
+    }
+}

@@ -1,0 +1,722 @@
+//! Conversions between the protobuf contract and the gateway's own types: gRPC
+//! requests are validated into domain values (with a field violation per bad
+//! field), and the portal's user DTO becomes a `pb::User`. The only module that
+//! sees both protobuf and portal types. Messages are destructured whole, so a
+//! new protobuf field does not compile until it is mapped.
+
+use chrono::{Datelike as _, NaiveDate};
+use url::Url;
+use uuid::Uuid;
+
+use crate::domain::{Contact, ContactField, ProfileChanges, Sex, UserId, UserRef};
+use crate::error::{FieldViolation, GatewayError};
+use crate::pb;
+use crate::portal::dates::ApiDateTime;
+use crate::portal::model::{EnumValue, PortalContact, PortalGroup, PortalUser, PortalUserSummary};
+
+/// Most contacts one request may carry.
+const MAX_CONTACTS: usize = 200;
+/// Longest first/last name, title or location (the portal's own limit).
+const MAX_SHORT_TEXT: usize = 255;
+/// Longest comment.
+const MAX_COMMENT: usize = 4000;
+/// Longest avatar URL.
+const MAX_URL: usize = 2048;
+
+/// Collects violations so the caller hears about every bad field at once.
+#[derive(Default)]
+struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, GatewayError> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(GatewayError::InvalidArgument(self.0))
+        }
+    }
+}
+
+/// A contact-list request, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactsInput {
+    /// Whose contacts.
+    pub user: UserRef,
+    /// The contacts of the request.
+    pub contacts: Vec<Contact>,
+    /// DocSpace's marketing-mail consent to send along.
+    pub spam: Option<bool>,
+}
+
+/// Validates GetUser.
+pub fn get_user_request(request: pb::GetUserRequest) -> Result<UserRef, GatewayError> {
+    let pb::GetUserRequest { user_id } = request;
+    UserRef::parse_for_read(&user_id).map_err(|error| {
+        GatewayError::InvalidArgument(vec![FieldViolation::new("user_id", error.to_string())])
+    })
+}
+
+/// Validates UpdateUser into the user and the changes.
+pub fn update_user_request(
+    request: pb::UpdateUserRequest,
+) -> Result<(UserRef, ProfileChanges), GatewayError> {
+    let pb::UpdateUserRequest {
+        user_id,
+        first_name,
+        last_name,
+        comment,
+        title,
+        location,
+        sex,
+        birthday,
+        works_from,
+        department_ids,
+        contacts,
+        avatar_url,
+        disabled,
+        is_guest,
+        lead_id,
+        spam,
+    } = request;
+    let mut violations = Violations::default();
+    let user = write_target(&user_id, &mut violations);
+    let changes = ProfileChanges {
+        first_name: first_name.map(|name| name_text("first_name", name, &mut violations)),
+        last_name: last_name.map(|name| name_text("last_name", name, &mut violations)),
+        comment: comment.map(|text| free_text("comment", text, MAX_COMMENT, &mut violations)),
+        title: title.map(|text| free_text("title", text, MAX_SHORT_TEXT, &mut violations)),
+        location: location
+            .map(|text| free_text("location", text, MAX_SHORT_TEXT, &mut violations)),
+        sex: sex.and_then(|sex| match pb::Sex::try_from(sex) {
+            Ok(pb::Sex::Male) => Some(Sex::Male),
+            Ok(pb::Sex::Female) => Some(Sex::Female),
+            Ok(pb::Sex::Unspecified) | Err(_) => {
+                violations.add("sex", "must be SEX_MALE or SEX_FEMALE");
+                None
+            }
+        }),
+        birthday: birthday.map(|value| date_value("birthday", value, &mut violations)),
+        works_from: works_from.map(|value| date_value("works_from", value, &mut violations)),
+        department_ids: department_ids.map(|list| {
+            let pb::DepartmentIdList { ids } = list;
+            ids.iter()
+                .enumerate()
+                .filter_map(|(index, id)| {
+                    let parsed = Uuid::try_parse(id).ok();
+                    if parsed.is_none() {
+                        violations.add(format!("department_ids.ids[{index}]"), "must be a group GUID");
+                    }
+                    parsed
+                })
+                .collect()
+        }),
+        contacts: contacts.map(|list| {
+            let pb::ContactList { contacts } = list;
+            contact_list("contacts.contacts", contacts, &mut violations)
+        }),
+        avatar_url: avatar_url.and_then(|url| avatar(&url, &mut violations)),
+        disabled,
+        is_guest,
+        lead: lead_id.map(|lead| {
+            if lead.is_empty() {
+                return None;
+            }
+            let parsed = UserId::parse(&lead);
+            if parsed.is_none() {
+                violations.add("lead_id", "must be a user GUID, or empty to clear the lead");
+            }
+            parsed
+        }),
+        spam,
+    };
+    violations.finish((user, changes))
+}
+
+/// Validates UpdateContacts (at least one contact).
+pub fn update_contacts_request(
+    request: pb::UpdateContactsRequest,
+) -> Result<ContactsInput, GatewayError> {
+    let pb::UpdateContactsRequest {
+        user_id,
+        contacts,
+        spam,
+    } = request;
+    contacts_input(user_id, contacts, spam, false)
+}
+
+/// Validates SetContacts (an empty list clears).
+pub fn set_contacts_request(request: pb::SetContactsRequest) -> Result<ContactsInput, GatewayError> {
+    let pb::SetContactsRequest {
+        user_id,
+        contacts,
+        spam,
+    } = request;
+    contacts_input(user_id, contacts, spam, true)
+}
+
+/// Validates DeleteContacts (at least one contact).
+pub fn delete_contacts_request(
+    request: pb::DeleteContactsRequest,
+) -> Result<ContactsInput, GatewayError> {
+    let pb::DeleteContactsRequest {
+        user_id,
+        contacts,
+        spam,
+    } = request;
+    contacts_input(user_id, contacts, spam, false)
+}
+
+fn contacts_input(
+    user_id: String,
+    contacts: Vec<pb::Contact>,
+    spam: Option<bool>,
+    may_be_empty: bool,
+) -> Result<ContactsInput, GatewayError> {
+    let mut violations = Violations::default();
+    let user = write_target(&user_id, &mut violations);
+    if contacts.is_empty() && !may_be_empty {
+        violations.add("contacts", "must name at least one contact");
+    }
+    let contacts = contact_list("contacts", contacts, &mut violations);
+    violations.finish(ContactsInput {
+        user,
+        contacts,
+        spam,
+    })
+}
+
+fn write_target(user_id: &str, violations: &mut Violations) -> UserRef {
+    UserRef::parse_for_write(user_id).unwrap_or_else(|error| {
+        violations.add("user_id", error.to_string());
+        UserRef::Me
+    })
+}
+
+fn contact_list(
+    field: &str,
+    contacts: Vec<pb::Contact>,
+    violations: &mut Violations,
+) -> Vec<Contact> {
+    if contacts.len() > MAX_CONTACTS {
+        violations.add(field, format!("must hold at most {MAX_CONTACTS} contacts"));
+        return Vec::new();
+    }
+    contacts
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, contact)| {
+            let pb::Contact { r#type, value } = contact;
+            Contact::new(&r#type, &value)
+                .map_err(|(part, error)| {
+                    let part = match part {
+                        ContactField::Type => "type",
+                        ContactField::Value => "value",
+                    };
+                    violations.add(format!("{field}[{index}].{part}"), error.to_string());
+                })
+                .ok()
+        })
+        .collect()
+}
+
+fn name_text(field: &str, text: String, violations: &mut Violations) -> String {
+    if text.trim().is_empty() {
+        violations.add(field, "must not be empty");
+    }
+    free_text(field, text, MAX_SHORT_TEXT, violations)
+}
+
+fn free_text(field: &str, text: String, max_chars: usize, violations: &mut Violations) -> String {
+    if text.chars().count() > max_chars {
+        violations.add(field, format!("must be at most {max_chars} characters"));
+    }
+    let allowed = |c: char| !c.is_control() || (field == "comment" && matches!(c, '\n' | '\t'));
+    if !text.chars().all(allowed) {
+        violations.add(field, "must not contain control characters");
+    }
+    text
+}
+
+/// `None` clears; dates up to 1900-01-01 are refused because Workspace reads
+/// that day as "clear".
+fn date_value(field: &str, value: pb::DateValue, violations: &mut Violations) -> Option<NaiveDate> {
+    let pb::DateValue { date } = value;
+    let pb::Date { year, month, day } = date?;
+    let parsed = u32::try_from(month)
+        .ok()
+        .zip(u32::try_from(day).ok())
+        .and_then(|(month, day)| NaiveDate::from_ymd_opt(year, month, day))
+        .filter(|date| date.year() <= 9999);
+    match parsed {
+        Some(date) if date > NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) => {
+            Some(date)
+        }
+        Some(_) => {
+            violations.add(
+                format!("{field}.date"),
+                "must be after 1900-01-01 (the portal reads that day as 'clear')",
+            );
+            None
+        }
+        None => {
+            violations.add(format!("{field}.date"), "is not a valid calendar date");
+            None
+        }
+    }
+}
+
+fn avatar(text: &str, violations: &mut Violations) -> Option<Url> {
+    let url = Url::parse(text)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+    if url.is_none() || text.len() > MAX_URL {
+        violations.add(
+            "avatar_url",
+            format!("must be an absolute http(s) URL of at most {MAX_URL} characters"),
+        );
+        return None;
+    }
+    url
+}
+
+/// The portal's user as the contract's `User`; fields the portal left out stay unset.
+pub fn user_to_pb(user: PortalUser) -> pb::User {
+    let PortalUser {
+        id,
+        displayname,
+        title,
+        firstname,
+        lastname,
+        username,
+        email,
+        contacts,
+        birthday,
+        sex,
+        status,
+        activationstatus,
+        terminated,
+        department,
+        workfrom,
+        groups,
+        location,
+        notes,
+        lead,
+        avatar,
+        avataroriginal,
+        avatarmax,
+        avatarmedium,
+        avatarsmall,
+        profileurl,
+        hasavatar,
+        isanonim,
+        isadmin,
+        isroomadmin,
+        isldap,
+        listadminmodules,
+        isowner,
+        isvisitor,
+        iscollaborator,
+        culturename,
+        mobilephone,
+        mobilephoneactivationstatus,
+        issso,
+        theme,
+        quotalimit,
+        usedspace,
+        docsspace,
+        mailspace,
+        talkspace,
+        shared,
+        iscustomquota,
+        logineventid,
+        authcookielifetime,
+        haspersonalfolder,
+        tfaappenabled,
+        createdby,
+        registrationdate,
+    } = user;
+    pb::User {
+        id,
+        display_name: displayname,
+        title,
+        first_name: firstname,
+        last_name: lastname,
+        user_name: username,
+        email: email.flatten(),
+        contacts: contacts
+            .unwrap_or_default()
+            .into_iter()
+            .map(contact_to_pb)
+            .collect(),
+        birthday: birthday.as_ref().and_then(calendar_date),
+        sex: sex.as_ref().and_then(sex_to_pb).map(Into::into),
+        status: status.as_ref().and_then(status_to_pb).map(Into::into),
+        activation_status: activationstatus
+            .as_ref()
+            .and_then(activation_to_pb)
+            .map(Into::into),
+        terminated: terminated.as_ref().and_then(timestamp),
+        department,
+        works_from: workfrom.as_ref().and_then(calendar_date),
+        groups: groups
+            .unwrap_or_default()
+            .into_iter()
+            .map(group_to_pb)
+            .collect(),
+        location,
+        notes,
+        lead_id: lead.filter(|lead| !is_empty_guid(lead)),
+        avatar,
+        avatar_original: avataroriginal,
+        avatar_max: avatarmax,
+        avatar_medium: avatarmedium,
+        avatar_small: avatarsmall,
+        profile_url: profileurl,
+        has_avatar: hasavatar,
+        is_anonim: isanonim,
+        is_admin: isadmin,
+        is_room_admin: isroomadmin,
+        is_ldap: isldap,
+        list_admin_modules: listadminmodules.unwrap_or_default(),
+        is_owner: isowner,
+        is_visitor: isvisitor,
+        is_collaborator: iscollaborator,
+        culture_name: culturename,
+        mobile_phone: mobilephone,
+        mobile_phone_activation_status: mobilephoneactivationstatus
+            .as_ref()
+            .and_then(mobile_activation_to_pb)
+            .map(Into::into),
+        is_sso: issso,
+        theme: theme.as_ref().and_then(theme_to_pb).map(Into::into),
+        quota_limit: quotalimit.map(whole),
+        used_space: usedspace,
+        docs_space: docsspace.map(whole),
+        mail_space: mailspace.map(whole),
+        talk_space: talkspace.map(whole),
+        shared,
+        is_custom_quota: iscustomquota,
+        login_event_id: logineventid.and_then(|id| i32::try_from(whole(id)).ok()),
+        auth_cookie_lifetime: authcookielifetime,
+        has_personal_folder: haspersonalfolder,
+        tfa_app_enabled: tfaappenabled,
+        created_by: createdby.map(summary_to_pb),
+        registration_date: registrationdate.as_ref().and_then(timestamp),
+    }
+}
+
+fn contact_to_pb(contact: PortalContact) -> pb::Contact {
+    let PortalContact { r#type, value } = contact;
+    pb::Contact {
+        r#type: r#type.unwrap_or_default(),
+        value: value.unwrap_or_default(),
+    }
+}
+
+fn group_to_pb(group: PortalGroup) -> pb::Group {
+    let PortalGroup {
+        id,
+        name,
+        manager,
+        issystem,
+    } = group;
+    pb::Group {
+        id,
+        name,
+        manager,
+        is_system: issystem,
+    }
+}
+
+fn summary_to_pb(summary: PortalUserSummary) -> pb::UserSummary {
+    let PortalUserSummary {
+        id,
+        displayname,
+        avatar,
+        avataroriginal,
+        avatarmax,
+        avatarmedium,
+        avatarsmall,
+        profileurl,
+        hasavatar,
+        isanonim,
+    } = summary;
+    pb::UserSummary {
+        id,
+        display_name: displayname,
+        avatar,
+        avatar_original: avataroriginal,
+        avatar_max: avatarmax,
+        avatar_medium: avatarmedium,
+        avatar_small: avatarsmall,
+        profile_url: profileurl,
+        has_avatar: hasavatar,
+        is_anonim: isanonim,
+    }
+}
+
+/// Sizes come as JSON numbers that may be fractional on DocSpace; the
+/// contract's int64 fields take the whole part.
+fn whole(number: f64) -> i64 {
+    number.trunc() as i64
+}
+
+fn is_empty_guid(text: &str) -> bool {
+    Uuid::try_parse(text).is_ok_and(|id| id.is_nil())
+}
+
+fn calendar_date(value: &ApiDateTime) -> Option<pb::Date> {
+    let date = value.parse()?.calendar_date();
+    Some(pb::Date {
+        year: date.year(),
+        month: i32::try_from(date.month()).ok()?,
+        day: i32::try_from(date.day()).ok()?,
+    })
+}
+
+fn timestamp(value: &ApiDateTime) -> Option<prost_types::Timestamp> {
+    let instant = value.parse()?.instant();
+    Some(prost_types::Timestamp {
+        seconds: instant.timestamp(),
+        nanos: i32::try_from(instant.timestamp_subsec_nanos()).ok()?,
+    })
+}
+
+/// Looks an enum value up by number or by lower-cased name; unknown values stay unset.
+fn lookup<T: Copy>(value: &EnumValue, numbers: &[(i64, T)], names: &[(&str, T)]) -> Option<T> {
+    match value.number() {
+        Some(number) => numbers
+            .iter()
+            .find(|(known, _)| *known == number)
+            .map(|(_, mapped)| *mapped),
+        None => {
+            let name = value.name()?;
+            names
+                .iter()
+                .find(|(known, _)| *known == name)
+                .map(|(_, mapped)| *mapped)
+        }
+    }
+}
+
+fn status_to_pb(value: &EnumValue) -> Option<pb::UserStatus> {
+    use pb::UserStatus::*;
+    lookup(
+        value,
+        &[(1, Active), (2, Terminated), (4, Pending), (5, Default), (7, All)],
+        &[
+            ("active", Active),
+            ("terminated", Terminated),
+            ("pending", Pending),
+            ("leaveofabsence", Pending),
+            ("default", Default),
+            ("all", All),
+        ],
+    )
+}
+
+fn activation_to_pb(value: &EnumValue) -> Option<pb::ActivationStatus> {
+    use pb::ActivationStatus::*;
+    lookup(
+        value,
+        &[(0, NotActivated), (1, Activated), (2, Pending), (4, AutoGenerated)],
+        &[
+            ("notactivated", NotActivated),
+            ("activated", Activated),
+            ("pending", Pending),
+            ("autogenerated", AutoGenerated),
+        ],
+    )
+}
+
+fn mobile_activation_to_pb(value: &EnumValue) -> Option<pb::MobilePhoneActivationStatus> {
+    use pb::MobilePhoneActivationStatus::*;
+    lookup(
+        value,
+        &[(0, NotActivated), (1, Activated)],
+        &[("notactivated", NotActivated), ("activated", Activated)],
+    )
+}
+
+fn theme_to_pb(value: &EnumValue) -> Option<pb::Theme> {
+    use pb::Theme::*;
+    lookup(
+        value,
+        &[(0, Base), (1, Dark), (2, System)],
+        &[("base", Base), ("dark", Dark), ("system", System)],
+    )
+}
+
+/// Workspace sends `"male"`/`"female"`; DocSpace up to 3.6 sent `SexEnum` ints (0 female, 1 male).
+fn sex_to_pb(value: &EnumValue) -> Option<pb::Sex> {
+    lookup(
+        value,
+        &[(0, pb::Sex::Female), (1, pb::Sex::Male)],
+        &[("male", pb::Sex::Male), ("female", pb::Sex::Female)],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(user_id: &str) -> pb::UpdateUserRequest {
+        pb::UpdateUserRequest {
+            user_id: user_id.into(),
+            ..Default::default()
+        }
+    }
+
+    fn violations(error: GatewayError) -> Vec<String> {
+        match error {
+            GatewayError::InvalidArgument(violations) => {
+                violations.into_iter().map(|violation| violation.field).collect()
+            }
+            other => panic!("expected invalid argument, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn update_reports_every_bad_field() {
+        let bad = pb::UpdateUserRequest {
+            first_name: Some("  ".into()),
+            sex: Some(pb::Sex::Unspecified.into()),
+            birthday: Some(pb::DateValue {
+                date: Some(pb::Date {
+                    year: 1990,
+                    month: 2,
+                    day: 30,
+                }),
+            }),
+            contacts: Some(pb::ContactList {
+                contacts: vec![pb::Contact {
+                    r#type: "mail".into(),
+                    value: "a|b".into(),
+                }],
+            }),
+            lead_id: Some("boss".into()),
+            avatar_url: Some("file:///etc/passwd".into()),
+            ..request("not-a-guid")
+        };
+        let fields = violations(update_user_request(bad).unwrap_err());
+        assert_eq!(
+            fields,
+            [
+                "user_id",
+                "first_name",
+                "sex",
+                "birthday.date",
+                "contacts.contacts[0].value",
+                "avatar_url",
+                "lead_id"
+            ]
+        );
+    }
+
+    #[test]
+    fn presence_decides_what_changes() {
+        let (user, changes) = update_user_request(pb::UpdateUserRequest {
+            comment: Some(String::new()),
+            birthday: Some(pb::DateValue { date: None }),
+            contacts: Some(pb::ContactList::default()),
+            lead_id: Some(String::new()),
+            ..request("@self")
+        })
+        .unwrap();
+        assert_eq!(user, UserRef::Me);
+        assert_eq!(changes.comment.as_deref(), Some(""));
+        assert_eq!(changes.birthday, Some(None));
+        assert_eq!(changes.contacts, Some(Vec::new()));
+        assert_eq!(changes.lead, Some(None));
+        assert_eq!(changes.first_name, None);
+        assert_eq!(
+            changes.fields(),
+            ["comment", "birthday", "contacts", "lead_id"]
+        );
+    }
+
+    #[test]
+    fn the_clear_sentinel_date_is_refused() {
+        let error = update_user_request(pb::UpdateUserRequest {
+            works_from: Some(pb::DateValue {
+                date: Some(pb::Date {
+                    year: 1900,
+                    month: 1,
+                    day: 1,
+                }),
+            }),
+            ..request("@self")
+        })
+        .unwrap_err();
+        assert_eq!(violations(error), ["works_from.date"]);
+    }
+
+    #[test]
+    fn merge_and_delete_need_contacts_but_set_may_clear() {
+        let empty = pb::UpdateContactsRequest {
+            user_id: "@self".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            violations(update_contacts_request(empty).unwrap_err()),
+            ["contacts"]
+        );
+        let clear = pb::SetContactsRequest {
+            user_id: "@self".into(),
+            ..Default::default()
+        };
+        assert!(set_contacts_request(clear).unwrap().contacts.is_empty());
+    }
+
+    #[test]
+    fn portal_user_maps_enums_dates_and_leaves_absent_fields_unset() {
+        let user: PortalUser = serde_json::from_value(serde_json::json!({
+            "id": "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302",
+            "status": 4,
+            "activationstatus": 0,
+            "sex": "male",
+            "birthday": "1985-04-10T03:00:00.0000000+03:00",
+            "terminated": null,
+            "registrationdate": "2020-01-02T03:04:05.0000000+03:00",
+            "lead": "00000000-0000-0000-0000-000000000000",
+            "email": null,
+            "contacts": [{"type": "mail", "value": "m@x"}],
+            "theme": "Dark",
+        }))
+        .unwrap();
+        let pb_user = user_to_pb(user);
+        assert_eq!(pb_user.status, Some(pb::UserStatus::Pending.into()));
+        assert_eq!(
+            pb_user.activation_status,
+            Some(pb::ActivationStatus::NotActivated.into())
+        );
+        assert_eq!(pb_user.sex, Some(pb::Sex::Male.into()));
+        assert_eq!(
+            pb_user.birthday,
+            Some(pb::Date {
+                year: 1985,
+                month: 4,
+                day: 10
+            })
+        );
+        assert_eq!(pb_user.registration_date.unwrap().seconds, 1_577_923_445);
+        assert_eq!(pb_user.theme, Some(pb::Theme::Dark.into()));
+        assert_eq!(pb_user.terminated, None);
+        assert_eq!(pb_user.lead_id, None);
+        assert_eq!(pb_user.email, None);
+        assert_eq!(pb_user.first_name, None);
+        assert_eq!(pb_user.is_admin, None);
+        assert_eq!(pb_user.contacts[0].value, "m@x");
+    }
+
+    #[test]
+    fn unknown_enum_values_stay_unset() {
+        let user: PortalUser =
+            serde_json::from_value(serde_json::json!({"id": "x", "status": 42})).unwrap();
+        assert_eq!(user_to_pb(user).status, None);
+    }
+}

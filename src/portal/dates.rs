@@ -1,0 +1,200 @@
+//! The portal's `ApiDateTime`: parsing what it sends and formatting what it accepts.
+//!
+//! On the wire it is a string with seven fractional digits and `Z` or a
+//! `±hh:mm` tenant offset; old documents show an object
+//! `{utcTime, timeZoneOffset}` and hyphenated times, which are accepted too.
+
+use chrono::{Datelike as _, DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
+use serde::Deserialize;
+
+/// A date-time as the portal sent it: either the wire string or the documented object.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ApiDateTime {
+    /// `2025-01-15T12:00:00.0000000+03:00`, the real wire form.
+    Text(String),
+    /// `{utcTime, timeZoneOffset}`, the documented form; keys are lower-cased before this.
+    Object {
+        /// The instant in UTC.
+        utctime: String,
+        /// The tenant offset, `hh:mm:ss` or `-hh:mm:ss`.
+        #[serde(default)]
+        timezoneoffset: Option<String>,
+    },
+}
+
+/// A parsed portal date: the local wall time as written and, when known, its offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortalDate {
+    local: NaiveDateTime,
+    offset: Option<FixedOffset>,
+}
+
+impl PortalDate {
+    /// The calendar date as the portal wrote it; used for birthdays and start
+    /// dates, which Workspace shifts by the tenant offset.
+    pub fn calendar_date(&self) -> NaiveDate {
+        self.local.date()
+    }
+
+    /// The instant; a string without an offset is tenant-local time with an
+    /// unknown offset, taken as UTC.
+    pub fn instant(&self) -> DateTime<Utc> {
+        let offset_seconds = self.offset.map_or(0, |offset| offset.local_minus_utc());
+        (self.local - TimeDelta::seconds(i64::from(offset_seconds))).and_utc()
+    }
+}
+
+impl ApiDateTime {
+    /// Parses the value; `None` for the portal's "no date"
+    /// (`0001-01-01T00:00:00.0000000Z`) and for text it cannot read.
+    pub fn parse(&self) -> Option<PortalDate> {
+        let date = match self {
+            ApiDateTime::Text(text) => parse_text(text)?,
+            ApiDateTime::Object {
+                utctime,
+                timezoneoffset,
+            } => {
+                let utc = parse_text(utctime)?;
+                let offset = timezoneoffset.as_deref().and_then(parse_time_span);
+                match offset {
+                    Some(offset) => PortalDate {
+                        local: utc.instant().naive_utc()
+                            + TimeDelta::seconds(i64::from(offset.local_minus_utc())),
+                        offset: Some(offset),
+                    },
+                    None => utc,
+                }
+            }
+        };
+        // .NET's DateTime.MinValue is how the portal writes "no date".
+        (date.local.date().year() > 1).then_some(date)
+    }
+}
+
+fn parse_text(text: &str) -> Option<PortalDate> {
+    let text = text.trim();
+    if let Ok(parsed) = DateTime::parse_from_rfc3339(text) {
+        return Some(PortalDate {
+            local: parsed.naive_local(),
+            offset: Some(*parsed.offset()),
+        });
+    }
+    // The documented hyphenated time (`2008-04-10T06-30-00.000Z`): make it RFC 3339.
+    if let Some((date, time)) = text.split_once('T') {
+        let (clock, zone) = split_zone(time);
+        if clock.contains('-') && !clock.contains(':') {
+            let fixed = format!("{date}T{}{zone}", clock.replacen('-', ":", 2));
+            if let Ok(parsed) = DateTime::parse_from_rfc3339(&fixed) {
+                return Some(PortalDate {
+                    local: parsed.naive_local(),
+                    offset: Some(*parsed.offset()),
+                });
+            }
+        }
+        let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+        return Some(PortalDate {
+            local,
+            offset: None,
+        });
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some(PortalDate {
+        local: date.and_time(NaiveTime::MIN),
+        offset: None,
+    })
+}
+
+/// Splits `06-30-00.000Z` or `06-30-00+03:00` into clock and zone.
+fn split_zone(time: &str) -> (&str, &str) {
+    if let Some(clock) = time.strip_suffix('Z') {
+        return (clock, "Z");
+    }
+    if time.len() > 6 {
+        let (clock, zone) = time.split_at(time.len() - 6);
+        if zone.starts_with(['+', '-']) && zone.as_bytes().get(3) == Some(&b':') {
+            return (clock, zone);
+        }
+    }
+    (time, "")
+}
+
+/// Parses a .NET TimeSpan offset such as `03:00:00` or `-05:30:00`.
+fn parse_time_span(text: &str) -> Option<FixedOffset> {
+    let (sign, rest) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let mut parts = rest.split(':');
+    let hours: i32 = parts.next()?.parse().ok()?;
+    let minutes: i32 = parts.next().unwrap_or("0").parse().ok()?;
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
+}
+
+/// Formats a calendar date the way both products parse it: `yyyy-MM-dd`,
+/// read by the portal as tenant-local midnight.
+pub fn format_date(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+/// The date Workspace treats as "clear this date".
+pub const WORKSPACE_CLEAR_DATE: &str = "1900-01-01";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(value: &str) -> ApiDateTime {
+        ApiDateTime::Text(value.into())
+    }
+
+    #[test]
+    fn wire_form_with_offset_keeps_local_date_and_instant() {
+        let parsed = text("2025-01-15T01:30:00.0000000+03:00").parse().unwrap();
+        assert_eq!(
+            parsed.calendar_date(),
+            NaiveDate::from_ymd_opt(2025, 1, 15).unwrap()
+        );
+        assert_eq!(parsed.instant().to_rfc3339(), "2025-01-14T22:30:00+00:00");
+    }
+
+    #[test]
+    fn workspace_birthday_shift_keeps_the_written_date() {
+        let parsed = text("1990-06-07T03:00:00.0000000+03:00").parse().unwrap();
+        assert_eq!(
+            parsed.calendar_date(),
+            NaiveDate::from_ymd_opt(1990, 6, 7).unwrap()
+        );
+    }
+
+    #[test]
+    fn zero_date_means_unset() {
+        assert_eq!(text("0001-01-01T00:00:00.0000000Z").parse(), None);
+    }
+
+    #[test]
+    fn documented_variants_parse() {
+        let hyphenated = text("2008-04-10T06-30-00.000Z").parse().unwrap();
+        assert_eq!(hyphenated.instant().to_rfc3339(), "2008-04-10T06:30:00+00:00");
+        let object = ApiDateTime::Object {
+            utctime: "2012-01-31T20:00:00.0000000Z".into(),
+            timezoneoffset: Some("03:00:00".into()),
+        };
+        let parsed = object.parse().unwrap();
+        assert_eq!(
+            parsed.calendar_date(),
+            NaiveDate::from_ymd_opt(2012, 1, 31).unwrap()
+        );
+        assert_eq!(parsed.instant().to_rfc3339(), "2012-01-31T20:00:00+00:00");
+        assert!(text("2012-01-31").parse().is_some());
+        assert_eq!(text("not a date").parse(), None);
+    }
+
+    #[test]
+    fn dates_are_sent_as_plain_calendar_dates() {
+        assert_eq!(
+            format_date(NaiveDate::from_ymd_opt(1985, 4, 10).unwrap()),
+            "1985-04-10"
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! Reading the portal's answers: both success envelopes, both error bodies,
+//! DocSpace's validation failure inside a success envelope, and the non-JSON
+//! bodies of 401s and proxies. Produces a user or a typed `PortalError`.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::model::PortalUser;
+
+/// The longest portal message the gateway passes on.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// What went wrong talking to the portal.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    /// The portal answered with an error status (or `status: 1` in its envelope).
+    #[error("portal answered HTTP {status}")]
+    Status {
+        /// The HTTP status, or the envelope's `statusCode` when HTTP said 2xx.
+        status: u16,
+        /// The portal's own message, when it sent one.
+        message: Option<String>,
+        /// Field errors from a validation failure, `(field, message)`.
+        field_errors: Vec<(String, String)>,
+        /// `Retry-After`, when present.
+        retry_after: Option<Duration>,
+    },
+    /// No answer within the configured timeout.
+    #[error("portal did not answer in time")]
+    Timeout,
+    /// The portal could not be reached or dropped the connection.
+    #[error("portal unreachable: {0}")]
+    Unreachable(String),
+    /// The answer was not a portal envelope holding a user.
+    #[error("portal answer could not be read: {0}")]
+    Undecodable(String),
+}
+
+/// Interprets a finished HTTP exchange.
+pub fn read_user(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<PortalUser, PortalError> {
+    let envelope = serde_json::from_slice::<Value>(body)
+        .ok()
+        .map(lowercase_keys)
+        .and_then(|value| match value {
+            Value::Object(map) => Some(map),
+            _ => None,
+        });
+
+    if !(200..300).contains(&status) {
+        return Err(error_from(status, envelope.as_ref(), retry_after));
+    }
+    let Some(envelope) = envelope else {
+        return Err(PortalError::Undecodable(
+            "success answer is not a JSON object".into(),
+        ));
+    };
+    if envelope.get("status").and_then(Value::as_i64) == Some(1) {
+        // DocSpace validation failures come as HTTP 400 too, but be safe when
+        // only the envelope says so.
+        let inner_status = envelope
+            .get("statuscode")
+            .and_then(Value::as_u64)
+            .and_then(|code| u16::try_from(code).ok())
+            .unwrap_or(400);
+        return Err(error_from(inner_status, Some(&envelope), retry_after));
+    }
+    let response = envelope
+        .get("response")
+        .cloned()
+        .ok_or_else(|| PortalError::Undecodable("envelope has no response".into()))?;
+    let user: PortalUser = serde_json::from_value(response)
+        .map_err(|error| PortalError::Undecodable(format!("user: {error}")))?;
+    if user.id.is_empty() {
+        return Err(PortalError::Undecodable("user has no id".into()));
+    }
+    Ok(user)
+}
+
+fn error_from(
+    status: u16,
+    envelope: Option<&Map<String, Value>>,
+    retry_after: Option<Duration>,
+) -> PortalError {
+    let (message, field_errors) = envelope.map(describe_error).unwrap_or_default();
+    PortalError::Status {
+        status,
+        message,
+        field_errors,
+        retry_after,
+    }
+}
+
+/// Pulls the message out of an error envelope (`error.message`) or a
+/// validation problem (`response.title` and `response.errors`).
+fn describe_error(envelope: &Map<String, Value>) -> (Option<String>, Vec<(String, String)>) {
+    let error_message = envelope
+        .get("error")
+        .and_then(|error| error.get("message"))
+        .and_then(Value::as_str);
+    let problem = envelope.get("response").filter(|problem| {
+        problem.get("errors").is_some() || problem.get("title").is_some()
+    });
+    let problem_title = problem
+        .and_then(|problem| problem.get("title"))
+        .and_then(Value::as_str);
+    let field_errors = problem
+        .and_then(|problem| problem.get("errors"))
+        .and_then(Value::as_object)
+        .map(|errors| {
+            errors
+                .iter()
+                .flat_map(|(field, messages)| {
+                    let messages: Vec<String> = match messages {
+                        Value::Array(items) => items
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(clip)
+                            .collect(),
+                        Value::String(text) => vec![clip(text)],
+                        _ => Vec::new(),
+                    };
+                    messages
+                        .into_iter()
+                        .map(move |message| (field.clone(), message))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let message = error_message.or(problem_title).map(clip);
+    (message, field_errors)
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(MAX_MESSAGE_CHARS).collect()
+}
+
+/// Lower-cases every object key, so reading is case-insensitive like the portal's own binder.
+fn lowercase_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (key.to_ascii_lowercase(), lowercase_keys(value)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(lowercase_keys).collect()),
+        other => other,
+    }
+}
+
+/// Parses `Retry-After` given in seconds (an HTTP date is ignored: the
+/// portal's rate limiter sends seconds).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(error: PortalError) -> (u16, Option<String>, Vec<(String, String)>) {
+        match error {
+            PortalError::Status {
+                status,
+                message,
+                field_errors,
+                ..
+            } => (status, message, field_errors),
+            other => panic!("expected a status error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_workspace_envelope_with_escaped_slashes() {
+        let body = br#"{"count":1,"status":0,"statusCode":200,"response":{"id":"abc","profileUrl":"http:\/\/portal\/x"}}"#;
+        let user = read_user(200, body, None).unwrap();
+        assert_eq!(user.profileurl.as_deref(), Some("http://portal/x"));
+    }
+
+    #[test]
+    fn reads_docspace_envelope_and_pascal_case_keys() {
+        let body = br#"{"response":{"Id":"abc","FirstName":"Mike"},"count":1,"links":[],"status":0,"statusCode":200}"#;
+        let user = read_user(200, body, None).unwrap();
+        assert_eq!(user.firstname.as_deref(), Some("Mike"));
+    }
+
+    #[test]
+    fn docspace_validation_problem_in_success_envelope_is_an_error_with_fields() {
+        let body = br#"{"response":{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.1","title":"One or more validation errors occurred.","status":400,"errors":{"Email":["The Email field is not a valid e-mail address."]}},"count":1,"status":1,"statusCode":400}"#;
+        let (status, message, fields) = status_of(read_user(400, body, None).unwrap_err());
+        assert_eq!(status, 400);
+        assert_eq!(
+            message.as_deref(),
+            Some("One or more validation errors occurred.")
+        );
+        assert_eq!(fields[0].0, "email");
+        assert!(fields[0].1.contains("not a valid e-mail"));
+    }
+
+    #[test]
+    fn error_envelopes_of_both_products_yield_their_message() {
+        let workspace = br#"{"status":1,"statusCode":404,"error":{"message":"user not found","hresult":-2147467259,"data":{}}}"#;
+        let (status, message, _) = status_of(read_user(404, workspace, None).unwrap_err());
+        assert_eq!((status, message.as_deref()), (404, Some("user not found")));
+        let docspace = br#"{"error":{"message":"Access denied","type":null,"stack":null,"hresult":0},"status":1,"statusCode":403}"#;
+        let (status, message, _) = status_of(read_user(403, docspace, None).unwrap_err());
+        assert_eq!((status, message.as_deref()), (403, Some("Access denied")));
+    }
+
+    #[test]
+    fn non_json_error_bodies_fall_back_to_the_status() {
+        let (status, message, _) = status_of(read_user(401, b"Unauthorized", None).unwrap_err());
+        assert_eq!((status, message), (401, None));
+        let (status, message, _) =
+            status_of(read_user(502, b"<html>Bad Gateway</html>", None).unwrap_err());
+        assert_eq!((status, message), (502, None));
+    }
+
+    #[test]
+    fn success_without_a_user_is_undecodable() {
+        assert!(matches!(
+            read_user(200, b"{\"status\":0", None),
+            Err(PortalError::Undecodable(_))
+        ));
+        assert!(matches!(
+            read_user(200, br#"{"status":0,"response":{}}"#, None),
+            Err(PortalError::Undecodable(_))
+        ));
+    }
+}

@@ -1,0 +1,226 @@
+//! The portal client: one method per People REST endpoint the gateway uses,
+//! over one shared `reqwest::Client`. It speaks JSON only, puts user ids into
+//! exactly one percent-encoded path segment, and forwards the caller's
+//! credential. It knows nothing of gRPC.
+
+pub mod dates;
+pub mod envelope;
+pub mod model;
+
+use std::time::Duration;
+
+use reqwest::{
+    Method, RequestBuilder,
+    header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, RETRY_AFTER},
+};
+use serde::Serialize;
+use tracing::{debug, instrument};
+use url::Url;
+
+pub use envelope::PortalError;
+pub use model::PortalUser;
+
+use crate::domain::{Credential, UserId, UserRef};
+use model::{ContactBody, ContactsBody};
+
+/// Connection settings for the portal.
+#[derive(Debug, Clone)]
+pub struct PortalSettings {
+    /// Portal root, e.g. `https://portal.example.com/`.
+    pub base_url: Url,
+    /// Bound on one whole HTTP exchange.
+    pub timeout: Duration,
+    /// Bound on establishing a connection.
+    pub connect_timeout: Duration,
+}
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalSetupError {
+    /// The URL cannot carry path segments (e.g. `mailto:`).
+    #[error("portal URL {0} cannot be a base URL")]
+    NotABase(Url),
+    /// The HTTP client failed to initialise (TLS roots, ...).
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Talks to one portal's People API.
+#[derive(Debug, Clone)]
+pub struct PortalClient {
+    http: reqwest::Client,
+    people_url: Url,
+}
+
+impl PortalClient {
+    /// Builds the client; `base_url` is the portal root.
+    pub fn new(settings: &PortalSettings) -> Result<Self, PortalSetupError> {
+        let mut people_url = settings.base_url.clone();
+        people_url
+            .path_segments_mut()
+            .map_err(|()| PortalSetupError::NotABase(settings.base_url.clone()))?
+            .pop_if_empty()
+            .extend(["api", "2.0", "people"]);
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.connect_timeout)
+            // The API never redirects; a redirect would be a login page or a proxy.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("people-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http, people_url })
+    }
+
+    /// `GET /api/2.0/people/{user}`: a GUID, a user name, or `@self`.
+    #[instrument(skip_all, fields(user = %user.path_segment()))]
+    pub async fn get_user(
+        &self,
+        credential: &Credential,
+        user: &UserRef,
+    ) -> Result<PortalUser, PortalError> {
+        let url = self.user_url(&user.path_segment(), None);
+        self.send(self.http.request(Method::GET, url), credential)
+            .await
+    }
+
+    /// `PUT /api/2.0/people/{id}` with a product-specific JSON body.
+    #[instrument(skip_all, fields(user = %id))]
+    pub async fn update_member(
+        &self,
+        credential: &Credential,
+        id: UserId,
+        body: &impl Serialize,
+    ) -> Result<PortalUser, PortalError> {
+        let url = self.user_url(&id.to_string(), None);
+        self.send(self.http.request(Method::PUT, url).json(body), credential)
+            .await
+    }
+
+    /// Workspace `PUT /api/2.0/people/{id}/contacts`: replaces the whole list.
+    #[instrument(skip_all, fields(user = %id, contacts = contacts.len()))]
+    pub async fn replace_contacts(
+        &self,
+        credential: &Credential,
+        id: UserId,
+        contacts: Vec<ContactBody>,
+    ) -> Result<PortalUser, PortalError> {
+        let url = self.user_url(&id.to_string(), Some("contacts"));
+        let body = ContactsBody { contacts };
+        self.send(self.http.request(Method::PUT, url).json(&body), credential)
+            .await
+    }
+
+    /// The people URL plus the user as one encoded segment (`/` becomes `%2F`).
+    fn user_url(&self, user_segment: &str, child: Option<&str>) -> Url {
+        let mut url = self.people_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push(user_segment);
+            if let Some(child) = child {
+                segments.push(child);
+            }
+        }
+        url
+    }
+
+    async fn send(
+        &self,
+        request: RequestBuilder,
+        credential: &Credential,
+    ) -> Result<PortalUser, PortalError> {
+        let request = with_credential(request, credential)?
+            .header(ACCEPT, HeaderValue::from_static("application/json"));
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(envelope::parse_retry_after);
+        debug!(
+            status,
+            content_type = ?response.headers().get(CONTENT_TYPE),
+            "portal answered"
+        );
+        let body = response.bytes().await.map_err(body_error)?;
+        envelope::read_user(status, &body, retry_after)
+    }
+}
+
+/// Adds the credential as a sensitive header, so it never shows in debug output.
+fn with_credential(
+    request: RequestBuilder,
+    credential: &Credential,
+) -> Result<RequestBuilder, PortalError> {
+    let (name, text) = match credential {
+        Credential::Authorization(token) => (AUTHORIZATION, token.clone()),
+        Credential::CookieToken(token) => (COOKIE, format!("asc_auth_key={token}")),
+    };
+    let mut value = HeaderValue::from_str(&text)
+        // Credentials are validated on the way in; this only guards the invariant.
+        .map_err(|_| PortalError::Unreachable("credential is not a valid header value".into()))?;
+    value.set_sensitive(true);
+    Ok(request.header(name, value))
+}
+
+fn transport_error(error: reqwest::Error) -> PortalError {
+    if error.is_timeout() {
+        PortalError::Timeout
+    } else {
+        PortalError::Unreachable(describe(error))
+    }
+}
+
+/// A body that broke off mid-way is unreadable; a slow one is a timeout.
+fn body_error(error: reqwest::Error) -> PortalError {
+    if error.is_timeout() {
+        PortalError::Timeout
+    } else {
+        PortalError::Undecodable(format!("body: {}", describe(error)))
+    }
+}
+
+/// The error text without the URL (it holds user names and ids).
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> PortalClient {
+        PortalClient::new(&PortalSettings {
+            base_url: Url::parse(base).unwrap(),
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn user_ids_stay_inside_one_path_segment() {
+        let client = client("http://portal.test/");
+        let url = client.user_url("../settings?x=1#y", None);
+        assert_eq!(
+            url.as_str(),
+            "http://portal.test/api/2.0/people/..%2Fsettings%3Fx=1%23y"
+        );
+        let url = client.user_url("@self", Some("contacts"));
+        assert_eq!(url.as_str(), "http://portal.test/api/2.0/people/@self/contacts");
+    }
+
+    #[test]
+    fn portal_under_a_sub_path_keeps_it() {
+        let client = client("http://portal.test/office");
+        let url = client.user_url("mike", None);
+        assert_eq!(url.as_str(), "http://portal.test/office/api/2.0/people/mike");
+    }
+}

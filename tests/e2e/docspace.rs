@@ -1,0 +1,372 @@
+//! Every RPC against a DocSpace portal: no contacts routes, self-only profile
+//! fields, the `spam` reset, and the fields 3.7 dropped.
+
+use tonic::Code;
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn get_self_maps_docspace_only_fields() {
+    let mut gateway = Gateway::docspace().await;
+    let me = gateway
+        .client
+        .get_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::GetUserRequest {
+                user_id: "@self".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(me.id, seed::ADMIN_ID);
+    assert_eq!(me.is_owner, Some(true));
+    assert!(me.registration_date.is_some());
+    assert!(me.theme.is_some(), "DocSpace sends the theme on GET @self");
+    assert!(me.has_avatar.is_some());
+    // DocSpace 3.7 has none of these: they stay unset.
+    assert_eq!(me.title, None);
+    assert_eq!(me.birthday, None);
+    assert_eq!(me.sex, None);
+    assert_eq!(me.lead_id, None);
+
+    let mike = gateway
+        .client
+        .get_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::GetUserRequest {
+                user_id: seed::USER_ID.into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mike.theme, None, "the theme comes only with GET @self");
+    assert_eq!(
+        mike.created_by.as_ref().map(|creator| creator.id.as_str()),
+        Some(seed::ADMIN_ID),
+        "admins see createdBy"
+    );
+    assert_eq!(mike.status, Some(pb::UserStatus::Active.into()));
+}
+
+#[tokio::test]
+async fn own_profile_update_sends_camel_case_and_keeps_spam() {
+    let mut gateway = Gateway::docspace().await;
+    let user = gateway
+        .client
+        .update_user(as_user(
+            seed::USER_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: "@self".into(),
+                first_name: Some("Michael".into()),
+                spam: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(user.first_name.as_deref(), Some("Michael"));
+    let puts = gateway.portal_requests_of("PUT");
+    assert_eq!(puts.len(), 1);
+    assert_eq!(puts[0].path, format!("/api/2.0/people/{}", seed::USER_ID));
+    assert_eq!(
+        puts[0].json().unwrap(),
+        serde_json::json!({"firstName": "Michael", "spam": true})
+    );
+    let stored = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
+    assert_eq!(stored.first_name, "Michael");
+    assert_eq!(stored.spam, Some(true));
+    assert_eq!(stored.contacts.len(), 6, "contacts were not touched");
+}
+
+#[tokio::test]
+async fn own_profile_update_without_spam_is_refused() {
+    let mut gateway = Gateway::docspace().await;
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::USER_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                location: Some("Riga".into()),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::FailedPrecondition, "SPAM_REQUIRED");
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+    assert_eq!(gateway.sim.user(uuid(seed::USER_ID)).unwrap().spam, Some(true));
+}
+
+#[tokio::test]
+async fn profile_fields_of_another_user_are_refused_not_silently_ignored() {
+    let mut gateway = Gateway::docspace().await;
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                first_name: Some("Michael".into()),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::PermissionDenied, "PROFILE_FIELDS_SELF_ONLY");
+    assert!(status.message().contains("first_name"));
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+    assert_eq!(gateway.sim.user(uuid(seed::USER_ID)).unwrap().first_name, "Mike");
+}
+
+#[tokio::test]
+async fn an_admin_suspends_and_demotes_another_user() {
+    let mut gateway = Gateway::docspace().await;
+    let user = gateway
+        .client
+        .update_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                disabled: Some(true),
+                is_guest: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let put = &gateway.portal_requests_of("PUT")[0];
+    // DocSpace's inverted name: isUser true makes a guest.
+    assert_eq!(
+        put.json().unwrap(),
+        serde_json::json!({"disable": true, "isUser": true})
+    );
+    let stored = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
+    assert_eq!(stored.status, 2);
+    assert!(stored.is_visitor);
+    assert_eq!(stored.spam, Some(true), "spam is only reset by own-profile writes");
+    assert_eq!(user.status, Some(pb::UserStatus::Terminated.into()));
+    assert!(user.terminated.is_some());
+}
+
+#[tokio::test]
+async fn own_status_changes_are_refused() {
+    let mut gateway = Gateway::docspace().await;
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::USER_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: "@self".into(),
+                disabled: Some(true),
+                spam: Some(false),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::PermissionDenied, "OWN_STATUS_NOT_CHANGEABLE");
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+}
+
+#[tokio::test]
+async fn fields_docspace_dropped_are_refused() {
+    let mut gateway = Gateway::docspace().await;
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::USER_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: "@self".into(),
+                title: Some("CTO".into()),
+                birthday: Some(pb::DateValue { date: None }),
+                spam: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::FailedPrecondition, "FIELD_NOT_SUPPORTED_BY_PRODUCT");
+    let failure = tonic_types::StatusExt::get_error_details(&status);
+    let subjects: Vec<_> = failure
+        .precondition_failure()
+        .unwrap()
+        .violations
+        .iter()
+        .map(|violation| violation.subject.clone())
+        .collect();
+    assert_eq!(subjects, ["title", "birthday"]);
+    assert!(gateway.portal_requests().is_empty());
+}
+
+#[tokio::test]
+async fn contacts_merge_uses_the_profile_route_not_the_removed_one() {
+    let mut gateway = Gateway::docspace().await;
+    let user = gateway
+        .client
+        .update_contacts(as_user(
+            seed::USER_TOKEN,
+            pb::UpdateContactsRequest {
+                user_id: "@self".into(),
+                contacts: vec![contact("telegram", "@mike"), contact("mail", "mike@example.com")],
+                spam: Some(true),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let expected = strings(&[
+        ("mail", "mike@example.com"),
+        ("skype", "mike.z"),
+        ("phone", "+1 650 555 0100"),
+        ("telegram", "@mike"),
+    ]);
+    assert_eq!(pb_pairs(&user.contacts), expected);
+    assert_eq!(
+        pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts),
+        expected
+    );
+    let requests = gateway.portal_requests();
+    assert!(requests.iter().all(|r| !r.path.ends_with("/contacts")));
+    let put = requests.iter().find(|r| r.method == "PUT").unwrap();
+    assert_eq!(put.path, format!("/api/2.0/people/{}", seed::USER_ID));
+    let body = put.json().unwrap();
+    assert_eq!(body["spam"], serde_json::json!(true));
+    assert_eq!(body["contacts"].as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn delete_contacts_on_docspace_removes_exact_pairs() {
+    let mut gateway = Gateway::docspace().await;
+    let user = gateway
+        .client
+        .delete_contacts(as_user(
+            seed::USER_TOKEN,
+            pb::DeleteContactsRequest {
+                user_id: "@self".into(),
+                contacts: vec![contact("skype", "mike.z")],
+                spam: Some(true),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let expected = strings(&[("mail", "mike@example.com"), ("phone", "+1 650 555 0100")]);
+    assert_eq!(pb_pairs(&user.contacts), expected);
+    assert_eq!(
+        pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts),
+        expected
+    );
+}
+
+#[tokio::test]
+async fn clearing_contacts_answers_with_what_was_stored() {
+    let mut gateway = Gateway::docspace().await;
+    let user = gateway
+        .client
+        .set_contacts(as_user(
+            seed::USER_TOKEN,
+            pb::SetContactsRequest {
+                user_id: "@self".into(),
+                contacts: vec![],
+                spam: Some(true),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // DocSpace's own answer still lists the old contacts; the store is empty.
+    assert!(gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts.is_empty());
+    assert!(user.contacts.is_empty());
+}
+
+#[tokio::test]
+async fn contacts_of_another_user_are_refused() {
+    let mut gateway = Gateway::docspace().await;
+    let status = gateway
+        .client
+        .set_contacts(as_user(
+            seed::ADMIN_TOKEN,
+            pb::SetContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: vec![contact("mail", "x@y")],
+                spam: Some(true),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::PermissionDenied, "PROFILE_FIELDS_SELF_ONLY");
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+}
+
+#[tokio::test]
+async fn contacts_without_spam_are_refused() {
+    let mut gateway = Gateway::docspace().await;
+    let status = gateway
+        .client
+        .update_contacts(as_user(
+            seed::USER_TOKEN,
+            pb::UpdateContactsRequest {
+                user_id: "@self".into(),
+                contacts: vec![contact("mail", "x@y")],
+                spam: None,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::FailedPrecondition, "SPAM_REQUIRED");
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+}
+
+#[tokio::test]
+async fn docspace_validation_failure_becomes_invalid_argument_with_fields() {
+    let mut gateway = Gateway::docspace().await;
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::USER_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: "@self".into(),
+                first_name: Some("x".repeat(255)),
+                last_name: Some("y".repeat(255)),
+                spam: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await;
+    // 255 characters pass both the gateway and DocSpace.
+    assert!(status.is_ok(), "{status:?}");
+
+    gateway.sim.push_fault_on(
+        "PUT",
+        Fault::Respond {
+            status: 400,
+            content_type: Some("application/json; charset=utf-8".into()),
+            body: r#"{"response":{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.1","title":"One or more validation errors occurred.","status":400,"errors":{"FirstName":["The field FirstName must be a string with a maximum length of 255."]},"traceId":"00-1"},"count":1,"links":[{"href":"http://x/api/2.0/people/x","action":"PUT"}],"status":1,"statusCode":400}"#.into(),
+            headers: vec![],
+        },
+    );
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::USER_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: "@self".into(),
+                first_name: Some("Mike".into()),
+                spam: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::InvalidArgument, "PORTAL_INVALID_ARGUMENT");
+    assert_eq!(bad_fields(&status), ["first_name"]);
+    assert_eq!(
+        status.message(),
+        "portal: One or more validation errors occurred."
+    );
+}

@@ -1,0 +1,197 @@
+//! Starts a simulator and a gateway pointed at it, and offers small helpers
+//! for requests with credentials and for reading error details.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use people_gateway::config::Product;
+use people_gateway::domain::Credential;
+use people_gateway::pb::people_service_client::PeopleServiceClient;
+use people_gateway::portal::PortalSettings;
+use people_gateway::server::{self, ServeError};
+use people_gateway::simulator::{RecordedRequest, Simulator};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+use tonic_types::StatusExt as _;
+use url::Url;
+
+pub use people_gateway::pb;
+pub use people_gateway::simulator::{Fault, seed};
+
+/// How to start a gateway.
+pub struct Options {
+    pub product: Product,
+    /// `--portal-token`.
+    pub fallback_token: Option<&'static str>,
+    pub portal_timeout: Duration,
+    /// Point the gateway somewhere else than the simulator.
+    pub portal_url: Option<Url>,
+}
+
+impl Options {
+    pub fn new(product: Product) -> Self {
+        Self {
+            product,
+            fallback_token: None,
+            portal_timeout: Duration::from_secs(5),
+            portal_url: None,
+        }
+    }
+}
+
+/// A simulator, a gateway in front of it, and a connected client.
+pub struct Gateway {
+    pub sim: Simulator,
+    pub client: PeopleServiceClient<Channel>,
+    pub channel: Channel,
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), ServeError>>>,
+}
+
+impl Gateway {
+    pub async fn workspace() -> Self {
+        Self::start(Options::new(Product::Workspace)).await
+    }
+
+    pub async fn docspace() -> Self {
+        Self::start(Options::new(Product::Docspace)).await
+    }
+
+    pub async fn start(options: Options) -> Self {
+        let sim = Simulator::start(options.product).await.expect("simulator");
+        let settings = PortalSettings {
+            base_url: options.portal_url.unwrap_or_else(|| sim.base_url()),
+            timeout: options.portal_timeout,
+            connect_timeout: Duration::from_secs(2),
+        };
+        let fallback = options
+            .fallback_token
+            .map(|token| Credential::authorization(token).expect("token"));
+        let api = server::people_api(&settings, options.product, fallback).expect("api");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let server = tokio::spawn(server::serve(listener, api, async {
+            let _ = signal.await;
+        }));
+        // The listener is bound already, so connecting needs no waiting.
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        Self {
+            sim,
+            client: PeopleServiceClient::new(channel.clone()),
+            channel,
+            addr,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// Signals shutdown and returns the server task, to await its end.
+    pub fn shut_down(&mut self) -> JoinHandle<Result<(), ServeError>> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.server.take().expect("server already shut down")
+    }
+
+    /// Requests the portal received, without the ones before the last `clear_requests`.
+    pub fn portal_requests(&self) -> Vec<RecordedRequest> {
+        self.sim.requests()
+    }
+
+    /// Requests of one method.
+    pub fn portal_requests_of(&self, method: &str) -> Vec<RecordedRequest> {
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|request| request.method == method)
+            .collect()
+    }
+}
+
+/// A request carrying `authorization: <token>`.
+pub fn as_user<T>(token: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", token.parse().expect("metadata"));
+    request
+}
+
+/// `ErrorInfo.reason` of a status.
+pub fn reason(status: &Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
+        .unwrap_or_default()
+}
+
+/// `ErrorInfo.metadata[key]` of a status.
+pub fn info_metadata(status: &Status, key: &str) -> Option<String> {
+    status
+        .get_error_details()
+        .error_info()
+        .and_then(|info| info.metadata.get(key).cloned())
+}
+
+/// The fields named by a status's BadRequest violations.
+pub fn bad_fields(status: &Status) -> Vec<String> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .iter()
+                .map(|violation| violation.field.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Asserts the code and the ErrorInfo reason.
+#[track_caller]
+pub fn assert_status(status: &Status, code: Code, expected_reason: &str) {
+    assert_eq!(status.code(), code, "status: {status:?}");
+    assert_eq!(reason(status), expected_reason, "status: {status:?}");
+}
+
+pub fn contact(kind: &str, value: &str) -> pb::Contact {
+    pb::Contact {
+        r#type: kind.into(),
+        value: value.into(),
+    }
+}
+
+/// The pairs of a stored flat contact list.
+pub fn pairs(flat: &[String]) -> Vec<(String, String)> {
+    flat.chunks(2)
+        .map(|pair| (pair[0].clone(), pair.get(1).cloned().unwrap_or_default()))
+        .collect()
+}
+
+pub fn pb_pairs(contacts: &[pb::Contact]) -> Vec<(String, String)> {
+    contacts
+        .iter()
+        .map(|contact| (contact.r#type.clone(), contact.value.clone()))
+        .collect()
+}
+
+pub fn strings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(kind, value)| (kind.to_string(), value.to_string()))
+        .collect()
+}
+
+pub fn uuid(text: &str) -> uuid::Uuid {
+    uuid::Uuid::parse_str(text).expect("uuid")
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real gateway on a loopback port, the generated gRPC
+//! client, and the portal simulator over real HTTP. Each test asserts both
+//! what the portal received and what the caller got.
+
+mod harness;
+
+mod docspace;
+mod serving;
+mod statuses;
+mod workspace;

@@ -1,0 +1,174 @@
+//! The status table: every portal failure the gateway knows, produced by the
+//! simulator's faults over real HTTP, and what the caller gets for it.
+
+use std::time::Duration;
+
+use people_gateway::config::Product;
+use tonic::{Code, Status};
+use tonic_types::StatusExt as _;
+
+use crate::harness::*;
+
+async fn get_mike(gateway: &mut Gateway) -> Result<pb::User, Status> {
+    gateway
+        .client
+        .get_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::GetUserRequest {
+                user_id: seed::USER_ID.into(),
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+fn portal_error(status: u16, message: &str) -> Fault {
+    Fault::PortalError {
+        status,
+        message: message.into(),
+    }
+}
+
+fn plain(status: u16, content_type: Option<&str>, body: &str) -> Fault {
+    Fault::Respond {
+        status,
+        content_type: content_type.map(Into::into),
+        body: body.into(),
+        headers: vec![],
+    }
+}
+
+#[tokio::test]
+async fn portal_statuses_map_to_grpc_codes() {
+    let table: Vec<(Fault, Code, &str)> = vec![
+        (portal_error(400, "Invalid arguments"), Code::InvalidArgument, "PORTAL_INVALID_ARGUMENT"),
+        (plain(401, Some("text/plain"), "Unauthorized"), Code::Unauthenticated, "PORTAL_UNAUTHENTICATED"),
+        (plain(401, None, ""), Code::Unauthenticated, "PORTAL_UNAUTHENTICATED"),
+        (plain(402, None, ""), Code::FailedPrecondition, "PORTAL_PAYMENT_REQUIRED"),
+        (portal_error(403, "Access denied"), Code::PermissionDenied, "PORTAL_PERMISSION_DENIED"),
+        (portal_error(404, "user not found"), Code::NotFound, "PORTAL_NOT_FOUND"),
+        (portal_error(409, "conflict"), Code::Aborted, "PORTAL_CONFLICT"),
+        (plain(415, None, ""), Code::Internal, "PORTAL_UNSUPPORTED_MEDIA_TYPE"),
+        (portal_error(500, "Server error"), Code::Internal, "PORTAL_ERROR"),
+        (
+            portal_error(500, "\"Mike\" access denied \"Edit user information\""),
+            Code::PermissionDenied,
+            "PORTAL_PERMISSION_DENIED",
+        ),
+        (portal_error(500, "The user is suspended"), Code::FailedPrecondition, "PORTAL_USER_SUSPENDED"),
+        (portal_error(501, "not implemented"), Code::Unimplemented, "PORTAL_UNIMPLEMENTED"),
+        (Fault::Html { status: 502 }, Code::Unavailable, "PORTAL_UNAVAILABLE"),
+        (Fault::Html { status: 503 }, Code::Unavailable, "PORTAL_UNAVAILABLE"),
+        (Fault::Html { status: 504 }, Code::DeadlineExceeded, "PORTAL_TIMEOUT"),
+        (Fault::MalformedBody, Code::Internal, "PORTAL_BAD_RESPONSE"),
+        (Fault::TruncatedBody, Code::Internal, "PORTAL_BAD_RESPONSE"),
+    ];
+    let mut gateway = Gateway::workspace().await;
+    for (fault, code, expected_reason) in table {
+        let label = format!("{fault:?}");
+        gateway.sim.push_fault(fault);
+        let status = get_mike(&mut gateway).await.expect_err(&label);
+        assert_eq!(status.code(), code, "{label}: {status:?}");
+        assert_eq!(reason(&status), expected_reason, "{label}");
+        let info = status.get_error_details().error_info().cloned();
+        assert_eq!(info.map(|info| info.domain), Some("people-gateway".into()), "{label}");
+    }
+    // After the faults, the portal answers normally again.
+    assert!(get_mike(&mut gateway).await.is_ok());
+}
+
+#[tokio::test]
+async fn errors_carry_http_status_and_portal_message() {
+    let mut gateway = Gateway::workspace().await;
+    gateway.sim.push_fault(portal_error(404, "user not found"));
+    let status = get_mike(&mut gateway).await.unwrap_err();
+    assert_eq!(info_metadata(&status, "http_status").as_deref(), Some("404"));
+    assert_eq!(
+        info_metadata(&status, "portal_message").as_deref(),
+        Some("user not found")
+    );
+    assert_eq!(status.message(), "portal: user not found");
+}
+
+#[tokio::test]
+async fn rate_limits_carry_retry_after_as_retry_info() {
+    let mut gateway = Gateway::docspace().await;
+    gateway.sim.push_fault(Fault::Respond {
+        status: 429,
+        content_type: None,
+        body: String::new(),
+        headers: vec![("Retry-After".into(), "7".into())],
+    });
+    let status = get_mike(&mut gateway).await.unwrap_err();
+    assert_status(&status, Code::ResourceExhausted, "PORTAL_RATE_LIMITED");
+    let retry = status.get_error_details().retry_info().cloned().unwrap();
+    assert_eq!(retry.retry_delay, Some(Duration::from_secs(7)));
+}
+
+#[tokio::test]
+async fn real_unauthenticated_answers_of_both_products() {
+    for product in [Product::Workspace, Product::Docspace] {
+        let mut gateway = Gateway::start(Options::new(product)).await;
+        let status = gateway
+            .client
+            .get_user(as_user(
+                "not-a-token",
+                pb::GetUserRequest {
+                    user_id: "@self".into(),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_status(&status, Code::Unauthenticated, "PORTAL_UNAUTHENTICATED");
+        assert_eq!(info_metadata(&status, "http_status").as_deref(), Some("401"));
+    }
+}
+
+#[tokio::test]
+async fn a_slow_portal_is_deadline_exceeded() {
+    let mut options = Options::new(Product::Workspace);
+    options.portal_timeout = Duration::from_millis(200);
+    let mut gateway = Gateway::start(options).await;
+    gateway.sim.push_fault(Fault::Delay(Duration::from_secs(3)));
+    let status = get_mike(&mut gateway).await.unwrap_err();
+    assert_status(&status, Code::DeadlineExceeded, "PORTAL_TIMEOUT");
+}
+
+#[tokio::test]
+async fn an_unreachable_portal_is_unavailable() {
+    // A port that was free a moment ago and has no listener now.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let mut options = Options::new(Product::Workspace);
+    options.portal_url = Some(format!("http://{closed}/").parse().unwrap());
+    let mut gateway = Gateway::start(options).await;
+    let status = get_mike(&mut gateway).await.unwrap_err();
+    assert_status(&status, Code::Unavailable, "PORTAL_UNREACHABLE");
+}
+
+#[tokio::test]
+async fn a_failed_write_changes_nothing() {
+    let mut gateway = Gateway::workspace().await;
+    gateway
+        .sim
+        .push_fault_on("PUT", portal_error(500, "Server error"));
+    let status = gateway
+        .client
+        .update_contacts(as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: vec![contact("icq", "1")],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::Internal, "PORTAL_ERROR");
+    assert_eq!(
+        pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts).len(),
+        3
+    );
+}
