@@ -1,4 +1,5 @@
 pub mod config;
+pub mod simulator;
 pub mod pb {
     tonic::include_proto!("onlyoffice.people.v1");
 }
