@@ -1,0 +1,315 @@
+//! A simulated ONLYOFFICE portal: a real HTTP server answering the People API exactly as
+//! Workspace (CommunityServer) or DocSpace 3.7 do on the wire, quirks and faults included.
+//! The gateway's end-to-end tests and its `--demo` mode run against it.
+//!
+//! A request goes: `wire::Incoming` (recorded, fault and latency picked in arrival order) →
+//! `routes` (which API method) → `workspace` or `docspace` (auth, binding, the method's rules
+//! against `state::Portal`) → `render` (the product's user DTO) → `wire` (envelope) → `fault`
+//! (optionally bent out of shape) → the socket.
+
+mod auth;
+mod dates;
+mod docspace;
+mod fault;
+mod render;
+mod routes;
+pub mod seed;
+mod state;
+mod wire;
+mod workspace;
+mod workspace_args;
+
+use std::{
+    collections::VecDeque,
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Request, State},
+    response::Response,
+};
+use tokio::{net::TcpListener, sync::oneshot};
+use url::Url;
+use uuid::Uuid;
+
+pub use fault::Fault;
+pub use state::SimUser;
+
+use crate::config::Product;
+use state::Portal;
+use wire::{Incoming, Reply};
+
+/// Larger request bodies are recorded and handled as empty.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// A running simulated portal; dropping it stops the server.
+pub struct Simulator {
+    addr: SocketAddr,
+    base_url: Url,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+/// One request as the simulator received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// HTTP method, e.g. `"PUT"`.
+    pub method: String,
+    /// Raw path exactly as received, still percent-encoded, e.g. `"/api/2.0/people/..%2Fx"`.
+    pub path: String,
+    /// Raw query string, without the `?`.
+    pub query: Option<String>,
+    /// Headers in arrival order, names lower-case.
+    pub headers: Vec<(String, String)>,
+    /// Body as UTF-8 (lossy).
+    pub body: String,
+}
+
+impl RecordedRequest {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The body parsed as JSON; `None` if it is not JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+
+    fn from_incoming(incoming: &Incoming) -> RecordedRequest {
+        RecordedRequest {
+            method: incoming.method.as_str().to_owned(),
+            path: incoming.raw_path.clone(),
+            query: incoming.query.clone(),
+            headers: incoming
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: String::from_utf8_lossy(&incoming.body).into_owned(),
+        }
+    }
+}
+
+impl Simulator {
+    /// Binds 127.0.0.1:0, seeds the demo data, serves in a background tokio task until dropped.
+    pub async fn start(product: Product) -> std::io::Result<Simulator> {
+        let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        Simulator::serve(listener, product)
+    }
+
+    /// Same, on a listener the caller bound (the demo binds a port of its choice).
+    pub fn serve(listener: TcpListener, product: Product) -> std::io::Result<Simulator> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
+        let addr = listener.local_addr()?;
+        let base_url = Url::parse(&format!("http://{addr}/")).map_err(std::io::Error::other)?;
+        let shared = Arc::new(Shared {
+            product,
+            fallback_host: addr.to_string(),
+            portal: Mutex::new(Portal::seeded()),
+            inbox: Mutex::new(Inbox::default()),
+            latency: Mutex::new(None),
+        });
+        let app = Router::new()
+            .fallback(receive)
+            .with_state(Arc::clone(&shared));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            // why: a dropped sender also means stop.
+            let _ = stopped.await;
+        });
+        runtime.spawn(async move {
+            if let Err(error) = server.await {
+                tracing::warn!(%error, "portal simulator stopped with an error");
+            }
+        });
+        tracing::debug!(%addr, %product, "portal simulator listening");
+        Ok(Simulator {
+            addr,
+            base_url,
+            shared,
+            stop: Some(stop),
+        })
+    }
+
+    /// The address the simulator listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// e.g. "http://127.0.0.1:41234/" (trailing slash; the gateway appends "api/2.0/people/...").
+    pub fn base_url(&self) -> Url {
+        self.base_url.clone()
+    }
+
+    /// Which product the simulator plays.
+    pub fn product(&self) -> Product {
+        self.shared.product
+    }
+
+    /// Every request received so far, in arrival order (recorded before routing, also for faulted ones).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.inbox).requests.clone()
+    }
+
+    /// Forgets the requests recorded so far.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.inbox).requests.clear();
+    }
+
+    /// Queue a fault for the next request (any method); each queued fault is used once, FIFO.
+    pub fn push_fault(&self, fault: Fault) {
+        lock(&self.shared.inbox).faults.push_back(QueuedFault {
+            method: None,
+            fault,
+        });
+    }
+
+    /// Queue a fault for the next request with this HTTP method ("GET", "PUT", "POST", "DELETE").
+    pub fn push_fault_on(&self, method: &str, fault: Fault) {
+        lock(&self.shared.inbox).faults.push_back(QueuedFault {
+            method: Some(method.to_ascii_uppercase()),
+            fault,
+        });
+    }
+
+    /// Added latency before every request is handled (None = off). Used to force overlapping requests.
+    pub fn set_latency(&self, latency: Option<Duration>) {
+        *lock(&self.shared.latency) = latency;
+    }
+
+    /// Workspace: whether the People module lets non-self callers see private data (email, contacts,
+    /// mobilePhone). Default true. When false only the user themself sees them (admins too do not).
+    pub fn set_people_module_visible(&self, visible: bool) {
+        lock(&self.shared.portal).people_module_visible = visible;
+    }
+
+    /// Snapshot of a stored user (the persisted state, not what a response showed).
+    pub fn user(&self, id: Uuid) -> Option<SimUser> {
+        lock(&self.shared.portal).user(id).cloned()
+    }
+
+    /// Insert or replace a stored user.
+    pub fn upsert_user(&self, user: SimUser) {
+        lock(&self.shared.portal).upsert(user);
+    }
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("addr", &self.addr)
+            .field("product", &self.shared.product)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            // why: the server may already be gone with its runtime; nothing left to stop then.
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// State shared by the simulator handle and every connection task.
+struct Shared {
+    product: Product,
+    /// Used for links when a request has no `Host` header.
+    fallback_host: String,
+    portal: Mutex<Portal>,
+    /// Recording and fault selection share a lock so both follow arrival order.
+    inbox: Mutex<Inbox>,
+    latency: Mutex<Option<Duration>>,
+}
+
+#[derive(Default)]
+struct Inbox {
+    requests: Vec<RecordedRequest>,
+    faults: VecDeque<QueuedFault>,
+}
+
+struct QueuedFault {
+    /// `None` matches any method.
+    method: Option<String>,
+    fault: Fault,
+}
+
+impl Shared {
+    /// Records the request and takes the first queued fault that applies to it.
+    fn arrive(&self, incoming: &Incoming) -> Option<Fault> {
+        let mut inbox = lock(&self.inbox);
+        inbox
+            .requests
+            .push(RecordedRequest::from_incoming(incoming));
+        let method = incoming.method.as_str();
+        let position = inbox
+            .faults
+            .iter()
+            .position(|queued| queued.method.as_deref().is_none_or(|m| m == method))?;
+        inbox.faults.remove(position).map(|queued| queued.fault)
+    }
+
+    /// Handles the request against the portal state (applying it) and returns the real answer.
+    fn answer(&self, incoming: &Incoming) -> Reply {
+        let mut portal = lock(&self.portal);
+        routes::dispatch(self.product, &mut portal, incoming)
+    }
+}
+
+/// A poisoned lock only means another request panicked; the data is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The single entry point: every request, whatever its path, comes through here.
+async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    // why: a body that cannot be read (too large, client gone) is handled as empty.
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .unwrap_or_else(|_| Bytes::new());
+    let incoming = Incoming::new(&parts, body, &shared.fallback_host);
+    let fault = shared.arrive(&incoming);
+    let latency = *lock(&shared.latency);
+    if let Some(latency) = latency {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        None => shared.answer(&incoming).into_response(),
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            shared.answer(&incoming).into_response()
+        }
+        Some(Fault::Respond {
+            status,
+            content_type,
+            body,
+            headers,
+        }) => fault::canned(status, content_type.as_deref(), &body, &headers).into_response(),
+        Some(Fault::PortalError { status, message }) => {
+            fault::portal_error(shared.product, status, &message, &incoming).into_response()
+        }
+        Some(Fault::MalformedBody) => {
+            let _applied = shared.answer(&incoming);
+            fault::malformed_json().into_response()
+        }
+        Some(Fault::TruncatedBody) => fault::truncated(shared.answer(&incoming)),
+        Some(Fault::Html { status }) => fault::proxy_page(status).into_response(),
+    }
+}

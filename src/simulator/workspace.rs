@@ -1,0 +1,293 @@
+//! Workspace (CommunityServer) People methods: `GET @self`, `GET {x}`, `PUT {x}` and the three
+//! contacts methods, with the portal's order of checks and its traps (a missing `contacts` wipes
+//! them, a missing `isVisitor` promotes a guest, a missing `lead` clears it).
+
+use axum::http::StatusCode;
+use chrono::{NaiveDate, NaiveTime, Utc};
+
+use super::{
+    auth,
+    dates::tenant_local,
+    render::{Viewer, workspace_user},
+    routes::{ContactsChange, Endpoint},
+    state::{
+        Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, is_valid_name_part, parse_guid,
+        reloaded_contacts,
+    },
+    wire::{self, Exception, Failure, Incoming, Reply},
+    workspace_args::{Args, GUID_FORMAT_MESSAGE},
+};
+
+/// A method's result: the HTTP status and the user as the response shows it.
+type Answer = Result<(StatusCode, SimUser), Failure>;
+
+/// Authenticates, runs the method and wraps the result in Workspace's envelope.
+pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incoming) -> Reply {
+    let caller = match auth::authenticate(portal, &incoming.headers) {
+        Ok(caller) => caller.clone(),
+        Err(_) => return wire::workspace_unauthorized(incoming),
+    };
+    let answer = match endpoint {
+        Endpoint::Me => Ok((StatusCode::OK, caller.clone())),
+        Endpoint::Profile(key) => profile(portal, &key),
+        Endpoint::UpdateProfile(key) => update_profile(portal, &caller, &key, incoming),
+        Endpoint::Contacts(change, key) => contacts(portal, &caller, change, &key, incoming),
+    };
+    match answer {
+        Ok((status, shown)) => {
+            let origin = incoming.origin();
+            let viewer = Viewer {
+                portal,
+                caller: &caller,
+                origin: &origin,
+            };
+            wire::workspace_success(status, &workspace_user(&viewer, &shown))
+        }
+        Err(failure) => wire::workspace_error(&failure),
+    }
+}
+
+/// `GetById`: user name first, then GUID.
+fn profile(portal: &Portal, key: &str) -> Answer {
+    portal
+        .user_by_name(key)
+        .or_else(|| parse_guid(key).and_then(|id| portal.user(id)))
+        .map(|user| (StatusCode::OK, user.clone()))
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::NOT_FOUND,
+                Exception::ItemNotFound,
+                "User not found",
+            )
+        })
+}
+
+/// `GetUserInfo`: a GUID, or else a user name.
+fn user_by_id_or_name<'a>(portal: &'a Portal, key: &str) -> Result<&'a SimUser, Failure> {
+    match parse_guid(key) {
+        Some(id) => portal.user(id),
+        None => portal.user_by_name(key),
+    }
+    .ok_or_else(|| {
+        Failure::new(
+            StatusCode::NOT_FOUND,
+            Exception::ItemNotFound,
+            "user not found",
+        )
+    })
+}
+
+/// The "Edit user information" check: self or a portal admin. A denial is an
+/// `AuthorizingException`, which Workspace does not map, so it surfaces as a 500.
+fn demand_edit(caller: &SimUser, target_id: uuid::Uuid) -> Result<(), Failure> {
+    if caller.id == target_id || caller.is_portal_admin() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Exception::Authorizing,
+        format!(
+            "\"{}\" access denied \"Edit user information\"",
+            caller.full_name()
+        ),
+    ))
+}
+
+/// The update parameters after binding, in the method's parameter order.
+struct UpdateMember {
+    is_visitor: bool,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    comment: Option<String>,
+    department: Option<Vec<uuid::Uuid>>,
+    title: Option<String>,
+    location: Option<String>,
+    sex: Option<String>,
+    birthday: Option<chrono::DateTime<Utc>>,
+    works_from: Option<chrono::DateTime<Utc>>,
+    contacts: Vec<(String, String)>,
+    files: Option<String>,
+    disable: Option<bool>,
+    lead: Option<uuid::Uuid>,
+}
+
+impl UpdateMember {
+    /// Binding happens before the method runs, so conversion errors come first.
+    fn bind(incoming: &Incoming) -> Result<UpdateMember, Failure> {
+        let args = Args::bind(incoming)?;
+        Ok(UpdateMember {
+            is_visitor: args.flag("isVisitor")?,
+            first_name: args.text("firstname"),
+            last_name: args.text("lastname"),
+            comment: args.text("comment"),
+            department: args.guids("department")?,
+            title: args.text("title"),
+            location: args.text("location"),
+            sex: args.text("sex"),
+            birthday: args.date("birthday")?,
+            works_from: args.date("worksfrom")?,
+            contacts: args.contacts("contacts").unwrap_or_default(),
+            files: args.text("files"),
+            disable: args.optional_flag("disable")?,
+            lead: args.guid("lead")?,
+        })
+    }
+}
+
+/// `UpdateMember` (`PUT /people/{userid}`).
+fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &Incoming) -> Answer {
+    let input = UpdateMember::bind(incoming)?;
+    let target_id = parse_guid(key).ok_or_else(|| {
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Exception::Format,
+            GUID_FORMAT_MESSAGE,
+        )
+    })?;
+    demand_edit(caller, target_id)?;
+    let mut user = portal.user(target_id).cloned().ok_or_else(|| {
+        Failure::new(
+            StatusCode::NOT_FOUND,
+            Exception::ItemNotFound,
+            "user not found",
+        )
+    })?;
+    if !user.is_active() {
+        return Err(Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Exception::Plain,
+            "The user is suspended",
+        ));
+    }
+    let editing_self = caller.id == user.id;
+    let caller_is_admin = caller.is_portal_admin();
+
+    if !user.is_ldap && !user.is_sso {
+        if let Some(first_name) = input.first_name {
+            user.first_name = first_name;
+        }
+        if let Some(last_name) = input.last_name {
+            user.last_name = last_name;
+        }
+        if let Some(location) = input.location {
+            user.location = Some(location);
+        }
+        if caller_is_admin && let Some(title) = input.title {
+            user.title = Some(title);
+        }
+    }
+    // why: Workspace needs both names (unlike DocSpace, which accepts an empty last name).
+    if !is_valid_name_part(&user.first_name) || !is_valid_name_part(&user.last_name) {
+        return Err(Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Exception::Plain,
+            "Incorrect firstname or lastname",
+        ));
+    }
+    if let Some(comment) = input.comment {
+        user.notes = Some(comment);
+    }
+    match input.sex.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("male") => user.sex = Some(true),
+        Some("female") => user.sex = Some(false),
+        _ => {}
+    }
+    if let Some(birthday) = input.birthday {
+        user.birthday = calendar_date_or_reset(birthday);
+    }
+    if let Some(works_from) = input.works_from {
+        user.work_from = calendar_date_or_reset(works_from);
+    }
+    user.contacts = flatten_contacts(&input.contacts);
+    if caller_is_admin && let Some(department) = &input.department {
+        portal.replace_groups(&mut user, department);
+    }
+    if let Some(files) = input.files.filter(|files| !files.is_empty()) {
+        user.avatar_url = Some(files);
+    }
+    if let Some(disable) = input.disable {
+        user.status = if disable {
+            STATUS_TERMINATED
+        } else {
+            STATUS_ACTIVE
+        };
+        user.terminated = disable.then(Utc::now);
+    }
+    if caller_is_admin {
+        // why: the lead is assigned whenever an admin calls, so a missing one clears it.
+        user.lead = input.lead.filter(|lead| !lead.is_nil());
+    }
+    let can_be_guest = !user.is_owner && !user.is_admin && !editing_self;
+    if input.is_visitor && !user.is_visitor && can_be_guest {
+        user.is_visitor = true;
+    }
+    // why: only reachable by admins (self is excluded); the simulated quota never runs out.
+    if !editing_self && !input.is_visitor && user.is_visitor {
+        user.is_visitor = false;
+    }
+    Ok((StatusCode::OK, save(portal, user)))
+}
+
+/// `UpdateMemberContacts`, `SetMemberContacts` and `DeleteMemberContacts`.
+fn contacts(
+    portal: &mut Portal,
+    caller: &SimUser,
+    change: ContactsChange,
+    key: &str,
+    incoming: &Incoming,
+) -> Answer {
+    let requested = Args::bind(incoming)?.contacts("contacts");
+    let mut user = user_by_id_or_name(portal, key)?.clone();
+    demand_edit(caller, user.id)?;
+    let status = match change {
+        ContactsChange::Replace => {
+            user.contacts = flatten_contacts(&requested.unwrap_or_default());
+            StatusCode::OK
+        }
+        ContactsChange::Set => {
+            user.contacts = flatten_contacts(&requested.unwrap_or_default());
+            StatusCode::CREATED
+        }
+        ContactsChange::Remove => {
+            for (kind, _value) in requested.unwrap_or_default() {
+                // why: the portal removes the first element equal to the type and the element after
+                // it; the requested value is never compared.
+                if let Some(index) = user.contacts.iter().position(|item| *item == kind) {
+                    if index + 2 > user.contacts.len() {
+                        return Err(Failure::new(
+                            StatusCode::BAD_REQUEST,
+                            Exception::Argument,
+                            "Offset and length were out of bounds for the array or count is greater than the number of elements from index to the end of the source collection.",
+                        ));
+                    }
+                    user.contacts.drain(index..index + 2);
+                }
+            }
+            StatusCode::OK
+        }
+    };
+    Ok((status, save(portal, user)))
+}
+
+/// Persists the user and returns it as the response shows it: the stored copy is what reads back
+/// after the `a|b|` round trip, while the answer still shows the in-memory list.
+fn save(portal: &mut Portal, shown: SimUser) -> SimUser {
+    let mut stored = shown.clone();
+    stored.contacts = reloaded_contacts(&shown.contacts);
+    portal.upsert(stored);
+    shown
+}
+
+fn flatten_contacts(pairs: &[(String, String)]) -> Vec<String> {
+    pairs
+        .iter()
+        .flat_map(|(kind, value)| [kind.clone(), value.clone()])
+        .collect()
+}
+
+/// Tenant-local calendar date of the input; exactly `1900-01-01T00:00` local clears the field.
+fn calendar_date_or_reset(instant: chrono::DateTime<Utc>) -> Option<NaiveDate> {
+    let local = tenant_local(instant);
+    let reset = NaiveDate::from_ymd_opt(1900, 1, 1).map(|date| date.and_time(NaiveTime::MIN));
+    (Some(local) != reset).then(|| local.date())
+}

@@ -1,0 +1,754 @@
+//! Wire-level checks of the portal simulator: plain HTTP against `Simulator::start`, asserting
+//! the facts the gateway depends on (envelopes, dates, escaping, 401s, the update traps, faults
+//! and request recording).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use people_gateway::{
+    config::Product,
+    simulator::{Fault, Simulator, seed},
+};
+use reqwest::{Client, Method, StatusCode, header};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use uuid::Uuid;
+
+/// What came back: status, headers and the body as text.
+struct Answer {
+    status: StatusCode,
+    headers: header::HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+async fn call(
+    sim: &Simulator,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    let url = sim.base_url().join(path).unwrap();
+    let mut request = Client::new().request(method, url);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, token);
+    }
+    if let Some(body) = body {
+        request = request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    Answer {
+        status: response.status(),
+        headers: response.headers().clone(),
+        text: response.text().await.unwrap(),
+    }
+}
+
+fn id(text: &str) -> Uuid {
+    Uuid::parse_str(text).unwrap()
+}
+
+fn person(user: &str) -> String {
+    format!("api/2.0/people/{user}")
+}
+
+#[tokio::test]
+async fn workspace_envelope_is_camel_case_with_count_status_and_status_code() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    let answer = call(
+        &sim,
+        Method::GET,
+        "api/2.0/people/@self",
+        Some(seed::ADMIN_TOKEN),
+        None,
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(
+        answer
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert!(
+        answer
+            .text
+            .starts_with(r#"{"count":1,"status":0,"statusCode":200,"response":{"#)
+    );
+    let user = &answer.json()["response"];
+    assert_eq!(user["id"], seed::ADMIN_ID);
+    assert_eq!(user["userName"], "jane.doe");
+    assert_eq!(user["isLDAP"], false);
+    assert_eq!(user["isSSO"], false);
+    assert_eq!(user["terminated"], Value::Null);
+    assert_eq!(user["quotaLimit"], 0);
+    assert!(user.get("mobilePhoneActivationStatus").is_none());
+}
+
+#[tokio::test]
+async fn docspace_envelope_leads_with_response_and_links_the_full_request_url() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    let answer = call(
+        &sim,
+        Method::GET,
+        "api/2.0/people/@self?x=1",
+        Some(seed::USER_TOKEN),
+        None,
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.text.starts_with(r#"{"response":{"#));
+    let body = answer.json();
+    assert_eq!(body["count"], 1);
+    assert_eq!(body["status"], 0);
+    assert_eq!(body["statusCode"], 200);
+    let expected_href = format!("{}api/2.0/people/@self?x=1", sim.base_url());
+    assert_eq!(
+        body["links"],
+        json!([{ "href": expected_href, "action": "GET" }])
+    );
+    let user = &body["response"];
+    assert_eq!(user["theme"], "Base");
+    assert_eq!(
+        user["registrationDate"],
+        "2015-09-01T10:15:00.0000000+03:00"
+    );
+    for absent in [
+        "title",
+        "sex",
+        "birthday",
+        "workFrom",
+        "lead",
+        "spam",
+        "createdBy",
+    ] {
+        assert!(user.get(absent).is_none(), "{absent} must not be rendered");
+    }
+}
+
+#[tokio::test]
+async fn workspace_dates_have_seven_digits_and_birthdays_show_the_three_hour_shift() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    let mike = call(
+        &sim,
+        Method::GET,
+        &person("mike.zanyatski"),
+        Some(seed::ADMIN_TOKEN),
+        None,
+    )
+    .await
+    .json();
+    let sam = call(
+        &sim,
+        Method::GET,
+        &person(seed::SUSPENDED_ID),
+        Some(seed::ADMIN_TOKEN),
+        None,
+    )
+    .await
+    .json();
+
+    assert_eq!(
+        mike["response"]["birthday"],
+        "1985-04-10T03:00:00.0000000+03:00"
+    );
+    assert_eq!(
+        mike["response"]["workFrom"],
+        "2015-09-01T03:00:00.0000000+03:00"
+    );
+    assert_eq!(
+        sam["response"]["terminated"],
+        "2024-11-30T15:00:00.0000000+03:00"
+    );
+    assert_eq!(sam["response"]["status"], 2);
+}
+
+#[tokio::test]
+async fn workspace_escapes_slashes_and_html_encodes_department_names() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    let answer = call(
+        &sim,
+        Method::GET,
+        &person("alex.admin"),
+        Some(seed::ADMIN_TOKEN),
+        None,
+    )
+    .await;
+
+    assert!(
+        answer.text.contains(r#""profileUrl":"http:\/\/127.0.0.1:"#),
+        "{}",
+        answer.text
+    );
+    assert!(!answer.text.contains("http://"));
+    assert_eq!(
+        answer.json()["response"]["department"],
+        "Sales &amp; Support"
+    );
+    assert_eq!(
+        answer.json()["response"]["groups"][0]["name"],
+        "Sales & Support"
+    );
+}
+
+#[tokio::test]
+async fn unauthenticated_calls_get_plain_text_on_workspace_and_an_empty_401_on_docspace() {
+    let workspace = Simulator::start(Product::Workspace).await.unwrap();
+    let docspace = Simulator::start(Product::Docspace).await.unwrap();
+
+    let bare = call(&workspace, Method::GET, "api/2.0/people/@self", None, None).await;
+    assert_eq!(bare.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(bare.text, "Unauthorized");
+    assert!(
+        bare.header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert!(bare.header("www-authenticate").is_none());
+
+    let wrong = call(
+        &workspace,
+        Method::GET,
+        "api/2.0/people/@self",
+        Some("nope"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        wrong.header("www-authenticate"),
+        Some("Basic Realm=\"127.0.0.1\"")
+    );
+
+    let ds = call(
+        &docspace,
+        Method::GET,
+        "api/2.0/people/@self",
+        Some("Bearer nope"),
+        None,
+    )
+    .await;
+    assert_eq!(ds.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(ds.text, "");
+    assert!(ds.header("content-type").is_none());
+}
+
+#[tokio::test]
+async fn workspace_put_without_contacts_wipes_them_and_without_is_visitor_promotes_a_guest() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+
+    let mike = call(
+        &sim,
+        Method::PUT,
+        &person(seed::USER_ID),
+        Some(seed::ADMIN_TOKEN),
+        Some(json!({"location": "Oslo"})),
+    )
+    .await;
+    assert_eq!(mike.status, StatusCode::OK);
+    assert!(mike.json()["response"].get("contacts").is_none());
+    assert!(mike.json()["response"].get("lead").is_none());
+    let stored = sim.user(id(seed::USER_ID)).unwrap();
+    assert!(stored.contacts.is_empty());
+    assert_eq!(stored.lead, None);
+    assert_eq!(stored.location.as_deref(), Some("Oslo"));
+
+    let anna = call(
+        &sim,
+        Method::PUT,
+        &person(seed::GUEST_ID),
+        Some(seed::ADMIN_TOKEN),
+        Some(json!({"firstname": "Anna"})),
+    )
+    .await;
+    assert_eq!(anna.json()["response"]["isVisitor"], false);
+    assert!(!sim.user(id(seed::GUEST_ID)).unwrap().is_visitor);
+}
+
+#[tokio::test]
+async fn workspace_put_refusals_are_500s_with_the_portal_messages() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+
+    let by_name = call(
+        &sim,
+        Method::PUT,
+        &person("@self"),
+        Some(seed::USER_TOKEN),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(by_name.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        by_name.json()["error"]["message"],
+        "Guid should contain 32 digits with 4 dashes (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)."
+    );
+
+    let other = call(
+        &sim,
+        Method::PUT,
+        &person(seed::ADMIN_ID),
+        Some(seed::USER_TOKEN),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        other.json(),
+        json!({"status":1,"statusCode":500,"error":{"message":"\"Mike Zanyatski\" access denied \"Edit user information\"","hresult":-2147467259,"data":{}}})
+    );
+
+    let null_name = call(
+        &sim,
+        Method::PUT,
+        &person(seed::USER_ID),
+        Some(seed::USER_TOKEN),
+        Some(json!({"firstname": null})),
+    )
+    .await;
+    assert_eq!(null_name.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        null_name.json()["error"]["message"],
+        "Incorrect firstname or lastname"
+    );
+    assert_eq!(sim.user(id(seed::USER_ID)).unwrap().first_name, "Mike");
+}
+
+#[tokio::test]
+async fn workspace_delete_contacts_removes_by_type_and_ignores_the_value() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    let body = json!({"contacts": [{"Type": "skype", "Value": "not-the-stored-value"}]});
+
+    let answer = call(
+        &sim,
+        Method::DELETE,
+        "api/2.0/people/mike.zanyatski/contacts",
+        Some(seed::USER_TOKEN),
+        Some(body),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.json()["response"]["contacts"],
+        json!([{"type": "mail", "value": "mike@example.com"}, {"type": "phone", "value": "+1 650 555 0100"}])
+    );
+    assert_eq!(
+        sim.user(id(seed::USER_ID)).unwrap().contacts,
+        ["mail", "mike@example.com", "phone", "+1 650 555 0100"]
+    );
+}
+
+#[tokio::test]
+async fn workspace_post_contacts_replaces_the_list_and_answers_201() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    let body = json!({"contacts": [{"type": "GTalk", "value": "m@x"}]});
+
+    let answer = call(
+        &sim,
+        Method::POST,
+        &format!("{}/contacts", person(seed::USER_ID)),
+        Some(seed::USER_TOKEN),
+        Some(body),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::CREATED);
+    assert_eq!(answer.json()["statusCode"], 201);
+    assert_eq!(
+        sim.user(id(seed::USER_ID)).unwrap().contacts,
+        ["GTalk", "m@x"]
+    );
+}
+
+#[tokio::test]
+async fn docspace_has_no_contacts_route_and_answers_404_with_an_empty_body() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    let answer = call(
+        &sim,
+        Method::PUT,
+        "api/2.0/people/mike.zanyatski/contacts",
+        Some(seed::USER_TOKEN),
+        Some(json!({"contacts": []})),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(answer.text, "");
+}
+
+#[tokio::test]
+async fn docspace_validation_failure_is_a_400_inside_the_success_envelope() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    let answer = call(
+        &sim,
+        Method::PUT,
+        &person(seed::USER_ID),
+        Some(seed::USER_TOKEN),
+        Some(json!({"email": "not-an-address", "firstName": "Changed"})),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    let body = answer.json();
+    assert_eq!(body["status"], 1);
+    assert_eq!(body["statusCode"], 400);
+    assert_eq!(body["count"], 1);
+    assert_eq!(body["links"][0]["action"], "PUT");
+    assert_eq!(
+        body["response"]["title"],
+        "One or more validation errors occurred."
+    );
+    assert_eq!(body["response"]["status"], 400);
+    assert_eq!(
+        body["response"]["errors"]["Email"][0],
+        "The Email field is not a valid e-mail address."
+    );
+    assert_eq!(sim.user(id(seed::USER_ID)).unwrap().first_name, "Mike");
+}
+
+#[tokio::test]
+async fn docspace_admin_editing_another_users_first_name_is_ignored_with_200() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    let answer = call(
+        &sim,
+        Method::PUT,
+        &person(seed::USER_ID),
+        Some(seed::ADMIN_TOKEN),
+        Some(json!({"firstName": "Michael", "spam": false})),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["response"]["firstName"], "Mike");
+    let stored = sim.user(id(seed::USER_ID)).unwrap();
+    assert_eq!(stored.first_name, "Mike");
+    assert_eq!(stored.spam, Some(true));
+}
+
+#[tokio::test]
+async fn docspace_self_update_without_spam_resets_it() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    let answer = call(
+        &sim,
+        Method::PUT,
+        &person("mike.zanyatski"),
+        Some(seed::USER_TOKEN),
+        Some(json!({"location": "Oslo"})),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    let stored = sim.user(id(seed::USER_ID)).unwrap();
+    assert_eq!(stored.spam, None);
+    assert_eq!(stored.location.as_deref(), Some("Oslo"));
+}
+
+#[tokio::test]
+async fn docspace_empty_contacts_clear_storage_while_the_answer_still_shows_the_old_ones() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    let body = json!({"contacts": [{"type": "skype", "value": ""}], "spam": true});
+
+    let answer = call(
+        &sim,
+        Method::PUT,
+        &person(seed::USER_ID),
+        Some(seed::USER_TOKEN),
+        Some(body),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.json()["response"]["contacts"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    assert!(sim.user(id(seed::USER_ID)).unwrap().contacts.is_empty());
+}
+
+#[tokio::test]
+async fn docspace_put_on_at_self_is_looked_up_as_a_user_name_and_not_found() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    let answer = call(
+        &sim,
+        Method::PUT,
+        &person("@self"),
+        Some(seed::USER_TOKEN),
+        Some(json!({})),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    let body = answer.json();
+    assert_eq!(body["error"]["message"], "The user could not be found");
+    assert_eq!(body["statusCode"], 404);
+    assert!(body.get("links").is_none());
+}
+
+#[tokio::test]
+async fn respond_and_html_faults_replace_the_answer_without_applying_the_request() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    sim.push_fault_on(
+        "PUT",
+        Fault::Respond {
+            status: 429,
+            content_type: Some("text/plain".into()),
+            body: "slow down".into(),
+            headers: vec![("Retry-After".into(), "7".into())],
+        },
+    );
+    sim.push_fault(Fault::Html { status: 502 });
+
+    // The GET takes the any-method fault even though the PUT fault was queued first.
+    let proxied = call(
+        &sim,
+        Method::GET,
+        "api/2.0/people/@self",
+        Some(seed::USER_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(proxied.status, StatusCode::BAD_GATEWAY);
+    assert!(
+        proxied
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(proxied.text.contains("<title>502 Bad Gateway</title>"));
+
+    let limited = call(
+        &sim,
+        Method::PUT,
+        &person(seed::USER_ID),
+        Some(seed::USER_TOKEN),
+        Some(json!({"firstname": "Changed"})),
+    )
+    .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.text, "slow down");
+    assert_eq!(limited.header("retry-after"), Some("7"));
+    assert_eq!(sim.user(id(seed::USER_ID)).unwrap().first_name, "Mike");
+
+    let normal = call(
+        &sim,
+        Method::GET,
+        "api/2.0/people/@self",
+        Some(seed::USER_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(normal.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn portal_error_fault_uses_each_products_error_envelope() {
+    let workspace = Simulator::start(Product::Workspace).await.unwrap();
+    let docspace = Simulator::start(Product::Docspace).await.unwrap();
+    for sim in [&workspace, &docspace] {
+        sim.push_fault(Fault::PortalError {
+            status: 402,
+            message: "Payment required".into(),
+        });
+    }
+
+    let cs = call(
+        &workspace,
+        Method::GET,
+        "api/2.0/people/@self",
+        Some(seed::USER_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(cs.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(cs.json()["error"]["message"], "Payment required");
+    assert_eq!(cs.json()["error"]["data"], json!({}));
+
+    let ds = call(
+        &docspace,
+        Method::GET,
+        "api/2.0/people/@self",
+        Some(seed::USER_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(ds.status, StatusCode::PAYMENT_REQUIRED);
+    assert_eq!(ds.json()["statusCode"], 402);
+    assert!(
+        ds.json()["error"]["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("ASC.")
+    );
+}
+
+#[tokio::test]
+async fn malformed_body_fault_applies_the_request_but_answers_with_broken_json() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    sim.push_fault(Fault::MalformedBody);
+    let contacts = json!([{"Type": "mail", "Value": "mike@example.com"}]);
+
+    let answer = call(
+        &sim,
+        Method::PUT,
+        &person(seed::USER_ID),
+        Some(seed::USER_TOKEN),
+        Some(json!({"location": "Oslo", "contacts": contacts})),
+    )
+    .await;
+
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(
+        answer
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert!(serde_json::from_str::<Value>(&answer.text).is_err());
+    assert_eq!(
+        sim.user(id(seed::USER_ID)).unwrap().location.as_deref(),
+        Some("Oslo")
+    );
+}
+
+#[tokio::test]
+async fn truncated_body_fault_sends_half_the_announced_length_then_closes() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    sim.push_fault(Fault::TruncatedBody);
+
+    let mut stream = tokio::net::TcpStream::connect(sim.addr()).await.unwrap();
+    let request = format!(
+        "GET /api/2.0/people/@self HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n",
+        sim.addr(),
+        seed::USER_TOKEN
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"));
+    let announced: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(announced > 100);
+    assert_eq!(body.len(), announced / 2);
+    assert!(body.starts_with(r#"{"response":{"#));
+
+    sim.push_fault(Fault::TruncatedBody);
+    let response = Client::new()
+        .get(sim.base_url().join("api/2.0/people/@self").unwrap())
+        .header(header::AUTHORIZATION, seed::USER_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.bytes().await.is_err());
+}
+
+#[tokio::test]
+async fn delay_fault_outlasts_a_short_client_timeout_and_the_request_is_still_recorded() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    sim.push_fault(Fault::Delay(Duration::from_secs(5)));
+    let client = Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+
+    let error = client
+        .get(sim.base_url().join("api/2.0/people/@self").unwrap())
+        .header(header::AUTHORIZATION, seed::USER_TOKEN)
+        .send()
+        .await
+        .unwrap_err();
+
+    assert!(error.is_timeout());
+    assert_eq!(sim.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn requests_are_recorded_in_order_with_the_raw_encoded_path_even_when_faulted() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    sim.push_fault(Fault::Html { status: 504 });
+
+    call(
+        &sim,
+        Method::GET,
+        "api/2.0/people/..%2Fx",
+        Some(seed::ADMIN_TOKEN),
+        None,
+    )
+    .await;
+    let answer = call(
+        &sim,
+        Method::PUT,
+        &format!("{}?fields=id", person(seed::USER_ID)),
+        Some(seed::USER_TOKEN),
+        Some(json!({"firstname": "Mike"})),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+
+    let requests = sim.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].method, "GET");
+    assert_eq!(requests[0].path, "/api/2.0/people/..%2Fx");
+    assert_eq!(requests[0].header("AUTHORIZATION"), Some(seed::ADMIN_TOKEN));
+    assert_eq!(requests[1].method, "PUT");
+    assert_eq!(requests[1].query.as_deref(), Some("fields=id"));
+    assert_eq!(requests[1].header("content-type"), Some("application/json"));
+    assert_eq!(requests[1].json(), Some(json!({"firstname": "Mike"})));
+
+    sim.clear_requests();
+    assert!(sim.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_requests_under_latency_are_all_answered() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    sim.set_latency(Some(Duration::from_millis(50)));
+    let client = Client::new();
+    let url = sim.base_url().join("api/2.0/people/@self").unwrap();
+
+    let calls = (0..16).map(|_| {
+        let request = client
+            .get(url.clone())
+            .header(header::AUTHORIZATION, seed::USER_TOKEN);
+        async move { request.send().await.map(|response| response.status()) }
+    });
+    let statuses = futures_join(calls).await;
+
+    assert!(statuses.iter().all(|status| *status == StatusCode::OK));
+    assert_eq!(sim.requests().len(), 16);
+}
+
+/// Runs the calls concurrently on the runtime and collects their statuses.
+async fn futures_join<F>(calls: impl Iterator<Item = F>) -> Vec<StatusCode>
+where
+    F: std::future::Future<Output = reqwest::Result<StatusCode>> + Send + 'static,
+{
+    let handles: Vec<_> = calls.map(tokio::spawn).collect();
+    let mut statuses = Vec::new();
+    for handle in handles {
+        statuses.push(handle.await.unwrap().unwrap());
+    }
+    statuses
+}
