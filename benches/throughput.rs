@@ -5,6 +5,9 @@
 //!
 //! Run: `cargo bench --bench throughput` (env: BENCH_CALLS, BENCH_CONCURRENCY).
 
+// A benchmark run aborts on the first failure; there is no caller to answer.
+#![allow(clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use people_gateway::config::Product;
@@ -91,7 +94,9 @@ fn main() {
 async fn run() {
     let calls = env_number("BENCH_CALLS", 20_000);
     let concurrency = env_number("BENCH_CONCURRENCY", 32);
-    let sim = Simulator::start(Product::Workspace).await.expect("simulator");
+    let sim = Simulator::start(Product::Workspace)
+        .await
+        .expect("simulator");
     let settings = PortalSettings {
         base_url: sim.base_url(),
         timeout: Duration::from_secs(10),
@@ -108,7 +113,9 @@ async fn run() {
         .await
         .expect("connect");
 
-    println!("people-gateway throughput: {calls} calls per RPC, {concurrency} concurrent, Workspace simulator");
+    println!(
+        "people-gateway throughput: {calls} calls per RPC, {concurrency} concurrent, Workspace simulator"
+    );
     let health = HealthClient::new(channel.clone());
     measure("Health/Check", calls, concurrency, move |_| {
         let mut health = health.clone();

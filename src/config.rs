@@ -34,7 +34,11 @@ impl std::fmt::Display for Product {
 
 /// Everything the gateway needs to start, from flags or `PEOPLE_GATEWAY_*` variables.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "people-gateway", version, about = "gRPC gateway to the ONLYOFFICE People API")]
+#[command(
+    name = "people-gateway",
+    version,
+    about = "gRPC gateway to the ONLYOFFICE People API"
+)]
 pub struct Config {
     /// Address to serve gRPC on.
     #[arg(long, env = "PEOPLE_GATEWAY_LISTEN", default_value = "[::]:50051")]

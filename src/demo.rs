@@ -18,7 +18,10 @@ pub struct Demo {
 impl Demo {
     /// Starts the simulator on a free loopback port. Calls without a
     /// credential act as the demo owner unless `token` says otherwise.
-    pub async fn start(product: Option<Product>, token: Option<Credential>) -> std::io::Result<Self> {
+    pub async fn start(
+        product: Option<Product>,
+        token: Option<Credential>,
+    ) -> std::io::Result<Self> {
         let simulator = Simulator::start(product.unwrap_or(Product::Workspace)).await?;
         let credential = match token {
             Some(token) => token,

@@ -383,8 +383,7 @@ mod tests {
 
     #[test]
     fn guid_segments_are_normalised_to_hyphenated_lowercase() {
-        let reference =
-            UserRef::parse_for_write("{1C2F7B3D-9E50-4B4C-8D6E-7F8091A2B302}").unwrap();
+        let reference = UserRef::parse_for_write("{1C2F7B3D-9E50-4B4C-8D6E-7F8091A2B302}").unwrap();
         assert_eq!(
             reference.path_segment(),
             "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302"

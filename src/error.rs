@@ -147,9 +147,9 @@ impl Refusal {
             Self::OwnStatusFields { .. } => format!(
                 "DocSpace ignores {fields} on one's own profile; an administrator must change them"
             ),
-            Self::AdminOnlyFields { .. } => format!(
-                "Workspace applies {fields} only for administrators; nothing was changed"
-            ),
+            Self::AdminOnlyFields { .. } => {
+                format!("Workspace applies {fields} only for administrators; nothing was changed")
+            }
             Self::DirectoryManagedFields { .. } => format!(
                 "{fields} of an LDAP or SSO user come from the directory and cannot be changed here"
             ),
@@ -170,7 +170,10 @@ impl Refusal {
 /// whether the portal's message is safe and useful in the status message.
 pub fn portal_status_code(status: u16, message: Option<&str>) -> (Code, &'static str) {
     let says = |needle: &str| {
-        message.is_some_and(|text| text.to_ascii_lowercase().contains(&needle.to_ascii_lowercase()))
+        message.is_some_and(|text| {
+            text.to_ascii_lowercase()
+                .contains(&needle.to_ascii_lowercase())
+        })
     };
     match status {
         400 => (Code::InvalidArgument, "PORTAL_INVALID_ARGUMENT"),
@@ -262,7 +265,9 @@ impl From<GatewayError> for Status {
                 };
                 return finish(code, text, reason, metadata, details);
             }
-            GatewayError::Portal(PortalError::Timeout) => (Code::DeadlineExceeded, "PORTAL_TIMEOUT"),
+            GatewayError::Portal(PortalError::Timeout) => {
+                (Code::DeadlineExceeded, "PORTAL_TIMEOUT")
+            }
             GatewayError::Portal(PortalError::Unreachable(_)) => {
                 (Code::Unavailable, "PORTAL_UNREACHABLE")
             }

@@ -29,7 +29,10 @@ impl UserLocks {
     /// Waits until no other writer holds `user`, then holds it.
     pub async fn lock(&self, user: UserId) -> UserGuard {
         let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut slots = self
+                .slots
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             Arc::clone(slots.entry(user).or_default())
         };
         UserGuard {
@@ -56,7 +59,10 @@ impl UserLocks {
 impl Drop for UserGuard {
     fn drop(&mut self) {
         self.guard.take();
-        let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Only the map still points at the mutex: nobody holds or awaits it.
         if slots
             .get(&self.user)
@@ -91,7 +97,10 @@ mod tests {
         for _ in 0..10 {
             tokio::task::yield_now().await;
         }
-        assert!(!waiter.is_finished(), "the waiter got the lock while it was held");
+        assert!(
+            !waiter.is_finished(),
+            "the waiter got the lock while it was held"
+        );
         drop(first);
         let second = waiter.await.unwrap();
         drop(second);

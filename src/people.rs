@@ -437,10 +437,11 @@ fn with_docspace_contacts_fix(mut user: PortalUser, cleared: bool) -> PortalUser
 fn is_workspace_admin(caller: &PortalUser) -> bool {
     caller.isadmin == Some(true)
         || caller.isowner == Some(true)
-        || caller
-            .listadminmodules
-            .as_ref()
-            .is_some_and(|modules| modules.iter().any(|module| module.eq_ignore_ascii_case("people")))
+        || caller.listadminmodules.as_ref().is_some_and(|modules| {
+            modules
+                .iter()
+                .any(|module| module.eq_ignore_ascii_case("people"))
+        })
 }
 
 fn contacts_of(user: &PortalUser) -> Vec<Contact> {

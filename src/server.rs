@@ -52,7 +52,10 @@ pub fn people_api(
     fallback_credential: Option<Credential>,
 ) -> Result<PeopleApi, ServeError> {
     let portal = PortalClient::new(settings)?;
-    Ok(PeopleApi::new(People::new(portal, product), fallback_credential))
+    Ok(PeopleApi::new(
+        People::new(portal, product),
+        fallback_credential,
+    ))
 }
 
 /// Serves until `shutdown` completes, then waits for in-flight calls.
@@ -108,10 +111,17 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             .await
             .map_err(ServeError::Demo)?;
         demo.print_instructions(local);
-        (demo.portal_url(), demo.product(), Some(demo.credential()), Some(demo))
+        (
+            demo.portal_url(),
+            demo.product(),
+            Some(demo.credential()),
+            Some(demo),
+        )
     } else {
         let (Some(url), Some(product)) = (config.portal_url.clone(), config.portal_product) else {
-            return Err(ServeError::Config("--portal-url and --portal-product are required"));
+            return Err(ServeError::Config(
+                "--portal-url and --portal-product are required",
+            ));
         };
         (url, product, config.portal_token.clone(), None)
     };

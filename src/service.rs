@@ -39,15 +39,15 @@ impl PeopleApi {
     /// configured token.
     fn credential(&self, metadata: &MetadataMap) -> Result<Credential, GatewayError> {
         if let Some(value) = metadata.get("authorization") {
-            let text = value
-                .to_str()
-                .map_err(|_| GatewayError::MalformedCredentials(CredentialError::ControlCharacters))?;
+            let text = value.to_str().map_err(|_| {
+                GatewayError::MalformedCredentials(CredentialError::ControlCharacters)
+            })?;
             return Credential::authorization(text).map_err(GatewayError::MalformedCredentials);
         }
         for cookies in metadata.get_all("cookie") {
-            let text = cookies
-                .to_str()
-                .map_err(|_| GatewayError::MalformedCredentials(CredentialError::ControlCharacters))?;
+            let text = cookies.to_str().map_err(|_| {
+                GatewayError::MalformedCredentials(CredentialError::ControlCharacters)
+            })?;
             let token = text
                 .split(';')
                 .filter_map(|pair| pair.trim().split_once('='))
@@ -144,7 +144,8 @@ impl PeopleService for PeopleApi {
         respond("UpdateContacts", async {
             let (metadata, _, message) = request.into_parts();
             let input = mapping::update_contacts_request(message)?;
-            self.edit_contacts(&metadata, input, ContactEdit::Merge).await
+            self.edit_contacts(&metadata, input, ContactEdit::Merge)
+                .await
         })
         .await
     }
@@ -156,7 +157,8 @@ impl PeopleService for PeopleApi {
         respond("SetContacts", async {
             let (metadata, _, message) = request.into_parts();
             let input = mapping::set_contacts_request(message)?;
-            self.edit_contacts(&metadata, input, ContactEdit::Replace).await
+            self.edit_contacts(&metadata, input, ContactEdit::Replace)
+                .await
         })
         .await
     }
@@ -168,7 +170,8 @@ impl PeopleService for PeopleApi {
         respond("DeleteContacts", async {
             let (metadata, _, message) = request.into_parts();
             let input = mapping::delete_contacts_request(message)?;
-            self.edit_contacts(&metadata, input, ContactEdit::Remove).await
+            self.edit_contacts(&metadata, input, ContactEdit::Remove)
+                .await
         })
         .await
     }

@@ -4,7 +4,9 @@
 //! `±hh:mm` tenant offset; old documents show an object
 //! `{utcTime, timeZoneOffset}` and hyphenated times, which are accepted too.
 
-use chrono::{Datelike as _, DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc};
+use chrono::{
+    DateTime, Datelike as _, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc,
+};
 use serde::Deserialize;
 
 /// A date-time as the portal sent it: either the wire string or the documented object.
@@ -175,7 +177,10 @@ mod tests {
     #[test]
     fn documented_variants_parse() {
         let hyphenated = text("2008-04-10T06-30-00.000Z").parse().unwrap();
-        assert_eq!(hyphenated.instant().to_rfc3339(), "2008-04-10T06:30:00+00:00");
+        assert_eq!(
+            hyphenated.instant().to_rfc3339(),
+            "2008-04-10T06:30:00+00:00"
+        );
         let object = ApiDateTime::Object {
             utctime: "2012-01-31T20:00:00.0000000Z".into(),
             timezoneoffset: Some("03:00:00".into()),

@@ -102,9 +102,9 @@ fn describe_error(envelope: &Map<String, Value>) -> (Option<String>, Vec<(String
         .get("error")
         .and_then(|error| error.get("message"))
         .and_then(Value::as_str);
-    let problem = envelope.get("response").filter(|problem| {
-        problem.get("errors").is_some() || problem.get("title").is_some()
-    });
+    let problem = envelope
+        .get("response")
+        .filter(|problem| problem.get("errors").is_some() || problem.get("title").is_some());
     let problem_title = problem
         .and_then(|problem| problem.get("title"))
         .and_then(Value::as_str);
@@ -116,11 +116,9 @@ fn describe_error(envelope: &Map<String, Value>) -> (Option<String>, Vec<(String
                 .iter()
                 .flat_map(|(field, messages)| {
                     let messages: Vec<String> = match messages {
-                        Value::Array(items) => items
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .map(clip)
-                            .collect(),
+                        Value::Array(items) => {
+                            items.iter().filter_map(Value::as_str).map(clip).collect()
+                        }
                         Value::String(text) => vec![clip(text)],
                         _ => Vec::new(),
                     };

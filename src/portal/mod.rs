@@ -214,13 +214,19 @@ mod tests {
             "http://portal.test/api/2.0/people/..%2Fsettings%3Fx=1%23y"
         );
         let url = client.user_url("@self", Some("contacts"));
-        assert_eq!(url.as_str(), "http://portal.test/api/2.0/people/@self/contacts");
+        assert_eq!(
+            url.as_str(),
+            "http://portal.test/api/2.0/people/@self/contacts"
+        );
     }
 
     #[test]
     fn portal_under_a_sub_path_keeps_it() {
         let client = client("http://portal.test/office");
         let url = client.user_url("mike", None);
-        assert_eq!(url.as_str(), "http://portal.test/office/api/2.0/people/mike");
+        assert_eq!(
+            url.as_str(),
+            "http://portal.test/office/api/2.0/people/mike"
+        );
     }
 }

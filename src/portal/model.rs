@@ -329,7 +329,10 @@ mod tests {
     #[test]
     fn bodies_leave_out_absent_fields_instead_of_sending_null() {
         let body = serde_json::to_value(WorkspaceUpdateBody::default()).unwrap();
-        assert_eq!(body, serde_json::json!({"isVisitor": false, "contacts": []}));
+        assert_eq!(
+            body,
+            serde_json::json!({"isVisitor": false, "contacts": []})
+        );
         let body = serde_json::to_value(DocSpaceUpdateBody {
             is_user: Some(true),
             ..Default::default()

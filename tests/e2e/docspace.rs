@@ -98,7 +98,10 @@ async fn own_profile_update_without_spam_is_refused() {
         .unwrap_err();
     assert_status(&status, Code::FailedPrecondition, "SPAM_REQUIRED");
     assert!(gateway.portal_requests_of("PUT").is_empty());
-    assert_eq!(gateway.sim.user(uuid(seed::USER_ID)).unwrap().spam, Some(true));
+    assert_eq!(
+        gateway.sim.user(uuid(seed::USER_ID)).unwrap().spam,
+        Some(true)
+    );
 }
 
 #[tokio::test]
@@ -119,7 +122,10 @@ async fn profile_fields_of_another_user_are_refused_not_silently_ignored() {
     assert_status(&status, Code::PermissionDenied, "PROFILE_FIELDS_SELF_ONLY");
     assert!(status.message().contains("first_name"));
     assert!(gateway.portal_requests_of("PUT").is_empty());
-    assert_eq!(gateway.sim.user(uuid(seed::USER_ID)).unwrap().first_name, "Mike");
+    assert_eq!(
+        gateway.sim.user(uuid(seed::USER_ID)).unwrap().first_name,
+        "Mike"
+    );
 }
 
 #[tokio::test]
@@ -148,7 +154,11 @@ async fn an_admin_suspends_and_demotes_another_user() {
     let stored = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
     assert_eq!(stored.status, 2);
     assert!(stored.is_visitor);
-    assert_eq!(stored.spam, Some(true), "spam is only reset by own-profile writes");
+    assert_eq!(
+        stored.spam,
+        Some(true),
+        "spam is only reset by own-profile writes"
+    );
     assert_eq!(user.status, Some(pb::UserStatus::Terminated.into()));
     assert!(user.terminated.is_some());
 }
@@ -190,7 +200,11 @@ async fn fields_docspace_dropped_are_refused() {
         ))
         .await
         .unwrap_err();
-    assert_status(&status, Code::FailedPrecondition, "FIELD_NOT_SUPPORTED_BY_PRODUCT");
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "FIELD_NOT_SUPPORTED_BY_PRODUCT",
+    );
     let failure = tonic_types::StatusExt::get_error_details(&status);
     let subjects: Vec<_> = failure
         .precondition_failure()
@@ -212,7 +226,10 @@ async fn contacts_merge_uses_the_profile_route_not_the_removed_one() {
             seed::USER_TOKEN,
             pb::UpdateContactsRequest {
                 user_id: "@self".into(),
-                contacts: vec![contact("telegram", "@mike"), contact("mail", "mike@example.com")],
+                contacts: vec![
+                    contact("telegram", "@mike"),
+                    contact("mail", "mike@example.com"),
+                ],
                 spam: Some(true),
             },
         ))
@@ -280,7 +297,14 @@ async fn clearing_contacts_answers_with_what_was_stored() {
         .unwrap()
         .into_inner();
     // DocSpace's own answer still lists the old contacts; the store is empty.
-    assert!(gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts.is_empty());
+    assert!(
+        gateway
+            .sim
+            .user(uuid(seed::USER_ID))
+            .unwrap()
+            .contacts
+            .is_empty()
+    );
     assert!(user.contacts.is_empty());
 }
 

@@ -1,7 +1,6 @@
 //! Starts a simulator and a gateway pointed at it, and offers small helpers
 //! for requests with credentials and for reading error details.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use people_gateway::config::Product;
@@ -47,7 +46,6 @@ pub struct Gateway {
     pub sim: Simulator,
     pub client: PeopleServiceClient<Channel>,
     pub channel: Channel,
-    pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -88,7 +86,6 @@ impl Gateway {
             sim,
             client: PeopleServiceClient::new(channel.clone()),
             channel,
-            addr,
             shutdown: Some(shutdown),
             server: Some(server),
         }

@@ -2,6 +2,9 @@
 //! client, and the portal simulator over real HTTP. Each test asserts both
 //! what the portal received and what the caller got.
 
+// Test code: a failed setup step fails the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod harness;
 
 mod docspace;

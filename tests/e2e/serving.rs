@@ -139,7 +139,10 @@ async fn reflection_v1_and_v1alpha_list_the_service_and_resolve_error_details() 
         panic!("expected a service list, got {listed:?}");
     };
     let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-    assert!(names.contains(&"onlyoffice.people.v1.PeopleService"), "{names:?}");
+    assert!(
+        names.contains(&"onlyoffice.people.v1.PeopleService"),
+        "{names:?}"
+    );
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
     let error_info = answers.message().await.unwrap().unwrap();
     assert!(
@@ -179,7 +182,9 @@ async fn reflection_v1_and_v1alpha_list_the_service_and_resolve_error_details() 
 #[tokio::test]
 async fn shutdown_lets_an_in_flight_call_finish() {
     let mut gateway = Gateway::workspace().await;
-    gateway.sim.push_fault(Fault::Delay(Duration::from_millis(300)));
+    gateway
+        .sim
+        .push_fault(Fault::Delay(Duration::from_millis(300)));
     let mut client = gateway.client.clone();
     let call = tokio::spawn(async move {
         client

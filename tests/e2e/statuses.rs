@@ -41,25 +41,81 @@ fn plain(status: u16, content_type: Option<&str>, body: &str) -> Fault {
 #[tokio::test]
 async fn portal_statuses_map_to_grpc_codes() {
     let table: Vec<(Fault, Code, &str)> = vec![
-        (portal_error(400, "Invalid arguments"), Code::InvalidArgument, "PORTAL_INVALID_ARGUMENT"),
-        (plain(401, Some("text/plain"), "Unauthorized"), Code::Unauthenticated, "PORTAL_UNAUTHENTICATED"),
-        (plain(401, None, ""), Code::Unauthenticated, "PORTAL_UNAUTHENTICATED"),
-        (plain(402, None, ""), Code::FailedPrecondition, "PORTAL_PAYMENT_REQUIRED"),
-        (portal_error(403, "Access denied"), Code::PermissionDenied, "PORTAL_PERMISSION_DENIED"),
-        (portal_error(404, "user not found"), Code::NotFound, "PORTAL_NOT_FOUND"),
-        (portal_error(409, "conflict"), Code::Aborted, "PORTAL_CONFLICT"),
-        (plain(415, None, ""), Code::Internal, "PORTAL_UNSUPPORTED_MEDIA_TYPE"),
-        (portal_error(500, "Server error"), Code::Internal, "PORTAL_ERROR"),
+        (
+            portal_error(400, "Invalid arguments"),
+            Code::InvalidArgument,
+            "PORTAL_INVALID_ARGUMENT",
+        ),
+        (
+            plain(401, Some("text/plain"), "Unauthorized"),
+            Code::Unauthenticated,
+            "PORTAL_UNAUTHENTICATED",
+        ),
+        (
+            plain(401, None, ""),
+            Code::Unauthenticated,
+            "PORTAL_UNAUTHENTICATED",
+        ),
+        (
+            plain(402, None, ""),
+            Code::FailedPrecondition,
+            "PORTAL_PAYMENT_REQUIRED",
+        ),
+        (
+            portal_error(403, "Access denied"),
+            Code::PermissionDenied,
+            "PORTAL_PERMISSION_DENIED",
+        ),
+        (
+            portal_error(404, "user not found"),
+            Code::NotFound,
+            "PORTAL_NOT_FOUND",
+        ),
+        (
+            portal_error(409, "conflict"),
+            Code::Aborted,
+            "PORTAL_CONFLICT",
+        ),
+        (
+            plain(415, None, ""),
+            Code::Internal,
+            "PORTAL_UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            portal_error(500, "Server error"),
+            Code::Internal,
+            "PORTAL_ERROR",
+        ),
         (
             portal_error(500, "\"Mike\" access denied \"Edit user information\""),
             Code::PermissionDenied,
             "PORTAL_PERMISSION_DENIED",
         ),
-        (portal_error(500, "The user is suspended"), Code::FailedPrecondition, "PORTAL_USER_SUSPENDED"),
-        (portal_error(501, "not implemented"), Code::Unimplemented, "PORTAL_UNIMPLEMENTED"),
-        (Fault::Html { status: 502 }, Code::Unavailable, "PORTAL_UNAVAILABLE"),
-        (Fault::Html { status: 503 }, Code::Unavailable, "PORTAL_UNAVAILABLE"),
-        (Fault::Html { status: 504 }, Code::DeadlineExceeded, "PORTAL_TIMEOUT"),
+        (
+            portal_error(500, "The user is suspended"),
+            Code::FailedPrecondition,
+            "PORTAL_USER_SUSPENDED",
+        ),
+        (
+            portal_error(501, "not implemented"),
+            Code::Unimplemented,
+            "PORTAL_UNIMPLEMENTED",
+        ),
+        (
+            Fault::Html { status: 502 },
+            Code::Unavailable,
+            "PORTAL_UNAVAILABLE",
+        ),
+        (
+            Fault::Html { status: 503 },
+            Code::Unavailable,
+            "PORTAL_UNAVAILABLE",
+        ),
+        (
+            Fault::Html { status: 504 },
+            Code::DeadlineExceeded,
+            "PORTAL_TIMEOUT",
+        ),
         (Fault::MalformedBody, Code::Internal, "PORTAL_BAD_RESPONSE"),
         (Fault::TruncatedBody, Code::Internal, "PORTAL_BAD_RESPONSE"),
     ];
@@ -71,7 +127,11 @@ async fn portal_statuses_map_to_grpc_codes() {
         assert_eq!(status.code(), code, "{label}: {status:?}");
         assert_eq!(reason(&status), expected_reason, "{label}");
         let info = status.get_error_details().error_info().cloned();
-        assert_eq!(info.map(|info| info.domain), Some("people-gateway".into()), "{label}");
+        assert_eq!(
+            info.map(|info| info.domain),
+            Some("people-gateway".into()),
+            "{label}"
+        );
     }
     // After the faults, the portal answers normally again.
     assert!(get_mike(&mut gateway).await.is_ok());
@@ -82,7 +142,10 @@ async fn errors_carry_http_status_and_portal_message() {
     let mut gateway = Gateway::workspace().await;
     gateway.sim.push_fault(portal_error(404, "user not found"));
     let status = get_mike(&mut gateway).await.unwrap_err();
-    assert_eq!(info_metadata(&status, "http_status").as_deref(), Some("404"));
+    assert_eq!(
+        info_metadata(&status, "http_status").as_deref(),
+        Some("404")
+    );
     assert_eq!(
         info_metadata(&status, "portal_message").as_deref(),
         Some("user not found")
@@ -120,7 +183,10 @@ async fn real_unauthenticated_answers_of_both_products() {
             .await
             .unwrap_err();
         assert_status(&status, Code::Unauthenticated, "PORTAL_UNAUTHENTICATED");
-        assert_eq!(info_metadata(&status, "http_status").as_deref(), Some("401"));
+        assert_eq!(
+            info_metadata(&status, "http_status").as_deref(),
+            Some("401")
+        );
     }
 }
 

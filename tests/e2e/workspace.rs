@@ -28,7 +28,10 @@ async fn get_user_by_guid_maps_the_portal_user_and_forwards_the_token() {
     let received = gateway.portal_requests();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].method, "GET");
-    assert_eq!(received[0].path, format!("/api/2.0/people/{}", seed::USER_ID));
+    assert_eq!(
+        received[0].path,
+        format!("/api/2.0/people/{}", seed::USER_ID)
+    );
     assert_eq!(received[0].header("authorization"), Some(seed::ADMIN_TOKEN));
     assert_eq!(received[0].header("accept"), Some("application/json"));
 
@@ -96,7 +99,11 @@ async fn get_user_accepts_user_names_and_self() {
         .unwrap()
         .into_inner();
     assert_eq!(me.id, seed::USER_ID);
-    let paths: Vec<String> = gateway.portal_requests().into_iter().map(|r| r.path).collect();
+    let paths: Vec<String> = gateway
+        .portal_requests()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
     assert_eq!(
         paths,
         ["/api/2.0/people/mike.zanyatski", "/api/2.0/people/@self"]
@@ -212,7 +219,11 @@ async fn update_self_resolves_the_guid_first() {
     let put = requests.iter().find(|r| r.method == "PUT").unwrap();
     assert_eq!(put.path, format!("/api/2.0/people/{}", seed::USER_ID));
     assert_eq!(requests[0].path, "/api/2.0/people/@self");
-    assert!(requests.iter().all(|r| r.method == "GET" || !r.path.contains("@self")));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.method == "GET" || !r.path.contains("@self"))
+    );
     let stored = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
     assert_eq!(stored.location.as_deref(), Some("Riga"));
     assert_eq!(pairs(&stored.contacts), mike_pairs());
@@ -245,7 +256,10 @@ async fn dates_are_set_and_cleared() {
     assert_eq!(body["worksfrom"], "2020-02-29");
     let stored = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
     assert_eq!(stored.birthday, None);
-    assert_eq!(stored.work_from, chrono::NaiveDate::from_ymd_opt(2020, 2, 29));
+    assert_eq!(
+        stored.work_from,
+        chrono::NaiveDate::from_ymd_opt(2020, 2, 29)
+    );
 }
 
 #[tokio::test]
@@ -283,7 +297,11 @@ async fn directory_managed_names_are_refused_before_any_write() {
         ))
         .await
         .unwrap_err();
-    assert_status(&status, Code::FailedPrecondition, "FIELDS_MANAGED_BY_DIRECTORY");
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "FIELDS_MANAGED_BY_DIRECTORY",
+    );
     assert!(gateway.portal_requests_of("PUT").is_empty());
 }
 
@@ -305,7 +323,12 @@ async fn admin_only_fields_from_a_plain_user_are_refused() {
     assert_status(&status, Code::PermissionDenied, "ADMIN_ONLY_FIELDS");
     assert!(gateway.portal_requests_of("PUT").is_empty());
     assert_eq!(
-        gateway.sim.user(uuid(seed::USER_ID)).unwrap().title.as_deref(),
+        gateway
+            .sim
+            .user(uuid(seed::USER_ID))
+            .unwrap()
+            .title
+            .as_deref(),
         Some("Manager")
     );
 }
@@ -325,7 +348,11 @@ async fn an_admin_cannot_be_made_a_guest() {
         ))
         .await
         .unwrap_err();
-    assert_status(&status, Code::FailedPrecondition, "ADMIN_CANNOT_BECOME_GUEST");
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "ADMIN_CANNOT_BECOME_GUEST",
+    );
     assert!(gateway.portal_requests_of("PUT").is_empty());
 }
 
@@ -345,7 +372,10 @@ async fn portal_permission_denial_as_500_becomes_permission_denied() {
         .await
         .unwrap_err();
     assert_status(&status, Code::PermissionDenied, "PORTAL_PERMISSION_DENIED");
-    assert_eq!(info_metadata(&status, "http_status").as_deref(), Some("500"));
+    assert_eq!(
+        info_metadata(&status, "http_status").as_deref(),
+        Some("500")
+    );
     assert!(
         info_metadata(&status, "portal_message")
             .unwrap()
@@ -441,7 +471,10 @@ async fn update_contacts_merges_by_type_and_value() {
         expected
     );
     let put = &gateway.portal_requests_of("PUT")[0];
-    assert_eq!(put.path, format!("/api/2.0/people/{}/contacts", seed::USER_ID));
+    assert_eq!(
+        put.path,
+        format!("/api/2.0/people/{}/contacts", seed::USER_ID)
+    );
     assert_eq!(put.json().unwrap()["contacts"].as_array().unwrap().len(), 5);
 }
 
@@ -499,7 +532,14 @@ async fn set_contacts_replaces_and_an_empty_list_clears() {
         .unwrap()
         .into_inner();
     assert!(cleared.contacts.is_empty());
-    assert!(gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts.is_empty());
+    assert!(
+        gateway
+            .sim
+            .user(uuid(seed::USER_ID))
+            .unwrap()
+            .contacts
+            .is_empty()
+    );
     let puts = gateway.portal_requests_of("PUT");
     assert_eq!(puts.len(), 2);
     assert_eq!(puts[1].json().unwrap(), serde_json::json!({"contacts": []}));
@@ -544,7 +584,7 @@ async fn delete_contacts_removes_exact_pairs_not_the_first_of_a_type() {
 
 #[tokio::test]
 async fn concurrent_merges_for_one_user_lose_nothing() {
-    let mut gateway = Gateway::workspace().await;
+    let gateway = Gateway::workspace().await;
     // Every portal answer is slow, so unserialized read-modify-writes would overlap.
     gateway
         .sim
@@ -594,7 +634,10 @@ async fn malformed_contacts_are_refused_before_the_portal_is_called() {
         .await
         .unwrap_err();
     assert_status(&status, Code::InvalidArgument, "INVALID_REQUEST");
-    assert_eq!(bad_fields(&status), ["contacts[0].value", "contacts[1].type"]);
+    assert_eq!(
+        bad_fields(&status),
+        ["contacts[0].value", "contacts[1].type"]
+    );
     assert!(gateway.portal_requests().is_empty());
 }
 
@@ -633,6 +676,10 @@ async fn spam_is_refused_on_workspace() {
         ))
         .await
         .unwrap_err();
-    assert_status(&status, Code::FailedPrecondition, "FIELD_NOT_SUPPORTED_BY_PRODUCT");
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "FIELD_NOT_SUPPORTED_BY_PRODUCT",
+    );
     assert!(gateway.portal_requests().is_empty());
 }
