@@ -296,6 +296,9 @@ pub enum CredentialError {
     /// Control characters could split or smuggle headers.
     #[error("contains control characters")]
     ControlCharacters,
+    /// HTTP header values carry visible ASCII only.
+    #[error("contains characters other than visible ASCII")]
+    NotAscii,
     /// Far longer than any portal token.
     #[error("is too long")]
     TooLong,
@@ -330,6 +333,9 @@ fn check_credential(value: &str) -> Result<(), CredentialError> {
     }
     if value.chars().any(char::is_control) {
         return Err(CredentialError::ControlCharacters);
+    }
+    if !value.is_ascii() {
+        return Err(CredentialError::NotAscii);
     }
     Ok(())
 }
@@ -448,6 +454,10 @@ mod tests {
         assert_eq!(
             Credential::cookie_token("a; other=b"),
             Err(CredentialError::CookieSeparator)
+        );
+        assert_eq!(
+            Credential::authorization("tökén"),
+            Err(CredentialError::NotAscii)
         );
         let credential = Credential::authorization("secret-token").unwrap();
         assert!(!format!("{credential:?}").contains("secret-token"));

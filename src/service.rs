@@ -39,15 +39,15 @@ impl PeopleApi {
     /// configured token.
     fn credential(&self, metadata: &MetadataMap) -> Result<Credential, GatewayError> {
         if let Some(value) = metadata.get("authorization") {
-            let text = value.to_str().map_err(|_| {
-                GatewayError::MalformedCredentials(CredentialError::ControlCharacters)
-            })?;
+            let text = value
+                .to_str()
+                .map_err(|_| GatewayError::MalformedCredentials(CredentialError::NotAscii))?;
             return Credential::authorization(text).map_err(GatewayError::MalformedCredentials);
         }
         for cookies in metadata.get_all("cookie") {
-            let text = cookies.to_str().map_err(|_| {
-                GatewayError::MalformedCredentials(CredentialError::ControlCharacters)
-            })?;
+            let text = cookies
+                .to_str()
+                .map_err(|_| GatewayError::MalformedCredentials(CredentialError::NotAscii))?;
             let token = text
                 .split(';')
                 .filter_map(|pair| pair.trim().split_once('='))

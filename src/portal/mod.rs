@@ -155,8 +155,8 @@ fn with_credential(
         Credential::Authorization(token) => (AUTHORIZATION, token.clone()),
         Credential::CookieToken(token) => (COOKIE, format!("asc_auth_key={token}")),
     };
+    // Credentials are validated as visible ASCII on the way in, so this cannot fail.
     let mut value = HeaderValue::from_str(&text)
-        // Credentials are validated on the way in; this only guards the invariant.
         .map_err(|_| PortalError::Unreachable("credential is not a valid header value".into()))?;
     value.set_sensitive(true);
     Ok(request.header(name, value))
