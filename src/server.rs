@@ -6,8 +6,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
 use crate::config::{Config, Product};
@@ -83,12 +83,14 @@ pub async fn serve(
             .set_not_serving::<PeopleServiceServer<PeopleApi>>()
             .await;
     };
+    // Small gRPC frames must not wait for Nagle's algorithm (40 ms stalls).
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(PeopleServiceServer::new(api))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop_serving)
+        .serve_with_incoming_shutdown(incoming, stop_serving)
         .await?;
     Ok(())
 }

@@ -31,6 +31,7 @@ use axum::{
     body::Bytes,
     extract::{Request, State},
     response::Response,
+    serve::ListenerExt as _,
 };
 use tokio::{net::TcpListener, sync::oneshot};
 use url::Url;
@@ -126,6 +127,10 @@ impl Simulator {
             .fallback(receive)
             .with_state(Arc::clone(&shared));
         let (stop, stopped) = oneshot::channel::<()>();
+        // why: like a real portal's server, answer without Nagle stalls on small writes.
+        let listener = listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             // why: a dropped sender also means stop.
             let _ = stopped.await;
