@@ -1,79 +1,102 @@
 #!/usr/bin/env bash
-# Starts `people-gateway --demo` on its default port and runs every grpcurl
-# command of the README's "Calling it" section as written, then checks that
-# an error prints its google.rpc details and that SIGTERM stops the server.
+# Runs every grpcurl command of the README's demo sections as written, each
+# section against its own `people-gateway --demo` on the default port: calls
+# must succeed, and the README's error examples must fail with readable
+# google.rpc details. Then checks what the calls changed, and that SIGTERM
+# stops the server cleanly.
 # Usage: smoke.sh GRPCURL GATEWAY_BINARY
 set -euo pipefail
 grpcurl_bin=$1
 gateway=$2
 work=$(mktemp -d)
-log="$work/gateway.log"
-
-"$gateway" --demo >"$log" 2>&1 &
-pid=$!
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-
-# Ready when the demo has printed its instructions (bounded wait).
-for _ in $(seq 1 100); do
-  grep -q "people-gateway demo" "$log" && break
-  kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "gateway exited early"; exit 1; }
-  sleep 0.1
-done
-grep -q "people-gateway demo" "$log" || { cat "$log"; echo "gateway did not start"; exit 1; }
-
-# The README's commands, exactly as a user would paste them.
-section=$(awk '/^## Calling it/{on=1; next} /^## /{on=0} on' README.md)
-mapfile -t commands < <(printf '%s\n' "$section" | grep '^grpcurl ')
-[ "${#commands[@]}" -ge 8 ] || { echo "README lost its grpcurl examples"; exit 1; }
-
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 passed=0
 failed=0
-for command in "${commands[@]}"; do
-  expect_error=no
-  case "$command" in *0000000000ff*) expect_error=yes ;; esac
-  set +e
-  output=$(eval "${command/#grpcurl/\"$grpcurl_bin\"}" 2>&1)
-  status=$?
-  set -e
-  if [ "$expect_error" = yes ]; then
-    if [ $status -ne 0 ] && grep -q 'google.rpc.ErrorInfo' <<<"$output" \
-      && grep -q 'PORTAL_NOT_FOUND' <<<"$output"; then
-      passed=$((passed + 1))
-    else
-      failed=$((failed + 1)); printf 'FAILED (expected readable error details): %s\n%s\n' "$command" "$output"
-    fi
-  elif [ $status -eq 0 ]; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1)); printf 'FAILED: %s\n%s\n' "$command" "$output"
-  fi
-done
 
-# What those calls must have shown.
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); printf 'FAILED: %s\n' "$*"; }
+run_grpcurl() { eval "${1/#grpcurl/\"$grpcurl_bin\"}" 2>&1; }
+
+start_demo() {
+  local log="$work/gateway-$RANDOM.log"
+  "$gateway" --demo "$@" >"$log" 2>&1 &
+  pid=$!
+  # Ready when the demo has printed its instructions (bounded wait).
+  for _ in $(seq 1 100); do
+    grep -q "people-gateway demo" "$log" && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$log"
+  echo "gateway did not start"
+  exit 1
+}
+
+stop_demo() {
+  kill -TERM "$pid"
+  if wait "$pid"; then pass; else fail "gateway did not exit cleanly on SIGTERM"; fi
+  pid=
+}
+
+# Runs the grpcurl lines of one README section; a line whose expected
+# reason is given in the text before its block is expected to fail.
+run_section() {
+  local heading=$1
+  local section
+  section=$(awk -v heading="$heading" '$0 == heading {on=1; next} /^## /{on=0} on' README.md)
+  mapfile -t commands < <(printf '%s\n' "$section" | grep '^grpcurl ')
+  [ "${#commands[@]}" -ge 3 ] || { fail "README section '$heading' lost its grpcurl examples"; return; }
+  for command in "${commands[@]}"; do
+    local expected_reason=
+    case "$command" in
+      *0000000000ff*) expected_reason=PORTAL_NOT_FOUND ;;
+      *'"first_name":"X"'*) expected_reason=PROFILE_FIELDS_SELF_ONLY ;;
+    esac
+    local output status
+    set +e
+    output=$(run_grpcurl "$command")
+    status=$?
+    set -e
+    if [ -n "$expected_reason" ]; then
+      if [ $status -ne 0 ] && grep -q 'google.rpc.ErrorInfo' <<<"$output" \
+        && grep -q "$expected_reason" <<<"$output"; then
+        pass
+      else
+        fail "expected $expected_reason with readable details: $command"$'\n'"$output"
+      fi
+    elif [ $status -eq 0 ]; then
+      pass
+    else
+      fail "$command"$'\n'"$output"
+    fi
+  done
+}
+
+# Asserts that a call's output contains a pattern.
 check() {
   local what=$1 pattern=$2 command=$3
-  if eval "${command/#grpcurl/\"$grpcurl_bin\"}" 2>&1 | grep -q -- "$pattern"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1)); echo "FAILED: $what"
-  fi
+  if run_grpcurl "$command" | grep -q -- "$pattern"; then pass; else fail "$what"; fi
 }
-check "service is listed" "onlyoffice.people.v1.PeopleService" \
-  "grpcurl -plaintext localhost:50051 list"
+
+mike='{"user_id":"1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302"}'
+get_mike="grpcurl -plaintext -d '$mike' localhost:50051 onlyoffice.people.v1.PeopleService/GetUser"
+
+start_demo
+run_section "## Calling it (grpcurl, against \`--demo\`)"
+check "service is listed" "onlyoffice.people.v1.PeopleService" "grpcurl -plaintext localhost:50051 list"
 check "health is SERVING" '"SERVING"' \
   "grpcurl -plaintext -d '{\"service\":\"onlyoffice.people.v1.PeopleService\"}' localhost:50051 grpc.health.v1.Health/Check"
-check "title was changed" '"title": "Head of Marketing"' \
-  "grpcurl -plaintext -d '{\"user_id\":\"1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302\"}' localhost:50051 onlyoffice.people.v1.PeopleService/GetUser"
-check "SetContacts left exactly the given contact" '"value": "mike@example.com"' \
-  "grpcurl -plaintext -d '{\"user_id\":\"1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302\"}' localhost:50051 onlyoffice.people.v1.PeopleService/GetUser"
+check "UpdateUser changed the title" '"title": "Head of Marketing"' "$get_mike"
+check "SetContacts left exactly the given contact" '"value": "mike@example.com"' "$get_mike"
+stop_demo
 
-kill -TERM "$pid"
-if wait "$pid"; then
-  passed=$((passed + 1))
-else
-  failed=$((failed + 1)); echo "FAILED: gateway did not exit cleanly on SIGTERM"; cat "$log"
-fi
-trap 'rm -rf "$work"' EXIT
+start_demo --portal-product docspace
+run_section "## Calling a DocSpace demo"
+check "UpdateUser changed the first name" '"firstName": "Michael"' "$get_mike"
+check "UpdateContacts merged on DocSpace" '"value": "@mike"' "$get_mike"
+check "the admin suspended the user" '"status": "USER_STATUS_TERMINATED"' "$get_mike"
+stop_demo
 
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -52,21 +52,38 @@ impl Demo {
     /// Prints the addresses, the demo users and ready-to-paste grpcurl calls.
     pub fn print_instructions(&self, listen: SocketAddr) {
         let port = listen.port();
-        let service = "onlyoffice.people.v1.PeopleService";
+        let call = |metadata: &str, body: &str, rpc: &str| {
+            format!(
+                "grpcurl -plaintext {metadata}-d '{body}' localhost:{port} onlyoffice.people.v1.PeopleService/{rpc}"
+            )
+        };
+        let user_id = seed::USER_ID;
+        let merge = match self.product() {
+            Product::Workspace => call(
+                "",
+                &format!(
+                    r#"{{"user_id":"{user_id}","contacts":[{{"type":"telegram","value":"@mike"}}]}}"#
+                ),
+                "UpdateContacts",
+            ),
+            // DocSpace changes contacts only on one's own profile, and needs `spam`.
+            Product::Docspace => call(
+                &format!("-H 'authorization: {}' ", seed::USER_TOKEN),
+                r#"{"user_id":"@self","spam":true,"contacts":[{"type":"telegram","value":"@mike"}]}"#,
+                "UpdateContacts",
+            ),
+        };
         println!(
             "people-gateway demo: gRPC on port {port}, simulated {product} portal at {url}\n\
              Calls without credentials act as the owner jane.doe ({admin_token}).\n\
              Other demo tokens (send as -H 'authorization: <token>'): {user_token} (mike.zanyatski, {user_id}), {guest_token}.\n\
-             Try:\n  \
-             grpcurl -plaintext localhost:{port} list\n  \
-             grpcurl -plaintext -d '{{\"user_id\":\"{user_id}\"}}' localhost:{port} {service}/GetUser\n  \
-             grpcurl -plaintext -d '{{\"user_id\":\"{user_id}\",\"contacts\":[{{\"type\":\"telegram\",\"value\":\"@mike\"}}]}}' localhost:{port} {service}/UpdateContacts",
+             Try:\n  grpcurl -plaintext localhost:{port} list\n  {get}\n  {merge}",
             product = self.product(),
             url = self.portal_url(),
             admin_token = seed::ADMIN_TOKEN,
             user_token = seed::USER_TOKEN,
             guest_token = seed::GUEST_TOKEN,
-            user_id = seed::USER_ID,
+            get = call("", &format!(r#"{{"user_id":"{user_id}"}}"#), "GetUser"),
         );
     }
 }
