@@ -26,6 +26,37 @@ impl Product {
     }
 }
 
+/// What `--portal-product` says: a product, or detect it from the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProductChoice {
+    /// ONLYOFFICE Workspace (CommunityServer).
+    Workspace,
+    /// ONLYOFFICE DocSpace 3.2 or later.
+    Docspace,
+    /// Tell them apart by the portal's answer to the first call.
+    Auto,
+}
+
+impl ProductChoice {
+    /// The product, when it was named.
+    pub fn known(self) -> Option<Product> {
+        match self {
+            ProductChoice::Workspace => Some(Product::Workspace),
+            ProductChoice::Docspace => Some(Product::Docspace),
+            ProductChoice::Auto => None,
+        }
+    }
+}
+
+impl From<Product> for ProductChoice {
+    fn from(product: Product) -> Self {
+        match product {
+            Product::Workspace => ProductChoice::Workspace,
+            Product::Docspace => ProductChoice::Docspace,
+        }
+    }
+}
+
 impl std::fmt::Display for Product {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -53,14 +84,14 @@ pub struct Config {
     )]
     pub portal_url: Option<Url>,
 
-    /// Which product the portal runs.
+    /// Which product the portal runs (`auto` detects it on the first call).
     #[arg(
         long,
         env = "PEOPLE_GATEWAY_PORTAL_PRODUCT",
         value_enum,
         required_unless_present = "demo"
     )]
-    pub portal_product: Option<Product>,
+    pub portal_product: Option<ProductChoice>,
 
     /// Token used for calls that carry no credential of their own.
     #[arg(
@@ -113,7 +144,7 @@ mod tests {
             "1500ms",
         ])
         .unwrap();
-        assert_eq!(config.portal_product, Some(Product::Docspace));
+        assert_eq!(config.portal_product, Some(ProductChoice::Docspace));
         assert_eq!(config.portal_timeout, Duration::from_millis(1500));
         assert_eq!(config.listen, "[::]:50051".parse().unwrap());
     }

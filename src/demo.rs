@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use url::Url;
 
-use crate::config::Product;
+use crate::config::{Product, ProductChoice};
 use crate::domain::Credential;
 use crate::simulator::{Simulator, seed};
 
@@ -19,9 +19,10 @@ impl Demo {
     /// Starts the simulator on a free loopback port. Calls without a
     /// credential act as the demo owner unless `token` says otherwise.
     pub async fn start(
-        product: Option<Product>,
+        product: Option<ProductChoice>,
         token: Option<Credential>,
     ) -> std::io::Result<Self> {
+        let product = product.and_then(ProductChoice::known);
         let simulator = Simulator::start(product.unwrap_or(Product::Workspace)).await?;
         let credential = match token {
             Some(token) => token,

@@ -4,9 +4,10 @@
 //! merge it does not do itself, and the per-user serialization of every
 //! read-modify-write sequence. It speaks domain and portal types, never gRPC.
 
-use tracing::debug;
+use tokio::sync::OnceCell;
+use tracing::{debug, info};
 
-use crate::config::Product;
+use crate::config::{Product, ProductChoice};
 use crate::domain::{
     Contact, Credential, ProfileChanges, Sex, UserId, UserRef, merge_contacts, remove_contacts,
 };
@@ -71,13 +72,24 @@ impl ContactEdit {
 #[derive(Debug)]
 pub struct People {
     portal: PortalClient,
-    product: Product,
+    product: ProductSetting,
     locks: UserLocks,
 }
 
+/// A configured product, or one detected once from the portal.
+#[derive(Debug)]
+enum ProductSetting {
+    Fixed(Product),
+    Detected(OnceCell<Product>),
+}
+
 impl People {
-    /// Operations for a portal of the given product.
-    pub fn new(portal: PortalClient, product: Product) -> Self {
+    /// Operations for a portal of the given (or to be detected) product.
+    pub fn new(portal: PortalClient, product: ProductChoice) -> Self {
+        let product = match product.known() {
+            Some(product) => ProductSetting::Fixed(product),
+            None => ProductSetting::Detected(OnceCell::new()),
+        };
         Self {
             portal,
             product,
@@ -85,9 +97,20 @@ impl People {
         }
     }
 
-    /// The product this gateway speaks to.
-    pub fn product(&self) -> Product {
-        self.product
+    /// The portal's product; with `auto`, detected on the first write with
+    /// that caller's credential, then kept.
+    async fn product(&self, credential: &Credential) -> Result<Product, GatewayError> {
+        match &self.product {
+            ProductSetting::Fixed(product) => Ok(*product),
+            ProductSetting::Detected(cell) => cell
+                .get_or_try_init(|| async {
+                    let product = self.portal.detect_product(credential).await?;
+                    info!(%product, "detected the portal product");
+                    Ok::<_, GatewayError>(product)
+                })
+                .await
+                .copied(),
+        }
     }
 
     /// Reads a user by GUID, user name or `@self`.
@@ -106,7 +129,7 @@ impl People {
         user: &UserRef,
         changes: ProfileChanges,
     ) -> Result<PortalUser, GatewayError> {
-        match self.product {
+        match self.product(credential).await? {
             Product::Workspace => self.update_on_workspace(credential, user, changes).await,
             Product::Docspace => self.update_on_docspace(credential, user, changes).await,
         }
@@ -120,10 +143,10 @@ impl People {
         edit: ContactEdit,
         spam: Option<bool>,
     ) -> Result<PortalUser, GatewayError> {
-        match self.product {
+        match self.product(credential).await? {
             Product::Workspace => {
                 let spam_field = spam.map(|_| "spam").into_iter().collect();
-                refuse_unsupported(self.product, spam_field)?;
+                refuse_unsupported(Product::Workspace, spam_field)?;
                 self.edit_contacts_on_workspace(credential, user, edit)
                     .await
             }
@@ -143,7 +166,10 @@ impl People {
         user: &UserRef,
         changes: ProfileChanges,
     ) -> Result<PortalUser, GatewayError> {
-        refuse_unsupported(self.product, changes.fields_among(WORKSPACE_UNSUPPORTED))?;
+        refuse_unsupported(
+            Product::Workspace,
+            changes.fields_among(WORKSPACE_UNSUPPORTED),
+        )?;
         if changes.fields().is_empty() {
             return self.get_user(credential, user).await;
         }
@@ -182,7 +208,10 @@ impl People {
         user: &UserRef,
         changes: ProfileChanges,
     ) -> Result<PortalUser, GatewayError> {
-        refuse_unsupported(self.product, changes.fields_among(DOCSPACE_UNSUPPORTED))?;
+        refuse_unsupported(
+            Product::Docspace,
+            changes.fields_among(DOCSPACE_UNSUPPORTED),
+        )?;
         if changes.fields().is_empty() {
             return self.get_user(credential, user).await;
         }

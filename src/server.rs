@@ -10,7 +10,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
-use crate::config::{Config, Product};
+use crate::config::{Config, ProductChoice};
 use crate::domain::Credential;
 use crate::pb::{self, people_service_server::PeopleServiceServer};
 use crate::people::People;
@@ -48,12 +48,12 @@ pub enum ServeError {
 /// Builds the People API for one portal.
 pub fn people_api(
     settings: &PortalSettings,
-    product: Product,
+    product: impl Into<ProductChoice>,
     fallback_credential: Option<Credential>,
 ) -> Result<PeopleApi, ServeError> {
     let portal = PortalClient::new(settings)?;
     Ok(PeopleApi::new(
-        People::new(portal, product),
+        People::new(portal, product.into()),
         fallback_credential,
     ))
 }
@@ -113,9 +113,11 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             .await
             .map_err(ServeError::Demo)?;
         demo.print_instructions(local);
+        // The simulator plays a concrete product; `auto` still detects it.
+        let choice = config.portal_product.unwrap_or(demo.product().into());
         (
             demo.portal_url(),
-            demo.product(),
+            choice,
             Some(demo.credential()),
             Some(demo),
         )
@@ -133,7 +135,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         connect_timeout: config.portal_connect_timeout,
     };
     let api = people_api(&settings, product, token)?;
-    info!(listen = %local, portal = %portal_url, %product, "serving");
+    info!(listen = %local, portal = %portal_url, ?product, "serving");
 
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let server = serve(listener, api, async {

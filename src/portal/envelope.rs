@@ -150,6 +150,12 @@ fn lowercase_keys(value: Value) -> Value {
     }
 }
 
+/// Whether a success envelope carries DocSpace's `links` (Workspace never sends it).
+pub fn has_links(body: &[u8]) -> bool {
+    serde_json::from_slice::<Map<String, Value>>(body)
+        .is_ok_and(|envelope| envelope.keys().any(|key| key.eq_ignore_ascii_case("links")))
+}
+
 /// Parses `Retry-After` given in seconds (an HTTP date is ignored: the
 /// portal's rate limiter sends seconds).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
@@ -216,6 +222,16 @@ mod tests {
         let (status, message, _) =
             status_of(read_user(502, b"<html>Bad Gateway</html>", None).unwrap_err());
         assert_eq!((status, message), (502, None));
+    }
+
+    #[test]
+    fn links_tell_docspace_envelopes_apart() {
+        assert!(has_links(
+            br#"{"response":{"id":"a"},"count":1,"links":[{"href":"x","action":"GET"}],"status":0}"#
+        ));
+        assert!(!has_links(
+            br#"{"count":1,"status":0,"statusCode":200,"response":{"id":"a"}}"#
+        ));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use url::Url;
 pub use envelope::PortalError;
 pub use model::PortalUser;
 
+use crate::config::Product;
 use crate::domain::{Credential, UserId, UserRef};
 use model::{ContactBody, ContactsBody};
 
@@ -110,6 +111,22 @@ impl PortalClient {
             .await
     }
 
+    /// Tells Workspace from DocSpace by the success envelope of
+    /// `GET /people/@self`: DocSpace's always carries `links`, Workspace's never does.
+    #[instrument(skip_all)]
+    pub async fn detect_product(&self, credential: &Credential) -> Result<Product, PortalError> {
+        let url = self.user_url(UserRef::SELF_ALIAS, None);
+        let (status, body, retry_after) = self
+            .exchange(self.http.request(Method::GET, url), credential)
+            .await?;
+        envelope::read_user(status, &body, retry_after)?;
+        Ok(if envelope::has_links(&body) {
+            Product::Docspace
+        } else {
+            Product::Workspace
+        })
+    }
+
     /// The people URL plus the user as one encoded segment (`/` becomes `%2F`).
     fn user_url(&self, user_segment: &str, child: Option<&str>) -> Url {
         let mut url = self.people_url.clone();
@@ -127,6 +144,16 @@ impl PortalClient {
         request: RequestBuilder,
         credential: &Credential,
     ) -> Result<PortalUser, PortalError> {
+        let (status, body, retry_after) = self.exchange(request, credential).await?;
+        envelope::read_user(status, &body, retry_after)
+    }
+
+    /// One HTTP exchange: status, whole body, and `Retry-After`.
+    async fn exchange(
+        &self,
+        request: RequestBuilder,
+        credential: &Credential,
+    ) -> Result<(u16, bytes::Bytes, Option<Duration>), PortalError> {
         let request = with_credential(request, credential)?
             .header(ACCEPT, HeaderValue::from_static("application/json"));
         let response = request.send().await.map_err(transport_error)?;
@@ -142,7 +169,7 @@ impl PortalClient {
             "portal answered"
         );
         let body = response.bytes().await.map_err(body_error)?;
-        envelope::read_user(status, &body, retry_after)
+        Ok((status, body, retry_after))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use people_gateway::config::Product;
+use people_gateway::config::{Product, ProductChoice};
 use people_gateway::domain::Credential;
 use people_gateway::pb::people_service_client::PeopleServiceClient;
 use people_gateway::portal::PortalSettings;
@@ -28,6 +28,8 @@ pub struct Options {
     pub portal_timeout: Duration,
     /// Point the gateway somewhere else than the simulator.
     pub portal_url: Option<Url>,
+    /// What the gateway is told (`--portal-product`), when not the simulator's product.
+    pub gateway_product: Option<ProductChoice>,
 }
 
 impl Options {
@@ -37,6 +39,7 @@ impl Options {
             fallback_token: None,
             portal_timeout: Duration::from_secs(5),
             portal_url: None,
+            gateway_product: None,
         }
     }
 }
@@ -69,7 +72,10 @@ impl Gateway {
         let fallback = options
             .fallback_token
             .map(|token| Credential::authorization(token).expect("token"));
-        let api = server::people_api(&settings, options.product, fallback).expect("api");
+        let choice = options
+            .gateway_product
+            .unwrap_or_else(|| options.product.into());
+        let api = server::people_api(&settings, choice, fallback).expect("api");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (shutdown, signal) = oneshot::channel::<()>();

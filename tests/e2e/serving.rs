@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use people_gateway::config::Product;
+use people_gateway::config::{Product, ProductChoice};
 use tonic::{Code, Request};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -267,4 +267,46 @@ async fn credentials_never_reach_the_logs() {
         !logged.contains(seed::ADMIN_TOKEN),
         "a caller's token was logged"
     );
+}
+
+#[tokio::test]
+async fn auto_detection_uses_each_products_own_routes() {
+    for product in [Product::Workspace, Product::Docspace] {
+        let mut options = Options::new(product);
+        options.gateway_product = Some(ProductChoice::Auto);
+        let mut gateway = Gateway::start(options).await;
+        for n in 0..2 {
+            gateway
+                .client
+                .set_contacts(as_user(
+                    seed::USER_TOKEN,
+                    pb::SetContactsRequest {
+                        user_id: "@self".into(),
+                        contacts: vec![contact("icq", &n.to_string())],
+                        spam: (product == Product::Docspace).then_some(true),
+                    },
+                ))
+                .await
+                .unwrap();
+        }
+        let puts: Vec<String> = gateway
+            .portal_requests_of("PUT")
+            .into_iter()
+            .map(|request| request.path)
+            .collect();
+        let expected = match product {
+            Product::Workspace => format!("/api/2.0/people/{}/contacts", seed::USER_ID),
+            Product::Docspace => format!("/api/2.0/people/{}", seed::USER_ID),
+        };
+        assert_eq!(puts, [expected.clone(), expected], "{product}");
+        let self_reads = gateway
+            .portal_requests_of("GET")
+            .into_iter()
+            .filter(|request| request.path.ends_with("@self"))
+            .count();
+        assert_eq!(
+            self_reads, 3,
+            "{product}: one probe, then one @self lookup per call"
+        );
+    }
 }
