@@ -53,6 +53,9 @@ pub enum GatewayError {
     /// The portal failed or refused.
     #[error(transparent)]
     Portal(#[from] PortalError),
+    /// The runtime stopped before the call finished.
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
 }
 
 /// A change the gateway refuses because the portal would not honour it faithfully.
@@ -265,6 +268,7 @@ impl From<GatewayError> for Status {
                 };
                 return finish(code, text, reason, metadata, details);
             }
+            GatewayError::ShuttingDown => (Code::Unavailable, "SHUTTING_DOWN"),
             GatewayError::Portal(PortalError::Timeout) => {
                 (Code::DeadlineExceeded, "PORTAL_TIMEOUT")
             }

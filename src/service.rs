@@ -74,9 +74,29 @@ impl PeopleApi {
             contacts,
             spam,
         } = input;
-        self.people
-            .edit_contacts(&credential, &user, edit(contacts), spam)
-            .await
+        self.run_to_completion(move |people| async move {
+            people
+                .edit_contacts(&credential, &user, edit(contacts), spam)
+                .await
+        })
+        .await
+    }
+
+    /// Runs a write on its own task: once started it finishes even if the
+    /// caller cancels or its deadline passes, so a user's lock is never
+    /// released while that user's write may still be on its way to the portal.
+    async fn run_to_completion<F>(
+        &self,
+        write: impl FnOnce(Arc<People>) -> F,
+    ) -> Result<PortalUser, GatewayError>
+    where
+        F: Future<Output = Result<PortalUser, GatewayError>> + Send + 'static,
+    {
+        match tokio::spawn(write(Arc::clone(&self.people))).await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(GatewayError::ShuttingDown),
+        }
     }
 }
 
@@ -132,7 +152,10 @@ impl PeopleService for PeopleApi {
             let (metadata, _, message) = request.into_parts();
             let (user, changes) = mapping::update_user_request(message)?;
             let credential = self.credential(&metadata)?;
-            self.people.update_user(&credential, &user, changes).await
+            self.run_to_completion(move |people| async move {
+                people.update_user(&credential, &user, changes).await
+            })
+            .await
         })
         .await
     }

@@ -198,3 +198,14 @@ pub fn strings(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 pub fn uuid(text: &str) -> uuid::Uuid {
     uuid::Uuid::parse_str(text).expect("uuid")
 }
+
+/// Waits (bounded) until `condition` holds, yielding to the other tasks in between.
+pub async fn until(what: &str, condition: impl Fn() -> bool) {
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while !condition() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting until {what}");
+}

@@ -192,13 +192,10 @@ async fn shutdown_lets_an_in_flight_call_finish() {
             .await
     });
     // Wait until the call has reached the portal, so it is truly in flight.
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while gateway.portal_requests().is_empty() {
-            tokio::task::yield_now().await;
-        }
+    until("the call reaches the portal", || {
+        !gateway.portal_requests().is_empty()
     })
-    .await
-    .expect("the call never reached the portal");
+    .await;
     let server = gateway.shut_down();
     let answer = call.await.unwrap();
     assert_eq!(answer.unwrap().into_inner().id, seed::ADMIN_ID);

@@ -619,6 +619,52 @@ async fn concurrent_merges_for_one_user_lose_nothing() {
 }
 
 #[tokio::test]
+async fn a_merge_whose_caller_gave_up_still_completes_before_the_next_one() {
+    let gateway = Gateway::workspace().await;
+    gateway
+        .sim
+        .set_latency(Some(std::time::Duration::from_millis(80)));
+    let mut impatient = gateway.client.clone();
+    let first = tokio::spawn(async move {
+        let mut request = as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: vec![contact("icq", "first")],
+                ..Default::default()
+            },
+        );
+        // The deadline passes while the first merge is still writing.
+        request.set_timeout(std::time::Duration::from_millis(100));
+        impatient.update_contacts(request).await
+    });
+    until("the first merge reads", || {
+        !gateway.portal_requests().is_empty()
+    })
+    .await;
+    let mut client = gateway.client.clone();
+    client
+        .update_contacts(as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: vec![contact("icq", "second")],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let _ = first.await.unwrap();
+    let stored = pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts);
+    for value in ["first", "second"] {
+        assert!(
+            stored.contains(&("icq".to_string(), value.to_string())),
+            "{value} was lost: {stored:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn malformed_contacts_are_refused_before_the_portal_is_called() {
     let mut gateway = Gateway::workspace().await;
     let status = gateway
