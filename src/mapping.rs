@@ -483,7 +483,7 @@ fn calendar_date(value: &ApiDateTime) -> Option<pb::Date> {
 }
 
 fn timestamp(value: &ApiDateTime) -> Option<prost_types::Timestamp> {
-    let instant = value.parse()?.instant();
+    let instant = value.parse()?.instant()?;
     Some(prost_types::Timestamp {
         seconds: instant.timestamp(),
         nanos: i32::try_from(instant.timestamp_subsec_nanos()).ok()?,

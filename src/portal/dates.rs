@@ -33,17 +33,27 @@ pub struct PortalDate {
 }
 
 impl PortalDate {
-    /// The calendar date as the portal wrote it; used for birthdays and start
-    /// dates, which Workspace shifts by the tenant offset.
+    /// The calendar date the portal means by a birthday or start date.
+    /// Workspace keeps these as tenant-local days but writes them back as UTC
+    /// midnight shifted into tenant time (`1990-06-07` becomes
+    /// `1990-06-07T03:00+03:00`, or `1990-06-06T19:00-05:00` west of UTC), so a
+    /// value at UTC midnight names that UTC day; any other names its local day.
     pub fn calendar_date(&self) -> NaiveDate {
-        self.local.date()
+        match self.instant() {
+            Some(instant) if self.offset.is_some() && instant.time() == NaiveTime::MIN => {
+                instant.date_naive()
+            }
+            _ => self.local.date(),
+        }
     }
 
     /// The instant; a string without an offset is tenant-local time with an
-    /// unknown offset, taken as UTC.
-    pub fn instant(&self) -> DateTime<Utc> {
+    /// unknown offset, taken as UTC. `None` when it falls outside the calendar.
+    pub fn instant(&self) -> Option<DateTime<Utc>> {
         let offset_seconds = self.offset.map_or(0, |offset| offset.local_minus_utc());
-        (self.local - TimeDelta::seconds(i64::from(offset_seconds))).and_utc()
+        self.local
+            .checked_sub_signed(TimeDelta::seconds(i64::from(offset_seconds)))
+            .map(|utc| utc.and_utc())
     }
 }
 
@@ -61,8 +71,9 @@ impl ApiDateTime {
                 let offset = timezoneoffset.as_deref().and_then(parse_time_span);
                 match offset {
                     Some(offset) => PortalDate {
-                        local: utc.instant().naive_utc()
-                            + TimeDelta::seconds(i64::from(offset.local_minus_utc())),
+                        local: utc.instant()?.naive_utc().checked_add_signed(
+                            TimeDelta::seconds(i64::from(offset.local_minus_utc())),
+                        )?,
                         offset: Some(offset),
                     },
                     None => utc,
@@ -112,11 +123,13 @@ fn split_zone(time: &str) -> (&str, &str) {
     if let Some(clock) = time.strip_suffix('Z') {
         return (clock, "Z");
     }
-    if time.len() > 6 {
-        let (clock, zone) = time.split_at(time.len() - 6);
-        if zone.starts_with(['+', '-']) && zone.as_bytes().get(3) == Some(&b':') {
-            return (clock, zone);
-        }
+    let split = time.len().saturating_sub(6);
+    if let (Some(clock), Some(zone)) = (time.get(..split), time.get(split..))
+        && !clock.is_empty()
+        && zone.starts_with(['+', '-'])
+        && zone.as_bytes().get(3) == Some(&b':')
+    {
+        return (clock, zone);
     }
     (time, "")
 }
@@ -128,9 +141,12 @@ fn parse_time_span(text: &str) -> Option<FixedOffset> {
         None => (1, text.strip_prefix('+').unwrap_or(text)),
     };
     let mut parts = rest.split(':');
-    let hours: i32 = parts.next()?.parse().ok()?;
-    let minutes: i32 = parts.next().unwrap_or("0").parse().ok()?;
-    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
+    let hours: i64 = parts.next()?.parse().ok()?;
+    let minutes: i64 = parts.next().unwrap_or("0").parse().ok()?;
+    let seconds = hours
+        .checked_mul(3600)?
+        .checked_add(minutes.checked_mul(60)?)?;
+    FixedOffset::east_opt(i32::try_from(sign * seconds).ok()?)
 }
 
 /// Formats a calendar date the way both products parse it: `yyyy-MM-dd`,
@@ -157,16 +173,68 @@ mod tests {
             parsed.calendar_date(),
             NaiveDate::from_ymd_opt(2025, 1, 15).unwrap()
         );
-        assert_eq!(parsed.instant().to_rfc3339(), "2025-01-14T22:30:00+00:00");
+        assert_eq!(
+            parsed.instant().unwrap().to_rfc3339(),
+            "2025-01-14T22:30:00+00:00"
+        );
     }
 
     #[test]
-    fn workspace_birthday_shift_keeps_the_written_date() {
-        let parsed = text("1990-06-07T03:00:00.0000000+03:00").parse().unwrap();
-        assert_eq!(
-            parsed.calendar_date(),
-            NaiveDate::from_ymd_opt(1990, 6, 7).unwrap()
-        );
+    fn workspace_birthday_shift_keeps_the_stored_day_on_both_sides_of_utc() {
+        let june_7 = NaiveDate::from_ymd_opt(1990, 6, 7).unwrap();
+        for shifted in [
+            "1990-06-07T03:00:00.0000000+03:00",
+            "1990-06-06T19:00:00.0000000-05:00",
+            "1990-06-07T00:00:00.0000000Z",
+        ] {
+            assert_eq!(
+                text(shifted).parse().unwrap().calendar_date(),
+                june_7,
+                "{shifted}"
+            );
+        }
+        // A value that is not UTC midnight names its local day.
+        let local_midnight = text("1990-06-07T00:00:00.0000000+03:00").parse().unwrap();
+        assert_eq!(local_midnight.calendar_date(), june_7);
+    }
+
+    #[test]
+    fn hostile_portal_dates_never_panic() {
+        let nasty = [
+            "1990-01-01T\u{e9}12345",
+            "1990-01-01Té12345",
+            "1990-01-01Tééééééé",
+            "T",
+            "-",
+            "9999-12-31T23:59:59.9999999-23:59",
+            "0001-01-01T00:00:00.0000000+14:00",
+            "2000-01-01T00-00-00+99:99",
+            "",
+            "2000-13-45",
+        ];
+        for value in nasty {
+            if let Some(parsed) = text(value).parse() {
+                let _ = (parsed.calendar_date(), parsed.instant());
+            }
+        }
+        for offset in [
+            "99999999999:00:00",
+            "-2147483648:00:00",
+            "x",
+            "",
+            "03:99999999999",
+        ] {
+            let object = ApiDateTime::Object {
+                utctime: "0001-01-01T00:30:00.0000000Z".into(),
+                timezoneoffset: Some(offset.into()),
+            };
+            let _ = object.parse();
+        }
+        let edge = ApiDateTime::Object {
+            utctime: "0002-01-01T00:30:00.0000000Z".into(),
+            timezoneoffset: Some("-23:00:00".into()),
+        };
+        let _ = edge.parse();
     }
 
     #[test]
@@ -178,7 +246,7 @@ mod tests {
     fn documented_variants_parse() {
         let hyphenated = text("2008-04-10T06-30-00.000Z").parse().unwrap();
         assert_eq!(
-            hyphenated.instant().to_rfc3339(),
+            hyphenated.instant().unwrap().to_rfc3339(),
             "2008-04-10T06:30:00+00:00"
         );
         let object = ApiDateTime::Object {
@@ -190,7 +258,10 @@ mod tests {
             parsed.calendar_date(),
             NaiveDate::from_ymd_opt(2012, 1, 31).unwrap()
         );
-        assert_eq!(parsed.instant().to_rfc3339(), "2012-01-31T20:00:00+00:00");
+        assert_eq!(
+            parsed.instant().unwrap().to_rfc3339(),
+            "2012-01-31T20:00:00+00:00"
+        );
         assert!(text("2012-01-31").parse().is_some());
         assert_eq!(text("not a date").parse(), None);
     }

@@ -5,11 +5,30 @@ use chrono::{
     DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, Timelike, Utc,
 };
 
+use std::cell::Cell;
+
 use super::seed::TENANT_OFFSET_MINUTES;
 
-/// The tenant's time zone (a fixed UTC+3 in the simulator).
+thread_local! {
+    /// The tenant offset of the request being handled.
+    // why: the offset is per simulator, but these helpers are called deep inside
+    // rendering and binding; handling is synchronous under the portal lock, so a
+    // value set on this thread for the duration of one request is exact.
+    static CURRENT_OFFSET_MINUTES: Cell<i32> = const { Cell::new(TENANT_OFFSET_MINUTES) };
+}
+
+/// Runs `handle` with the given tenant offset in force.
+pub(crate) fn with_tenant_offset<T>(minutes: i32, handle: impl FnOnce() -> T) -> T {
+    let previous = CURRENT_OFFSET_MINUTES.with(|current| current.replace(minutes));
+    let result = handle();
+    CURRENT_OFFSET_MINUTES.with(|current| current.set(previous));
+    result
+}
+
+/// The tenant's time zone (UTC+3 unless a test sets another).
 fn tenant_offset() -> FixedOffset {
-    FixedOffset::east_opt(TENANT_OFFSET_MINUTES * 60).unwrap_or(Utc.fix())
+    let minutes = CURRENT_OFFSET_MINUTES.with(Cell::get);
+    FixedOffset::east_opt(minutes * 60).unwrap_or(Utc.fix())
 }
 
 /// `yyyy-MM-ddTHH:mm:ss.fffffff` in tenant time, then `Z` for a zero offset or `+hh:mm`.

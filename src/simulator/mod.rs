@@ -201,6 +201,11 @@ impl Simulator {
         lock(&self.shared.portal).people_module_visible = visible;
     }
 
+    /// The tenant's UTC offset in minutes (default `seed::TENANT_OFFSET_MINUTES`).
+    pub fn set_tenant_offset_minutes(&self, minutes: i32) {
+        lock(&self.shared.portal).tenant_offset_minutes = minutes;
+    }
+
     /// Snapshot of a stored user (the persisted state, not what a response showed).
     pub fn user(&self, id: Uuid) -> Option<SimUser> {
         lock(&self.shared.portal).user(id).cloned()
@@ -271,7 +276,10 @@ impl Shared {
     /// Handles the request against the portal state (applying it) and returns the real answer.
     fn answer(&self, incoming: &Incoming) -> Reply {
         let mut portal = lock(&self.portal);
-        routes::dispatch(self.product, &mut portal, incoming)
+        let offset = portal.tenant_offset_minutes;
+        dates::with_tenant_offset(offset, || {
+            routes::dispatch(self.product, &mut portal, incoming)
+        })
     }
 }
 

@@ -110,6 +110,8 @@ pub(crate) struct Portal {
     groups: Vec<SimGroup>,
     /// Workspace: whether callers other than the user see email, contacts and mobile phone.
     pub(crate) people_module_visible: bool,
+    /// The tenant's UTC offset in minutes.
+    pub(crate) tenant_offset_minutes: i32,
 }
 
 impl Portal {
@@ -119,6 +121,7 @@ impl Portal {
             users: seed::users(),
             groups: seed::groups(),
             people_module_visible: true,
+            tenant_offset_minutes: seed::TENANT_OFFSET_MINUTES,
         }
     }
 

@@ -73,6 +73,39 @@ async fn get_user_by_guid_maps_the_portal_user_and_forwards_the_token() {
 }
 
 #[tokio::test]
+async fn calendar_dates_survive_tenants_west_of_utc() {
+    let mut gateway = Gateway::workspace().await;
+    gateway.sim.set_tenant_offset_minutes(-300);
+    let user = gateway
+        .client
+        .get_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::GetUserRequest {
+                user_id: seed::USER_ID.into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        user.birthday,
+        Some(pb::Date {
+            year: 1985,
+            month: 4,
+            day: 10
+        })
+    );
+    assert_eq!(
+        user.works_from,
+        Some(pb::Date {
+            year: 2015,
+            month: 9,
+            day: 1
+        })
+    );
+}
+
+#[tokio::test]
 async fn get_user_accepts_user_names_and_self() {
     let mut gateway = Gateway::workspace().await;
     let by_name = gateway
