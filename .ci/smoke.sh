@@ -79,6 +79,16 @@ check() {
   if run_grpcurl "$command" | grep -q -- "$pattern"; then pass; else fail "$what"; fi
 }
 
+# Asserts that a call succeeds and its output lacks a pattern.
+check_absent() {
+  local what=$1 pattern=$2 command=$3 output
+  if output=$(run_grpcurl "$command") && ! grep -q -- "$pattern" <<<"$output"; then
+    pass
+  else
+    fail "$what"
+  fi
+}
+
 mike='{"user_id":"1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302"}'
 get_mike="grpcurl -plaintext -d '$mike' localhost:50051 onlyoffice.people.v1.PeopleService/GetUser"
 
@@ -88,7 +98,8 @@ check "service is listed" "onlyoffice.people.v1.PeopleService" "grpcurl -plainte
 check "health is SERVING" '"SERVING"' \
   "grpcurl -plaintext -d '{\"service\":\"onlyoffice.people.v1.PeopleService\"}' localhost:50051 grpc.health.v1.Health/Check"
 check "UpdateUser changed the title" '"title": "Head of Marketing"' "$get_mike"
-check "SetContacts left exactly the given contact" '"value": "mike@example.com"' "$get_mike"
+check "SetContacts kept the given contact" '"value": "mike@example.com"' "$get_mike"
+check_absent "SetContacts replaced the rest" '"value": "mike.z"' "$get_mike"
 stop_demo
 
 start_demo --portal-product docspace

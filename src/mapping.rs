@@ -289,6 +289,7 @@ fn avatar(text: &str, violations: &mut Violations) -> Option<Url> {
 
 /// The portal's user as the contract's `User`; fields the portal left out stay unset.
 pub fn user_to_pb(user: PortalUser) -> pb::User {
+    let shows_private_data = user.shows_private_data();
     let PortalUser {
         id,
         displayname,
@@ -343,6 +344,7 @@ pub fn user_to_pb(user: PortalUser) -> pb::User {
         createdby,
         registrationdate,
     } = user;
+    let department_shown = department.is_some();
     pb::User {
         id,
         display_name: displayname,
@@ -351,11 +353,7 @@ pub fn user_to_pb(user: PortalUser) -> pb::User {
         last_name: lastname,
         user_name: username,
         email: email.flatten(),
-        contacts: contacts
-            .unwrap_or_default()
-            .into_iter()
-            .map(contact_to_pb)
-            .collect(),
+        contacts: contacts_to_pb(contacts, shows_private_data),
         birthday: birthday.as_ref().and_then(calendar_date),
         sex: sex.as_ref().and_then(sex_to_pb).map(Into::into),
         status: status.as_ref().and_then(status_to_pb).map(Into::into),
@@ -366,11 +364,7 @@ pub fn user_to_pb(user: PortalUser) -> pb::User {
         terminated: terminated.as_ref().and_then(timestamp),
         department,
         works_from: workfrom.as_ref().and_then(calendar_date),
-        groups: groups
-            .unwrap_or_default()
-            .into_iter()
-            .map(group_to_pb)
-            .collect(),
+        groups: groups_to_pb(groups, department_shown),
         location,
         notes,
         lead_id: lead.filter(|lead| !is_empty_guid(lead)),
@@ -410,6 +404,31 @@ pub fn user_to_pb(user: PortalUser) -> pb::User {
         tfa_app_enabled: tfaappenabled,
         created_by: createdby.map(summary_to_pb),
         registration_date: registrationdate.as_ref().and_then(timestamp),
+    }
+}
+
+/// Both products leave `contacts` out when the list is empty; Workspace also
+/// when the caller may not see private data, which its `email: null` tells.
+fn contacts_to_pb(
+    contacts: Option<Vec<PortalContact>>,
+    shows_private_data: bool,
+) -> Option<pb::ContactList> {
+    match contacts {
+        Some(contacts) => Some(pb::ContactList {
+            contacts: contacts.into_iter().map(contact_to_pb).collect(),
+        }),
+        None => shows_private_data.then(pb::ContactList::default),
+    }
+}
+
+/// Both products leave `groups` out when there are none, and DocSpace leaves
+/// `groups` and `department` out together when the caller may not see them.
+fn groups_to_pb(groups: Option<Vec<PortalGroup>>, department_shown: bool) -> Option<pb::GroupList> {
+    match groups {
+        Some(groups) => Some(pb::GroupList {
+            groups: groups.into_iter().map(group_to_pb).collect(),
+        }),
+        None => department_shown.then(pb::GroupList::default),
     }
 }
 
@@ -726,7 +745,23 @@ mod tests {
         assert_eq!(pb_user.email, None);
         assert_eq!(pb_user.first_name, None);
         assert_eq!(pb_user.is_admin, None);
-        assert_eq!(pb_user.contacts[0].value, "m@x");
+        assert_eq!(pb_user.contacts.unwrap().contacts[0].value, "m@x");
+        assert_eq!(pb_user.groups, None);
+    }
+
+    #[test]
+    fn hidden_lists_stay_unset_and_omitted_empty_lists_are_empty() {
+        let hidden: PortalUser =
+            serde_json::from_value(serde_json::json!({"id": "x", "email": null})).unwrap();
+        let hidden = user_to_pb(hidden);
+        assert_eq!((hidden.contacts, hidden.groups), (None, None));
+        let empty: PortalUser = serde_json::from_value(
+            serde_json::json!({"id": "x", "email": "a@b", "department": ""}),
+        )
+        .unwrap();
+        let empty = user_to_pb(empty);
+        assert_eq!(empty.contacts, Some(pb::ContactList::default()));
+        assert_eq!(empty.groups, Some(pb::GroupList::default()));
     }
 
     #[test]

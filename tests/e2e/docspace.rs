@@ -305,7 +305,7 @@ async fn clearing_contacts_answers_with_what_was_stored() {
             .contacts
             .is_empty()
     );
-    assert!(user.contacts.is_empty());
+    assert_eq!(user.contacts, Some(pb::ContactList::default()));
 }
 
 #[tokio::test]

@@ -181,8 +181,13 @@ pub fn pairs(flat: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-pub fn pb_pairs(contacts: &[pb::Contact]) -> Vec<(String, String)> {
+/// The pairs of a user's contacts; fails when the list is unset.
+#[track_caller]
+pub fn pb_pairs(contacts: &Option<pb::ContactList>) -> Vec<(String, String)> {
     contacts
+        .as_ref()
+        .expect("contacts are unset")
+        .contacts
         .iter()
         .map(|contact| (contact.r#type.clone(), contact.value.clone()))
         .collect()

@@ -61,8 +61,9 @@ async fn get_user_by_guid_maps_the_portal_user_and_forwards_the_token() {
     assert_eq!(user.sex, Some(pb::Sex::Male.into()));
     assert_eq!(user.status, Some(pb::UserStatus::Active.into()));
     assert_eq!(user.lead_id.as_deref(), Some(seed::ADMIN_ID));
-    assert_eq!(user.groups.len(), 1);
-    assert_eq!(user.groups[0].id, seed::MARKETING_GROUP_ID);
+    let groups = user.groups.unwrap().groups;
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].id, seed::MARKETING_GROUP_ID);
     assert_eq!(user.department.as_deref(), Some("Marketing"));
     assert_eq!(user.is_visitor, Some(false));
     assert_eq!(user.is_admin, Some(false));
@@ -469,6 +470,22 @@ async fn hidden_contacts_are_never_written_back_as_empty() {
         pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts),
         mike_pairs()
     );
+    let seen = gateway
+        .client
+        .get_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::GetUserRequest {
+                user_id: seed::USER_ID.into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        seen.contacts, None,
+        "hidden contacts must read as unknown, not empty"
+    );
+    assert_eq!(seen.email, None);
 }
 
 #[tokio::test]
@@ -564,7 +581,7 @@ async fn set_contacts_replaces_and_an_empty_list_clears() {
         .await
         .unwrap()
         .into_inner();
-    assert!(cleared.contacts.is_empty());
+    assert_eq!(cleared.contacts, Some(pb::ContactList::default()));
     assert!(
         gateway
             .sim
