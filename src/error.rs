@@ -90,6 +90,8 @@ pub enum Refusal {
     },
     /// Workspace silently refuses to make an owner or admin a guest.
     AdminCannotBecomeGuest,
+    /// Workspace reads an empty department list as "no change".
+    DepartmentsCannotBeCleared,
     /// The caller cannot see the user's contacts, so writing the list back
     /// would wipe them.
     ContactsNotVisible,
@@ -106,6 +108,7 @@ impl Refusal {
             Self::UnsupportedFields { .. }
             | Self::DirectoryManagedFields { .. }
             | Self::AdminCannotBecomeGuest
+            | Self::DepartmentsCannotBeCleared
             | Self::ContactsNotVisible
             | Self::SpamRequired => Code::FailedPrecondition,
         }
@@ -119,6 +122,7 @@ impl Refusal {
             Self::AdminOnlyFields { .. } => "ADMIN_ONLY_FIELDS",
             Self::DirectoryManagedFields { .. } => "FIELDS_MANAGED_BY_DIRECTORY",
             Self::AdminCannotBecomeGuest => "ADMIN_CANNOT_BECOME_GUEST",
+            Self::DepartmentsCannotBeCleared => "DEPARTMENTS_CANNOT_BE_CLEARED",
             Self::ContactsNotVisible => "CONTACTS_NOT_VISIBLE",
             Self::SpamRequired => "SPAM_REQUIRED",
         }
@@ -132,6 +136,7 @@ impl Refusal {
             | Self::AdminOnlyFields { fields }
             | Self::DirectoryManagedFields { fields } => fields,
             Self::AdminCannotBecomeGuest => &["is_guest"],
+            Self::DepartmentsCannotBeCleared => &["department_ids"],
             Self::ContactsNotVisible => &["contacts"],
             Self::SpamRequired => &["spam"],
         }
@@ -159,6 +164,9 @@ impl Refusal {
             Self::AdminCannotBecomeGuest => {
                 "the portal does not make an owner or administrator a guest".into()
             }
+            Self::DepartmentsCannotBeCleared => "Workspace reads an empty department list as \
+                 'no change', so it cannot remove a user from every group this way; nothing was changed"
+                .into(),
             Self::ContactsNotVisible => "the caller cannot see this user's contacts, and writing \
                  the list back would erase them; send the whole list with SetContacts instead"
                 .into(),
@@ -189,6 +197,8 @@ pub fn portal_status_code(status: u16, message: Option<&str>) -> (Code, &'static
         // The gateway sends JSON only; a 415 is the gateway's fault, not the caller's.
         415 => (Code::Internal, "PORTAL_UNSUPPORTED_MEDIA_TYPE"),
         429 => (Code::ResourceExhausted, "PORTAL_RATE_LIMITED"),
+        // The API never redirects; a redirect means a wrong URL or a login page.
+        300..=399 => (Code::FailedPrecondition, "PORTAL_REDIRECTED"),
         // Workspace answers 500 for permission denials and suspended users.
         500 if says("access denied") => (Code::PermissionDenied, "PORTAL_PERMISSION_DENIED"),
         500 if says("the user is suspended") => (Code::FailedPrecondition, "PORTAL_USER_SUSPENDED"),
@@ -264,6 +274,9 @@ impl From<GatewayError> for Status {
                 }
                 let text = match portal_message {
                     Some(portal_message) => format!("portal: {portal_message}"),
+                    None if (300..400).contains(&status) => format!(
+                        "portal redirected the call (HTTP {status}); check the configured portal URL"
+                    ),
                     None => format!("portal answered HTTP {status}"),
                 };
                 return finish(code, text, reason, metadata, details);
@@ -334,6 +347,7 @@ mod tests {
             (503, Code::Unavailable),
             (504, Code::DeadlineExceeded),
             (418, Code::FailedPrecondition),
+            (302, Code::FailedPrecondition),
         ];
         for (status, code) in table {
             assert_eq!(portal(status, None).code(), code, "HTTP {status}");

@@ -32,6 +32,10 @@ const DOCSPACE_SELF_ONLY: &[&str] = &[
 ];
 /// Fields DocSpace applies only when someone else is edited.
 const DOCSPACE_OTHERS_ONLY: &[&str] = &["disabled", "is_guest"];
+/// Fields DocSpace ignores for LDAP and SSO users editing themselves.
+const DOCSPACE_DIRECTORY_MANAGED: &[&str] = &["first_name", "last_name", "location"];
+/// Fields DocSpace applies to one's own profile only with the right to edit groups.
+const DOCSPACE_ADMIN_ONLY: &[&str] = &["department_ids"];
 /// Fields Workspace applies only for administrators.
 const WORKSPACE_ADMIN_ONLY: &[&str] = &["title", "lead_id", "department_ids", "is_guest"];
 /// Fields Workspace ignores for LDAP and SSO users.
@@ -119,7 +123,25 @@ impl People {
         credential: &Credential,
         user: &UserRef,
     ) -> Result<PortalUser, GatewayError> {
+        if let UserRef::Name(name) = user
+            && self.known_product() == Some(Product::Workspace)
+            && has_workspace_format_suffix(name)
+        {
+            return Err(GatewayError::InvalidArgument(vec![FieldViolation::new(
+                "user_id",
+                "Workspace reads a trailing .json, .xml or .tml as a response format; \
+                 use the user's GUID",
+            )]));
+        }
         Ok(self.portal.get_user(credential, user).await?)
+    }
+
+    /// The product, when configured or already detected.
+    fn known_product(&self) -> Option<Product> {
+        match &self.product {
+            ProductSetting::Fixed(product) => Some(*product),
+            ProductSetting::Detected(cell) => cell.get().copied(),
+        }
     }
 
     /// Applies exactly the set fields of `changes`.
@@ -170,6 +192,9 @@ impl People {
             Product::Workspace,
             changes.fields_among(WORKSPACE_UNSUPPORTED),
         )?;
+        if changes.department_ids.as_ref().is_some_and(Vec::is_empty) {
+            return Err(GatewayError::Refused(Refusal::DepartmentsCannotBeCleared));
+        }
         if changes.fields().is_empty() {
             return self.get_user(credential, user).await;
         }
@@ -215,12 +240,25 @@ impl People {
         if changes.fields().is_empty() {
             return self.get_user(credential, user).await;
         }
-        let (id, own_profile) = self.docspace_target(credential, user).await?;
+        let (id, caller) = self.docspace_target(credential, user).await?;
+        let own_profile = user_id_of(&caller)? == id;
         if own_profile {
             let status_fields = changes.fields_among(DOCSPACE_OTHERS_ONLY);
             if !status_fields.is_empty() {
                 return Err(GatewayError::Refused(Refusal::OwnStatusFields {
                     fields: status_fields,
+                }));
+            }
+            let directory_fields = changes.fields_among(DOCSPACE_DIRECTORY_MANAGED);
+            if is_directory_user(&caller) && !directory_fields.is_empty() {
+                return Err(GatewayError::Refused(Refusal::DirectoryManagedFields {
+                    fields: directory_fields,
+                }));
+            }
+            let admin_fields = changes.fields_among(DOCSPACE_ADMIN_ONLY);
+            if !is_docspace_admin(&caller) && !admin_fields.is_empty() {
+                return Err(GatewayError::Refused(Refusal::AdminOnlyFields {
+                    fields: admin_fields,
                 }));
             }
             if changes.spam.is_none() {
@@ -286,8 +324,8 @@ impl People {
         edit: ContactEdit,
         spam: Option<bool>,
     ) -> Result<PortalUser, GatewayError> {
-        let (id, own_profile) = self.docspace_target(credential, user).await?;
-        if !own_profile {
+        let (id, caller) = self.docspace_target(credential, user).await?;
+        if user_id_of(&caller)? != id {
             return Err(GatewayError::Refused(Refusal::ProfileFieldsSelfOnly {
                 fields: vec!["contacts"],
             }));
@@ -317,19 +355,20 @@ impl People {
         Ok(with_docspace_contacts_fix(updated, contacts.is_empty()))
     }
 
-    /// The target's GUID and whether it is the caller (DocSpace treats the
-    /// two cases differently, and `@self` is no route there).
+    /// The target's GUID and the caller as the portal sees them (DocSpace
+    /// treats one's own profile differently, and `@self` is no route there).
     async fn docspace_target(
         &self,
         credential: &Credential,
         user: &UserRef,
-    ) -> Result<(UserId, bool), GatewayError> {
-        let caller = user_id_of(&self.portal.get_user(credential, &UserRef::Me).await?)?;
-        match user {
-            UserRef::Me => Ok((caller, true)),
-            UserRef::Id(id) => Ok((*id, *id == caller)),
-            UserRef::Name(_) => Err(user_ref_not_writable()),
-        }
+    ) -> Result<(UserId, PortalUser), GatewayError> {
+        let caller = self.portal.get_user(credential, &UserRef::Me).await?;
+        let id = match user {
+            UserRef::Me => user_id_of(&caller)?,
+            UserRef::Id(id) => *id,
+            UserRef::Name(_) => return Err(user_ref_not_writable()),
+        };
+        Ok((id, caller))
     }
 }
 
@@ -350,9 +389,8 @@ fn workspace_body(
     current: &PortalUser,
     changes: ProfileChanges,
 ) -> Result<WorkspaceUpdateBody, GatewayError> {
-    let managed_by_directory = current.isldap == Some(true) || current.issso == Some(true);
     let directory_fields = changes.fields_among(WORKSPACE_DIRECTORY_MANAGED);
-    if managed_by_directory && !directory_fields.is_empty() {
+    if is_directory_user(current) && !directory_fields.is_empty() {
         return Err(GatewayError::Refused(Refusal::DirectoryManagedFields {
             fields: directory_fields,
         }));
@@ -460,6 +498,24 @@ fn with_docspace_contacts_fix(mut user: PortalUser, cleared: bool) -> PortalUser
         user.contacts = None;
     }
     user
+}
+
+/// Workspace registers every route again with these suffixes as formats.
+fn has_workspace_format_suffix(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".json", ".xml", ".tml"]
+        .iter()
+        .any(|suffix| lower.ends_with(suffix))
+}
+
+/// LDAP and SSO users' names (and more) come from the directory.
+fn is_directory_user(user: &PortalUser) -> bool {
+    user.isldap == Some(true) || user.issso == Some(true)
+}
+
+/// DocSpace lets owners and DocSpace admins edit groups.
+fn is_docspace_admin(caller: &PortalUser) -> bool {
+    caller.isadmin == Some(true) || caller.isowner == Some(true)
 }
 
 /// Workspace grants title, lead and departments to portal admins and People-module admins.

@@ -14,7 +14,7 @@ use crate::config::{Config, ProductChoice};
 use crate::domain::Credential;
 use crate::pb::{self, people_service_server::PeopleServiceServer};
 use crate::people::People;
-use crate::portal::{PortalClient, PortalSettings, PortalSetupError};
+use crate::portal::{PortalClient, PortalSettings, PortalSetupError, display_url};
 use crate::service::PeopleApi;
 
 /// Why the gateway could not start or serve.
@@ -135,7 +135,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         connect_timeout: config.portal_connect_timeout,
     };
     let api = people_api(&settings, product, token)?;
-    info!(listen = %local, portal = %portal_url, ?product, "serving");
+    info!(listen = %local, portal = %display_url(&portal_url), ?product, "serving");
 
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let server = serve(listener, api, async {

@@ -39,7 +39,7 @@ pub struct PortalSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum PortalSetupError {
     /// The URL cannot carry path segments (e.g. `mailto:`).
-    #[error("portal URL {0} cannot be a base URL")]
+    #[error("portal URL {} cannot be a base URL", display_url(.0))]
     NotABase(Url),
     /// The HTTP client failed to initialise (TLS roots, ...).
     #[error("HTTP client: {0}")]
@@ -173,6 +173,15 @@ impl PortalClient {
     }
 }
 
+/// A URL for logs and errors: without any `user:password@`.
+pub fn display_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    // Only fails for URLs that cannot have credentials anyway.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
 /// Adds the credential as a sensitive header, so it never shows in debug output.
 fn with_credential(
     request: RequestBuilder,
@@ -245,6 +254,12 @@ mod tests {
             url.as_str(),
             "http://portal.test/api/2.0/people/@self/contacts"
         );
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        let url = Url::parse("https://admin:hunter2@portal.test/office").unwrap();
+        assert_eq!(display_url(&url), "https://portal.test/office");
     }
 
     #[test]

@@ -25,8 +25,6 @@ const BOOLEAN_FORMAT_MESSAGE: &str = "String was not recognized as a valid Boole
 #[derive(Debug, Default)]
 pub(crate) struct Args {
     pairs: Vec<(String, String)>,
-    /// Names given as an empty JSON array (nothing else marks them as present).
-    empty_arrays: Vec<String>,
 }
 
 impl Args {
@@ -74,10 +72,9 @@ impl Args {
         };
         for (name, value) in &object {
             match value {
+                // why: Json.NET's JSON-to-XML step drops an empty array, so `[]`
+                // binds nothing, exactly like a missing key.
                 Value::Array(items) => {
-                    if items.is_empty() {
-                        self.empty_arrays.push(name.clone());
-                    }
                     let mut index = 0;
                     for item in items {
                         match item {
@@ -159,7 +156,7 @@ impl Args {
             .filter(|(key, _)| is_list_key(key, name))
             .map(|(_, value)| value.as_str())
             .collect();
-        if values.is_empty() && !self.given_as_empty_array(name) {
+        if values.is_empty() {
             return Ok(None);
         }
         values
@@ -199,7 +196,7 @@ impl Args {
             }
         }
         if entries.is_empty() {
-            return self.given_as_empty_array(name).then(Vec::new);
+            return None;
         }
         // why: the collection binder walks indices from 0 and stops at the first gap.
         let mut contacts = Vec::new();
@@ -207,12 +204,6 @@ impl Args {
             contacts.push((kind.unwrap_or_default(), value.unwrap_or_default()));
         }
         Some(contacts)
-    }
-
-    fn given_as_empty_array(&self, name: &str) -> bool {
-        self.empty_arrays
-            .iter()
-            .any(|given| given.eq_ignore_ascii_case(name))
     }
 }
 

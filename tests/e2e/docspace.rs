@@ -394,3 +394,167 @@ async fn docspace_validation_failure_becomes_invalid_argument_with_fields() {
         "portal: One or more validation errors occurred."
     );
 }
+
+#[tokio::test]
+async fn an_admin_updates_their_own_profile_fields() {
+    let mut gateway = Gateway::docspace().await;
+    let user = gateway
+        .client
+        .update_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: "@self".into(),
+                comment: Some("on leave in May".into()),
+                location: Some("Lisbon".into()),
+                department_ids: Some(pb::DepartmentIdList {
+                    ids: vec![seed::SALES_GROUP_ID.into()],
+                }),
+                avatar_url: Some("https://cdn.example.com/jane.png".into()),
+                spam: Some(false),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let body = gateway.portal_requests_of("PUT")[0].json().unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "comment": "on leave in May",
+            "location": "Lisbon",
+            "department": [seed::SALES_GROUP_ID],
+            "files": "https://cdn.example.com/jane.png",
+            "spam": false,
+        })
+    );
+    let stored = gateway.sim.user(uuid(seed::ADMIN_ID)).unwrap();
+    assert_eq!(stored.notes.as_deref(), Some("on leave in May"));
+    assert_eq!(stored.location.as_deref(), Some("Lisbon"));
+    assert_eq!(stored.group_ids, [uuid(seed::SALES_GROUP_ID)]);
+    assert_eq!(
+        stored.avatar_url.as_deref(),
+        Some("https://cdn.example.com/jane.png")
+    );
+    assert_eq!(stored.spam, Some(false));
+    assert_eq!(user.location.as_deref(), Some("Lisbon"));
+}
+
+#[tokio::test]
+async fn directory_users_cannot_rename_themselves() {
+    let mut gateway = Gateway::docspace().await;
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::LDAP_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: "@self".into(),
+                last_name: Some("Smith".into()),
+                spam: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "FIELDS_MANAGED_BY_DIRECTORY",
+    );
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+}
+
+#[tokio::test]
+async fn plain_users_cannot_change_their_own_departments() {
+    let mut gateway = Gateway::docspace().await;
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::USER_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: "@self".into(),
+                department_ids: Some(pb::DepartmentIdList {
+                    ids: vec![seed::SALES_GROUP_ID.into()],
+                }),
+                spam: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::PermissionDenied, "ADMIN_ONLY_FIELDS");
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+}
+
+#[tokio::test]
+async fn an_admin_makes_a_guest_a_full_user_and_reads_by_name() {
+    let mut gateway = Gateway::docspace().await;
+    gateway
+        .client
+        .update_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::GUEST_ID.into(),
+                is_guest: Some(false),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        gateway.portal_requests_of("PUT")[0].json().unwrap(),
+        serde_json::json!({"isUser": false})
+    );
+    assert!(!gateway.sim.user(uuid(seed::GUEST_ID)).unwrap().is_visitor);
+    let by_name = gateway
+        .client
+        .get_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::GetUserRequest {
+                user_id: "anna.guest".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_name.id, seed::GUEST_ID);
+    assert_eq!(by_name.is_visitor, Some(false));
+    assert_eq!(
+        gateway.portal_requests_of("GET").last().unwrap().path,
+        "/api/2.0/people/anna.guest"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_merges_on_docspace_lose_nothing() {
+    let gateway = Gateway::docspace().await;
+    gateway
+        .sim
+        .set_latency(Some(std::time::Duration::from_millis(40)));
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..5 {
+        let mut client = gateway.client.clone();
+        calls.spawn(async move {
+            client
+                .update_contacts(as_user(
+                    seed::USER_TOKEN,
+                    pb::UpdateContactsRequest {
+                        user_id: "@self".into(),
+                        contacts: vec![contact("icq", &n.to_string())],
+                        spam: Some(true),
+                    },
+                ))
+                .await
+        });
+    }
+    while let Some(result) = calls.join_next().await {
+        result.unwrap().unwrap();
+    }
+    let stored = pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts);
+    for n in 0..5 {
+        assert!(
+            stored.contains(&("icq".to_string(), n.to_string())),
+            "contact {n} was lost: {stored:?}"
+        );
+    }
+}

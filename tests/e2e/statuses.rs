@@ -215,11 +215,11 @@ async fn an_unreachable_portal_is_unavailable() {
 }
 
 #[tokio::test]
-async fn a_failed_write_changes_nothing() {
+async fn a_failed_read_never_leads_to_a_write() {
     let mut gateway = Gateway::workspace().await;
     gateway
         .sim
-        .push_fault_on("PUT", portal_error(500, "Server error"));
+        .push_fault_on("GET", portal_error(500, "Server error"));
     let status = gateway
         .client
         .update_contacts(as_user(
@@ -233,8 +233,144 @@ async fn a_failed_write_changes_nothing() {
         .await
         .unwrap_err();
     assert_status(&status, Code::Internal, "PORTAL_ERROR");
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+}
+
+#[tokio::test]
+async fn docspace_write_failures_map_like_reads() {
+    let table: Vec<(Fault, Code, &str)> = vec![
+        (
+            portal_error(400, "Incorrect firstname or lastname"),
+            Code::InvalidArgument,
+            "PORTAL_INVALID_ARGUMENT",
+        ),
+        (
+            plain(401, None, ""),
+            Code::Unauthenticated,
+            "PORTAL_UNAUTHENTICATED",
+        ),
+        (
+            plain(402, None, ""),
+            Code::FailedPrecondition,
+            "PORTAL_PAYMENT_REQUIRED",
+        ),
+        (
+            portal_error(403, "Access denied"),
+            Code::PermissionDenied,
+            "PORTAL_PERMISSION_DENIED",
+        ),
+        (
+            plain(415, None, ""),
+            Code::Internal,
+            "PORTAL_UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (portal_error(500, "boom"), Code::Internal, "PORTAL_ERROR"),
+        (
+            Fault::Html { status: 503 },
+            Code::Unavailable,
+            "PORTAL_UNAVAILABLE",
+        ),
+        (Fault::MalformedBody, Code::Internal, "PORTAL_BAD_RESPONSE"),
+    ];
+    let mut gateway = Gateway::docspace().await;
+    for (fault, code, expected_reason) in table {
+        let label = format!("{fault:?}");
+        gateway.sim.push_fault_on("PUT", fault);
+        let status = gateway
+            .client
+            .set_contacts(as_user(
+                seed::USER_TOKEN,
+                pb::SetContactsRequest {
+                    user_id: "@self".into(),
+                    contacts: vec![contact("icq", "1")],
+                    spam: Some(true),
+                },
+            ))
+            .await
+            .expect_err(&label);
+        assert_eq!(status.code(), code, "{label}: {status:?}");
+        assert_eq!(reason(&status), expected_reason, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn docspace_real_refusals_come_through_with_their_messages() {
+    let mut gateway = Gateway::docspace().await;
+    // A non-owner admin may not touch the owner.
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::SECOND_ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::ADMIN_ID.into(),
+                disabled: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::PermissionDenied, "PORTAL_PERMISSION_DENIED");
     assert_eq!(
-        pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts).len(),
-        3
+        info_metadata(&status, "portal_message").as_deref(),
+        Some("Access denied")
     );
+    assert_eq!(gateway.sim.user(uuid(seed::ADMIN_ID)).unwrap().status, 1);
+
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: "00000000-0000-0000-0000-0000000000ff".into(),
+                disabled: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::NotFound, "PORTAL_NOT_FOUND");
+    assert_eq!(
+        info_metadata(&status, "portal_message").as_deref(),
+        Some("The user could not be found")
+    );
+}
+
+#[tokio::test]
+async fn workspace_bad_request_carries_the_portal_message() {
+    let mut gateway = Gateway::workspace().await;
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                birthday: Some(pb::DateValue {
+                    date: Some(pb::Date {
+                        year: 1990,
+                        month: 1,
+                        day: 1,
+                    }),
+                }),
+                ..Default::default()
+            },
+        ))
+        .await;
+    assert!(status.is_ok(), "{status:?}");
+    gateway
+        .sim
+        .push_fault_on("PUT", portal_error(400, "invalid date time format: x"));
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                comment: Some("x".into()),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::InvalidArgument, "PORTAL_INVALID_ARGUMENT");
+    assert_eq!(status.message(), "portal: invalid date time format: x");
 }

@@ -779,3 +779,164 @@ async fn spam_is_refused_on_workspace() {
     );
     assert!(gateway.portal_requests().is_empty());
 }
+
+#[tokio::test]
+async fn every_profile_field_reaches_the_portal() {
+    let mut gateway = Gateway::workspace().await;
+    let user = gateway
+        .client
+        .update_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                first_name: Some("Michael".into()),
+                last_name: Some("Zan".into()),
+                sex: Some(pb::Sex::Female.into()),
+                department_ids: Some(pb::DepartmentIdList {
+                    ids: vec![seed::SALES_GROUP_ID.into()],
+                }),
+                avatar_url: Some("https://cdn.example.com/mike.png".into()),
+                is_guest: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let body = gateway.portal_requests_of("PUT")[0].json().unwrap();
+    assert_eq!(body["firstname"], "Michael");
+    assert_eq!(body["lastname"], "Zan");
+    assert_eq!(body["sex"], "female");
+    assert_eq!(
+        body["department"],
+        serde_json::json!([seed::SALES_GROUP_ID])
+    );
+    assert_eq!(body["files"], "https://cdn.example.com/mike.png");
+    assert_eq!(body["isVisitor"], serde_json::json!(true));
+    let stored = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
+    assert_eq!(
+        (stored.first_name.as_str(), stored.last_name.as_str()),
+        ("Michael", "Zan")
+    );
+    assert_eq!(stored.sex, Some(false));
+    assert_eq!(stored.group_ids, [uuid(seed::SALES_GROUP_ID)]);
+    assert_eq!(
+        stored.avatar_url.as_deref(),
+        Some("https://cdn.example.com/mike.png")
+    );
+    assert!(stored.is_visitor);
+    assert_eq!(pairs(&stored.contacts), mike_pairs());
+    assert_eq!(user.sex, Some(pb::Sex::Female.into()));
+    assert_eq!(user.is_visitor, Some(true));
+    // Sent HTML-encoded by the portal, passed on as the portal wrote it.
+    assert_eq!(user.department.as_deref(), Some("Sales &amp; Support"));
+}
+
+#[tokio::test]
+async fn an_admin_suspends_a_user() {
+    let mut gateway = Gateway::workspace().await;
+    let user = gateway
+        .client
+        .update_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                disabled: Some(true),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        gateway.portal_requests_of("PUT")[0].json().unwrap()["disable"],
+        serde_json::json!(true)
+    );
+    assert_eq!(gateway.sim.user(uuid(seed::USER_ID)).unwrap().status, 2);
+    assert_eq!(user.status, Some(pb::UserStatus::Terminated.into()));
+    assert!(user.terminated.is_some());
+}
+
+#[tokio::test]
+async fn clearing_all_departments_is_refused_because_workspace_would_ignore_it() {
+    let mut gateway = Gateway::workspace().await;
+    let status = gateway
+        .client
+        .update_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                department_ids: Some(pb::DepartmentIdList { ids: vec![] }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "DEPARTMENTS_CANNOT_BE_CLEARED",
+    );
+    assert!(gateway.portal_requests().is_empty());
+}
+
+#[tokio::test]
+async fn names_with_a_format_suffix_are_refused_on_workspace() {
+    let mut gateway = Gateway::workspace().await;
+    let status = gateway
+        .client
+        .get_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::GetUserRequest {
+                user_id: "mike.xml".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::InvalidArgument, "INVALID_REQUEST");
+    assert!(gateway.portal_requests().is_empty());
+}
+
+#[tokio::test]
+async fn profile_updates_and_merges_interleaved_lose_nothing() {
+    let gateway = Gateway::workspace().await;
+    gateway
+        .sim
+        .set_latency(Some(std::time::Duration::from_millis(40)));
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..4 {
+        let mut merge = gateway.client.clone();
+        calls.spawn(async move {
+            merge
+                .update_contacts(as_user(
+                    seed::ADMIN_TOKEN,
+                    pb::UpdateContactsRequest {
+                        user_id: seed::USER_ID.into(),
+                        contacts: vec![contact("icq", &n.to_string())],
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .map(drop)
+        });
+        let mut update = gateway.client.clone();
+        calls.spawn(async move {
+            update
+                .update_user(as_user(
+                    seed::ADMIN_TOKEN,
+                    pb::UpdateUserRequest {
+                        user_id: seed::USER_ID.into(),
+                        comment: Some(format!("note {n}")),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .map(drop)
+        });
+    }
+    while let Some(result) = calls.join_next().await {
+        result.unwrap().unwrap();
+    }
+    let stored = pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts);
+    assert_eq!(stored.len(), 7, "{stored:?}");
+}
