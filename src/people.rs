@@ -72,6 +72,14 @@ impl ContactEdit {
     }
 }
 
+/// What a contact edit writes.
+enum ContactsToWrite {
+    /// This whole list.
+    List(Vec<Contact>),
+    /// Nothing: the edit changes nothing; here is the user as read.
+    Unchanged(Box<PortalUser>),
+}
+
 /// The People operations against one portal.
 #[derive(Debug)]
 pub struct People {
@@ -294,20 +302,9 @@ impl People {
             UserRef::Name(_) => return Err(user_ref_not_writable()),
         };
         let _guard = self.locks.lock(id).await;
-        let contacts = match edit.without_current() {
-            Some(contacts) => contacts,
-            None => {
-                let current = self.portal.get_user(credential, &UserRef::Id(id)).await?;
-                if !current.shows_private_data() {
-                    return Err(GatewayError::Refused(Refusal::ContactsNotVisible));
-                }
-                let before = contacts_of(&current);
-                let after = edit.apply(&before);
-                if after == before {
-                    return Ok(current);
-                }
-                after
-            }
+        let contacts = match self.contacts_to_write(credential, id, &edit).await? {
+            ContactsToWrite::List(contacts) => contacts,
+            ContactsToWrite::Unchanged(current) => return Ok(*current),
         };
         Ok(self
             .portal
@@ -334,17 +331,9 @@ impl People {
             return Err(GatewayError::Refused(Refusal::SpamRequired));
         }
         let _guard = self.locks.lock(id).await;
-        let contacts = match edit.without_current() {
-            Some(contacts) => contacts,
-            None => {
-                let current = self.portal.get_user(credential, &UserRef::Id(id)).await?;
-                let before = contacts_of(&current);
-                let after = edit.apply(&before);
-                if after == before {
-                    return Ok(current);
-                }
-                after
-            }
+        let contacts = match self.contacts_to_write(credential, id, &edit).await? {
+            ContactsToWrite::List(contacts) => contacts,
+            ContactsToWrite::Unchanged(current) => return Ok(*current),
         };
         let body = DocSpaceUpdateBody {
             contacts: Some(contact_bodies(&contacts)),
@@ -353,6 +342,30 @@ impl People {
         };
         let updated = self.portal.update_member(credential, id, &body).await?;
         Ok(with_docspace_contacts_fix(updated, contacts.is_empty()))
+    }
+
+    /// The list an edit leads to; merges and removals read the current list
+    /// first (under the caller's lock) and write nothing when it stays the same.
+    async fn contacts_to_write(
+        &self,
+        credential: &Credential,
+        id: UserId,
+        edit: &ContactEdit,
+    ) -> Result<ContactsToWrite, GatewayError> {
+        if let Some(contacts) = edit.without_current() {
+            return Ok(ContactsToWrite::List(contacts));
+        }
+        let current = self.portal.get_user(credential, &UserRef::Id(id)).await?;
+        if !current.shows_private_data() {
+            return Err(GatewayError::Refused(Refusal::ContactsNotVisible));
+        }
+        let before = contacts_of(&current);
+        let after = edit.apply(&before);
+        Ok(if after == before {
+            ContactsToWrite::Unchanged(Box::new(current))
+        } else {
+            ContactsToWrite::List(after)
+        })
     }
 
     /// The target's GUID and the caller as the portal sees them (DocSpace
