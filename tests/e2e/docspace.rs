@@ -71,6 +71,8 @@ async fn own_profile_update_sends_camel_case_and_keeps_spam() {
     let puts = gateway.portal_requests_of("PUT");
     assert_eq!(puts.len(), 1);
     assert_eq!(puts[0].path, format!("/api/2.0/people/{}", seed::USER_ID));
+    assert_eq!(puts[0].header("content-type"), Some("application/json"));
+    assert_eq!(puts[0].header("authorization"), Some(seed::USER_TOKEN));
     assert_eq!(
         puts[0].json().unwrap(),
         serde_json::json!({"firstName": "Michael", "spam": true})
