@@ -169,22 +169,33 @@ async fn run() {
     .await
     .print();
 
-    // Distinct users would not contend; one user measures the serialized path.
+    // One user, so every call takes the same lock: the serialized path. Each
+    // sample adds a contact and removes it again, so both calls really write
+    // (a read and a write each) and the list stays small.
     let client = people.clone();
-    measure("UpdateContacts", calls / 4, concurrency, rounds, move |n| {
+    measure("Merge+Delete", calls / 8, concurrency, rounds, move |n| {
         let mut client = client.clone();
+        let contact = pb::Contact {
+            r#type: "icq".into(),
+            value: format!("bench-{n}"),
+        };
         async move {
             client
                 .update_contacts(pb::UpdateContactsRequest {
                     user_id: seed::GUEST_ID.into(),
-                    contacts: vec![pb::Contact {
-                        r#type: "icq".into(),
-                        value: (n % 50).to_string(),
-                    }],
+                    contacts: vec![contact.clone()],
                     spam: None,
                 })
                 .await
                 .expect("merge");
+            client
+                .delete_contacts(pb::DeleteContactsRequest {
+                    user_id: seed::GUEST_ID.into(),
+                    contacts: vec![contact],
+                    spam: None,
+                })
+                .await
+                .expect("delete");
         }
     })
     .await

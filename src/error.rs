@@ -56,6 +56,9 @@ pub enum GatewayError {
     /// The runtime stopped before the call finished.
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// The caller went away while its write waited for the user's lock.
+    #[error("the caller went away before the write began")]
+    CallerGone,
 }
 
 /// A change the gateway refuses because the portal would not honour it faithfully.
@@ -282,6 +285,7 @@ impl From<GatewayError> for Status {
                 return finish(code, text, reason, metadata, details);
             }
             GatewayError::ShuttingDown => (Code::Unavailable, "SHUTTING_DOWN"),
+            GatewayError::CallerGone => (Code::Cancelled, "CALLER_GONE"),
             GatewayError::Portal(PortalError::Timeout) => {
                 (Code::DeadlineExceeded, "PORTAL_TIMEOUT")
             }

@@ -5,6 +5,7 @@
 //! read-modify-write sequence. It speaks domain and portal types, never gRPC.
 
 use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::config::{Product, ProductChoice};
@@ -12,7 +13,7 @@ use crate::domain::{
     Contact, Credential, ProfileChanges, Sex, UserId, UserRef, merge_contacts, remove_contacts,
 };
 use crate::error::{FieldViolation, GatewayError, Refusal};
-use crate::locks::UserLocks;
+use crate::locks::{UserGuard, UserLocks};
 use crate::portal::dates::{WORKSPACE_CLEAR_DATE, format_date};
 use crate::portal::model::{ContactBody, DocSpaceUpdateBody, WorkspaceUpdateBody};
 use crate::portal::{PortalClient, PortalError, PortalUser};
@@ -131,8 +132,9 @@ impl People {
         credential: &Credential,
         user: &UserRef,
     ) -> Result<PortalUser, GatewayError> {
+        // Unless the portal is known to be DocSpace, such a name could reach Workspace.
         if let UserRef::Name(name) = user
-            && self.known_product() == Some(Product::Workspace)
+            && self.known_product() != Some(Product::Docspace)
             && has_workspace_format_suffix(name)
         {
             return Err(GatewayError::InvalidArgument(vec![FieldViolation::new(
@@ -158,10 +160,17 @@ impl People {
         credential: &Credential,
         user: &UserRef,
         changes: ProfileChanges,
+        caller_gone: &CancellationToken,
     ) -> Result<PortalUser, GatewayError> {
         match self.product(credential).await? {
-            Product::Workspace => self.update_on_workspace(credential, user, changes).await,
-            Product::Docspace => self.update_on_docspace(credential, user, changes).await,
+            Product::Workspace => {
+                self.update_on_workspace(credential, user, changes, caller_gone)
+                    .await
+            }
+            Product::Docspace => {
+                self.update_on_docspace(credential, user, changes, caller_gone)
+                    .await
+            }
         }
     }
 
@@ -172,18 +181,33 @@ impl People {
         user: &UserRef,
         edit: ContactEdit,
         spam: Option<bool>,
+        caller_gone: &CancellationToken,
     ) -> Result<PortalUser, GatewayError> {
         match self.product(credential).await? {
             Product::Workspace => {
                 let spam_field = spam.map(|_| "spam").into_iter().collect();
                 refuse_unsupported(Product::Workspace, spam_field)?;
-                self.edit_contacts_on_workspace(credential, user, edit)
+                self.edit_contacts_on_workspace(credential, user, edit, caller_gone)
                     .await
             }
             Product::Docspace => {
-                self.edit_contacts_on_docspace(credential, user, edit, spam)
+                self.edit_contacts_on_docspace(credential, user, edit, spam, caller_gone)
                     .await
             }
+        }
+    }
+
+    /// Takes the user's lock, unless the caller goes away while waiting: a
+    /// write that never began must not run after its caller gave up.
+    async fn lock_for_write(
+        &self,
+        id: UserId,
+        caller_gone: &CancellationToken,
+    ) -> Result<UserGuard, GatewayError> {
+        tokio::select! {
+            biased;
+            () = caller_gone.cancelled() => Err(GatewayError::CallerGone),
+            guard = self.locks.lock(id) => Ok(guard),
         }
     }
 
@@ -195,6 +219,7 @@ impl People {
         credential: &Credential,
         user: &UserRef,
         changes: ProfileChanges,
+        caller_gone: &CancellationToken,
     ) -> Result<PortalUser, GatewayError> {
         refuse_unsupported(
             Product::Workspace,
@@ -226,7 +251,7 @@ impl People {
             _ => return Err(user_ref_not_writable()),
         };
 
-        let _guard = self.locks.lock(id).await;
+        let _guard = self.lock_for_write(id, caller_gone).await?;
         let current = self.portal.get_user(credential, &UserRef::Id(id)).await?;
         let body = workspace_body(&current, changes)?;
         debug!(user = %id, "updating user on workspace");
@@ -240,6 +265,7 @@ impl People {
         credential: &Credential,
         user: &UserRef,
         changes: ProfileChanges,
+        caller_gone: &CancellationToken,
     ) -> Result<PortalUser, GatewayError> {
         refuse_unsupported(
             Product::Docspace,
@@ -283,7 +309,7 @@ impl People {
         let clears_contacts = changes.contacts.as_ref().is_some_and(Vec::is_empty);
         let body = docspace_body(changes);
 
-        let _guard = self.locks.lock(id).await;
+        let _guard = self.lock_for_write(id, caller_gone).await?;
         debug!(user = %id, own_profile, "updating user on docspace");
         let updated = self.portal.update_member(credential, id, &body).await?;
         Ok(with_docspace_contacts_fix(updated, clears_contacts))
@@ -294,6 +320,7 @@ impl People {
         credential: &Credential,
         user: &UserRef,
         edit: ContactEdit,
+        caller_gone: &CancellationToken,
     ) -> Result<PortalUser, GatewayError> {
         let id = match user {
             UserRef::Id(id) => *id,
@@ -301,7 +328,7 @@ impl People {
             UserRef::Me => user_id_of(&self.portal.get_user(credential, user).await?)?,
             UserRef::Name(_) => return Err(user_ref_not_writable()),
         };
-        let _guard = self.locks.lock(id).await;
+        let _guard = self.lock_for_write(id, caller_gone).await?;
         let contacts = match self.contacts_to_write(credential, id, &edit).await? {
             ContactsToWrite::List(contacts) => contacts,
             ContactsToWrite::Unchanged(current) => return Ok(*current),
@@ -320,6 +347,7 @@ impl People {
         user: &UserRef,
         edit: ContactEdit,
         spam: Option<bool>,
+        caller_gone: &CancellationToken,
     ) -> Result<PortalUser, GatewayError> {
         let (id, caller) = self.docspace_target(credential, user).await?;
         if user_id_of(&caller)? != id {
@@ -330,7 +358,7 @@ impl People {
         if spam.is_none() {
             return Err(GatewayError::Refused(Refusal::SpamRequired));
         }
-        let _guard = self.locks.lock(id).await;
+        let _guard = self.lock_for_write(id, caller_gone).await?;
         let contacts = match self.contacts_to_write(credential, id, &edit).await? {
             ContactsToWrite::List(contacts) => contacts,
             ContactsToWrite::Unchanged(current) => return Ok(*current),
@@ -526,7 +554,9 @@ fn is_directory_user(user: &PortalUser) -> bool {
     user.isldap == Some(true) || user.issso == Some(true)
 }
 
-/// DocSpace lets owners and DocSpace admins edit groups.
+/// DocSpace applies own departments only with `Action_EditGroups`; owners and
+/// DocSpace admins hold it. Whether any other role does is not verified, so a
+/// non-admin holding it would be refused here (never silently ignored).
 fn is_docspace_admin(caller: &PortalUser) -> bool {
     caller.isadmin == Some(true) || caller.isowner == Some(true)
 }

@@ -76,6 +76,7 @@ pub async fn serve(
     // grpcurl up to 1.8.7 speaks only v1alpha.
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
+    let writes = api.pending_writes();
     let stop_serving = async move {
         shutdown.await;
         // Tell health checkers first, so balancers stop sending new calls.
@@ -92,6 +93,9 @@ pub async fn serve(
         .add_service(PeopleServiceServer::new(api))
         .serve_with_incoming_shutdown(incoming, stop_serving)
         .await?;
+    // Writes outlive their calls when callers give up; let them finish too.
+    writes.close();
+    writes.wait().await;
     Ok(())
 }
 

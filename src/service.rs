@@ -5,6 +5,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 use tracing::{Instrument as _, debug, info_span, warn};
@@ -24,6 +26,7 @@ const AUTH_COOKIE: &str = "asc_auth_key";
 pub struct PeopleApi {
     people: Arc<People>,
     fallback_credential: Option<Credential>,
+    writes: TaskTracker,
 }
 
 impl PeopleApi {
@@ -32,6 +35,7 @@ impl PeopleApi {
         Self {
             people: Arc::new(people),
             fallback_credential,
+            writes: TaskTracker::new(),
         }
     }
 
@@ -74,29 +78,39 @@ impl PeopleApi {
             contacts,
             spam,
         } = input;
-        self.run_to_completion(move |people| async move {
+        self.run_to_completion(move |people, caller_gone| async move {
             people
-                .edit_contacts(&credential, &user, edit(contacts), spam)
+                .edit_contacts(&credential, &user, edit(contacts), spam, &caller_gone)
                 .await
         })
         .await
     }
 
-    /// Runs a write on its own task: once started it finishes even if the
-    /// caller cancels or its deadline passes, so a user's lock is never
-    /// released while that user's write may still be on its way to the portal.
+    /// Runs a write on its own task. A write that holds its user's lock
+    /// finishes even if the caller cancels or its deadline passes, so the lock
+    /// is never released while the write may still reach the portal; one still
+    /// waiting for the lock gives up with its caller (`caller_gone`).
     async fn run_to_completion<F>(
         &self,
-        write: impl FnOnce(Arc<People>) -> F,
+        write: impl FnOnce(Arc<People>, CancellationToken) -> F,
     ) -> Result<PortalUser, GatewayError>
     where
         F: Future<Output = Result<PortalUser, GatewayError>> + Send + 'static,
     {
-        match tokio::spawn(write(Arc::clone(&self.people))).await {
+        let caller_gone = CancellationToken::new();
+        // Dropped with this call's future, i.e. when the caller goes away.
+        let _cancel_when_dropped = caller_gone.clone().drop_guard();
+        let work = write(Arc::clone(&self.people), caller_gone).in_current_span();
+        match self.writes.spawn(work).await {
             Ok(result) => result,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(_) => Err(GatewayError::ShuttingDown),
         }
+    }
+
+    /// Writes still running, for the shutdown drain.
+    pub fn pending_writes(&self) -> TaskTracker {
+        self.writes.clone()
     }
 }
 
@@ -152,8 +166,10 @@ impl PeopleService for PeopleApi {
             let (metadata, _, message) = request.into_parts();
             let (user, changes) = mapping::update_user_request(message)?;
             let credential = self.credential(&metadata)?;
-            self.run_to_completion(move |people| async move {
-                people.update_user(&credential, &user, changes).await
+            self.run_to_completion(move |people, caller_gone| async move {
+                people
+                    .update_user(&credential, &user, changes, &caller_gone)
+                    .await
             })
             .await
         })

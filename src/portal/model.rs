@@ -94,10 +94,11 @@ pub struct PortalUser {
 
 impl PortalUser {
     /// Whether the answer shows the user's private data (contacts above all).
-    /// Workspace sends `email: null` and drops contacts when the caller may
-    /// not see them; a missing `email` key is treated the same, to be safe.
+    /// Workspace always sends `email`, as `null` when the caller may not see
+    /// private data (then contacts are left out too); DocSpace leaves a null
+    /// email out and has no such filter.
     pub fn shows_private_data(&self) -> bool {
-        matches!(self.email, Some(Some(_)))
+        !matches!(self.email, Some(None))
     }
 }
 
@@ -301,6 +302,10 @@ mod tests {
         assert!(!hidden.shows_private_data());
         let missing: PortalUser = serde_json::from_str(r#"{"id":"x"}"#).unwrap();
         assert_eq!(missing.email, None);
+        assert!(
+            missing.shows_private_data(),
+            "DocSpace leaves a null email out"
+        );
         let shown: PortalUser = serde_json::from_str(r#"{"id":"x","email":"a@b"}"#).unwrap();
         assert!(shown.shows_private_data());
     }

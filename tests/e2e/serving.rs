@@ -307,3 +307,22 @@ async fn auto_detection_uses_each_products_own_routes() {
         );
     }
 }
+
+#[tokio::test]
+async fn format_suffix_names_are_refused_before_the_product_is_known() {
+    let mut options = Options::new(Product::Workspace);
+    options.gateway_product = Some(ProductChoice::Auto);
+    let mut gateway = Gateway::start(options).await;
+    let status = gateway
+        .client
+        .get_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::GetUserRequest {
+                user_id: "mike.json".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::InvalidArgument, "INVALID_REQUEST");
+    assert!(gateway.portal_requests().is_empty());
+}

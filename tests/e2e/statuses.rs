@@ -338,24 +338,6 @@ async fn docspace_real_refusals_come_through_with_their_messages() {
 #[tokio::test]
 async fn workspace_bad_request_carries_the_portal_message() {
     let mut gateway = Gateway::workspace().await;
-    let status = gateway
-        .client
-        .update_user(as_user(
-            seed::ADMIN_TOKEN,
-            pb::UpdateUserRequest {
-                user_id: seed::USER_ID.into(),
-                birthday: Some(pb::DateValue {
-                    date: Some(pb::Date {
-                        year: 1990,
-                        month: 1,
-                        day: 1,
-                    }),
-                }),
-                ..Default::default()
-            },
-        ))
-        .await;
-    assert!(status.is_ok(), "{status:?}");
     gateway
         .sim
         .push_fault_on("PUT", portal_error(400, "invalid date time format: x"));

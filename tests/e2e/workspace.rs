@@ -704,7 +704,11 @@ async fn a_merge_whose_caller_gave_up_still_completes_before_the_next_one() {
         ))
         .await
         .unwrap();
-    let _ = first.await.unwrap();
+    let gave_up = first.await.unwrap().unwrap_err();
+    assert!(
+        matches!(gave_up.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "the first caller was meant to give up mid-write: {gave_up:?}"
+    );
     let stored = pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts);
     for value in ["first", "second"] {
         assert!(
@@ -712,6 +716,52 @@ async fn a_merge_whose_caller_gave_up_still_completes_before_the_next_one() {
             "{value} was lost: {stored:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_merge_whose_caller_gave_up_while_waiting_never_writes() {
+    let mut gateway = Gateway::workspace().await;
+    gateway
+        .sim
+        .set_latency(Some(std::time::Duration::from_millis(80)));
+    let mut holder = gateway.client.clone();
+    let first = tokio::spawn(async move {
+        holder
+            .update_contacts(as_user(
+                seed::ADMIN_TOKEN,
+                pb::UpdateContactsRequest {
+                    user_id: seed::USER_ID.into(),
+                    contacts: vec![contact("icq", "first")],
+                    ..Default::default()
+                },
+            ))
+            .await
+    });
+    until("the first merge holds the lock", || {
+        !gateway.portal_requests().is_empty()
+    })
+    .await;
+    let mut impatient = as_user(
+        seed::ADMIN_TOKEN,
+        pb::UpdateContactsRequest {
+            user_id: seed::USER_ID.into(),
+            contacts: vec![contact("icq", "second")],
+            ..Default::default()
+        },
+    );
+    // Expires while the second merge still waits for the first one's lock.
+    impatient.set_timeout(std::time::Duration::from_millis(30));
+    let status = gateway.client.update_contacts(impatient).await.unwrap_err();
+    assert!(matches!(
+        status.code(),
+        Code::DeadlineExceeded | Code::Cancelled
+    ));
+    first.await.unwrap().unwrap();
+    // Shutting down waits for every write still running, abandoned ones included.
+    gateway.shut_down().await.unwrap().unwrap();
+    assert_eq!(gateway.portal_requests_of("PUT").len(), 1);
+    let stored = pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts);
+    assert!(!stored.contains(&("icq".to_string(), "second".to_string())));
 }
 
 #[tokio::test]
