@@ -170,6 +170,26 @@ mod tests {
     }
 
     #[test]
+    fn every_flag_has_its_environment_variable() {
+        use clap::CommandFactory as _;
+        let command = Config::command();
+        let flags: Vec<_> = command
+            .get_arguments()
+            .filter(|arg| arg.get_long().is_some() && arg.get_id() != "help")
+            .collect();
+        assert!(flags.len() >= 8);
+        for arg in flags {
+            let long = arg.get_long().unwrap_or_default();
+            let expected = format!("PEOPLE_GATEWAY_{}", long.to_uppercase().replace('-', "_"));
+            assert_eq!(
+                arg.get_env().and_then(|env| env.to_str()),
+                Some(expected.as_str()),
+                "--{long}"
+            );
+        }
+    }
+
+    #[test]
     fn the_token_never_shows_in_debug_output() {
         let config = parse(&["--demo", "--portal-token", "s3cret-token"]).unwrap();
         assert!(!format!("{config:?}").contains("s3cret-token"));
