@@ -9,16 +9,14 @@ use crate::harness::*;
 async fn get_self_maps_docspace_only_fields() {
     let mut gateway = Gateway::docspace().await;
     let me = gateway
-        .client
-        .get_user(as_user(
+        .get_user(
             seed::ADMIN_TOKEN,
             pb::GetUserRequest {
                 user_id: "@self".into(),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(me.id, seed::ADMIN_ID);
     assert_eq!(me.is_owner, Some(true));
     assert!(me.registration_date.is_some());
@@ -31,16 +29,14 @@ async fn get_self_maps_docspace_only_fields() {
     assert_eq!(me.lead_id, None);
 
     let mike = gateway
-        .client
-        .get_user(as_user(
+        .get_user(
             seed::ADMIN_TOKEN,
             pb::GetUserRequest {
                 user_id: seed::USER_ID.into(),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(mike.theme, None, "the theme comes only with GET @self");
     assert_eq!(
         mike.created_by.as_ref().map(|creator| creator.id.as_str()),
@@ -54,8 +50,7 @@ async fn get_self_maps_docspace_only_fields() {
 async fn own_profile_update_sends_camel_case_and_keeps_spam() {
     let mut gateway = Gateway::docspace().await;
     let user = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::USER_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "@self".into(),
@@ -63,10 +58,9 @@ async fn own_profile_update_sends_camel_case_and_keeps_spam() {
                 spam: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(user.first_name.as_deref(), Some("Michael"));
     let puts = gateway.portal_requests_of("PUT");
     assert_eq!(puts.len(), 1);
@@ -87,15 +81,14 @@ async fn own_profile_update_sends_camel_case_and_keeps_spam() {
 async fn own_profile_update_without_spam_is_refused() {
     let mut gateway = Gateway::docspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::USER_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::USER_ID.into(),
                 location: Some("Riga".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::FailedPrecondition, "SPAM_REQUIRED");
@@ -110,15 +103,14 @@ async fn own_profile_update_without_spam_is_refused() {
 async fn profile_fields_of_another_user_are_refused_not_silently_ignored() {
     let mut gateway = Gateway::docspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::USER_ID.into(),
                 first_name: Some("Michael".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::PermissionDenied, "PROFILE_FIELDS_SELF_ONLY");
@@ -134,8 +126,7 @@ async fn profile_fields_of_another_user_are_refused_not_silently_ignored() {
 async fn an_admin_suspends_and_demotes_another_user() {
     let mut gateway = Gateway::docspace().await;
     let user = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::USER_ID.into(),
@@ -143,10 +134,9 @@ async fn an_admin_suspends_and_demotes_another_user() {
                 is_guest: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let put = &gateway.portal_requests_of("PUT")[0];
     // DocSpace's inverted name: isUser true makes a guest.
     assert_eq!(
@@ -169,8 +159,7 @@ async fn an_admin_suspends_and_demotes_another_user() {
 async fn own_status_changes_are_refused() {
     let mut gateway = Gateway::docspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::USER_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "@self".into(),
@@ -178,7 +167,7 @@ async fn own_status_changes_are_refused() {
                 spam: Some(false),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::PermissionDenied, "OWN_STATUS_NOT_CHANGEABLE");
@@ -189,8 +178,7 @@ async fn own_status_changes_are_refused() {
 async fn fields_docspace_dropped_are_refused() {
     let mut gateway = Gateway::docspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::USER_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "@self".into(),
@@ -199,7 +187,7 @@ async fn fields_docspace_dropped_are_refused() {
                 spam: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(
@@ -223,8 +211,7 @@ async fn fields_docspace_dropped_are_refused() {
 async fn contacts_merge_uses_the_profile_route_not_the_removed_one() {
     let mut gateway = Gateway::docspace().await;
     let user = gateway
-        .client
-        .update_contacts(as_user(
+        .update_contacts(
             seed::USER_TOKEN,
             pb::UpdateContactsRequest {
                 user_id: "@self".into(),
@@ -234,10 +221,9 @@ async fn contacts_merge_uses_the_profile_route_not_the_removed_one() {
                 ],
                 spam: Some(true),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let expected = strings(&[
         ("mail", "mike@example.com"),
         ("skype", "mike.z"),
@@ -262,18 +248,16 @@ async fn contacts_merge_uses_the_profile_route_not_the_removed_one() {
 async fn delete_contacts_on_docspace_removes_exact_pairs() {
     let mut gateway = Gateway::docspace().await;
     let user = gateway
-        .client
-        .delete_contacts(as_user(
+        .delete_contacts(
             seed::USER_TOKEN,
             pb::DeleteContactsRequest {
                 user_id: "@self".into(),
                 contacts: vec![contact("skype", "mike.z")],
                 spam: Some(true),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let expected = strings(&[("mail", "mike@example.com"), ("phone", "+1 650 555 0100")]);
     assert_eq!(pb_pairs(&user.contacts), expected);
     assert_eq!(
@@ -286,18 +270,16 @@ async fn delete_contacts_on_docspace_removes_exact_pairs() {
 async fn clearing_contacts_answers_with_what_was_stored() {
     let mut gateway = Gateway::docspace().await;
     let user = gateway
-        .client
-        .set_contacts(as_user(
+        .set_contacts(
             seed::USER_TOKEN,
             pb::SetContactsRequest {
                 user_id: "@self".into(),
                 contacts: vec![],
                 spam: Some(true),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     // DocSpace's own answer still lists the old contacts; the store is empty.
     assert!(
         gateway
@@ -314,15 +296,14 @@ async fn clearing_contacts_answers_with_what_was_stored() {
 async fn contacts_of_another_user_are_refused() {
     let mut gateway = Gateway::docspace().await;
     let status = gateway
-        .client
-        .set_contacts(as_user(
+        .set_contacts(
             seed::ADMIN_TOKEN,
             pb::SetContactsRequest {
                 user_id: seed::USER_ID.into(),
                 contacts: vec![contact("mail", "x@y")],
                 spam: Some(true),
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::PermissionDenied, "PROFILE_FIELDS_SELF_ONLY");
@@ -333,15 +314,14 @@ async fn contacts_of_another_user_are_refused() {
 async fn contacts_without_spam_are_refused() {
     let mut gateway = Gateway::docspace().await;
     let status = gateway
-        .client
-        .update_contacts(as_user(
+        .update_contacts(
             seed::USER_TOKEN,
             pb::UpdateContactsRequest {
                 user_id: "@self".into(),
                 contacts: vec![contact("mail", "x@y")],
                 spam: None,
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::FailedPrecondition, "SPAM_REQUIRED");
@@ -352,8 +332,7 @@ async fn contacts_without_spam_are_refused() {
 async fn docspace_validation_failure_becomes_invalid_argument_with_fields() {
     let mut gateway = Gateway::docspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::USER_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "@self".into(),
@@ -362,7 +341,7 @@ async fn docspace_validation_failure_becomes_invalid_argument_with_fields() {
                 spam: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await;
     // 255 characters pass both the gateway and DocSpace.
     assert!(status.is_ok(), "{status:?}");
@@ -377,8 +356,7 @@ async fn docspace_validation_failure_becomes_invalid_argument_with_fields() {
         },
     );
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::USER_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "@self".into(),
@@ -386,7 +364,7 @@ async fn docspace_validation_failure_becomes_invalid_argument_with_fields() {
                 spam: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::InvalidArgument, "PORTAL_INVALID_ARGUMENT");
@@ -401,8 +379,7 @@ async fn docspace_validation_failure_becomes_invalid_argument_with_fields() {
 async fn an_admin_updates_their_own_profile_fields() {
     let mut gateway = Gateway::docspace().await;
     let user = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "@self".into(),
@@ -415,10 +392,9 @@ async fn an_admin_updates_their_own_profile_fields() {
                 spam: Some(false),
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let body = gateway.portal_requests_of("PUT")[0].json().unwrap();
     assert_eq!(
         body,
@@ -446,8 +422,7 @@ async fn an_admin_updates_their_own_profile_fields() {
 async fn directory_users_cannot_rename_themselves() {
     let mut gateway = Gateway::docspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::LDAP_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "@self".into(),
@@ -455,7 +430,7 @@ async fn directory_users_cannot_rename_themselves() {
                 spam: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(
@@ -470,8 +445,7 @@ async fn directory_users_cannot_rename_themselves() {
 async fn plain_users_cannot_change_their_own_departments() {
     let mut gateway = Gateway::docspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::USER_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "@self".into(),
@@ -481,7 +455,7 @@ async fn plain_users_cannot_change_their_own_departments() {
                 spam: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::PermissionDenied, "ADMIN_ONLY_FIELDS");
@@ -492,15 +466,14 @@ async fn plain_users_cannot_change_their_own_departments() {
 async fn an_admin_makes_a_guest_a_full_user_and_reads_by_name() {
     let mut gateway = Gateway::docspace().await;
     gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::GUEST_ID.into(),
                 is_guest: Some(false),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -509,16 +482,14 @@ async fn an_admin_makes_a_guest_a_full_user_and_reads_by_name() {
     );
     assert!(!gateway.sim.user(uuid(seed::GUEST_ID)).unwrap().is_visitor);
     let by_name = gateway
-        .client
-        .get_user(as_user(
+        .get_user(
             seed::ADMIN_TOKEN,
             pb::GetUserRequest {
                 user_id: "anna.guest".into(),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(by_name.id, seed::GUEST_ID);
     assert_eq!(by_name.is_visitor, Some(false));
     assert_eq!(

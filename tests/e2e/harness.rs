@@ -105,6 +105,56 @@ impl Gateway {
         self.server.take().expect("server already shut down")
     }
 
+    /// GetUser as the holder of `token`.
+    pub async fn get_user(
+        &mut self,
+        token: &str,
+        request: pb::GetUserRequest,
+    ) -> Result<pb::User, Status> {
+        let response = self.client.get_user(as_user(token, request)).await?;
+        Ok(response.into_inner())
+    }
+
+    /// UpdateUser as the holder of `token`.
+    pub async fn update_user(
+        &mut self,
+        token: &str,
+        request: pb::UpdateUserRequest,
+    ) -> Result<pb::User, Status> {
+        let response = self.client.update_user(as_user(token, request)).await?;
+        Ok(response.into_inner())
+    }
+
+    /// UpdateContacts as the holder of `token`.
+    pub async fn update_contacts(
+        &mut self,
+        token: &str,
+        request: pb::UpdateContactsRequest,
+    ) -> Result<pb::User, Status> {
+        let response = self.client.update_contacts(as_user(token, request)).await?;
+        Ok(response.into_inner())
+    }
+
+    /// SetContacts as the holder of `token`.
+    pub async fn set_contacts(
+        &mut self,
+        token: &str,
+        request: pb::SetContactsRequest,
+    ) -> Result<pb::User, Status> {
+        let response = self.client.set_contacts(as_user(token, request)).await?;
+        Ok(response.into_inner())
+    }
+
+    /// DeleteContacts as the holder of `token`.
+    pub async fn delete_contacts(
+        &mut self,
+        token: &str,
+        request: pb::DeleteContactsRequest,
+    ) -> Result<pb::User, Status> {
+        let response = self.client.delete_contacts(as_user(token, request)).await?;
+        Ok(response.into_inner())
+    }
+
     /// Requests the portal received, without the ones before the last `clear_requests`.
     pub fn portal_requests(&self) -> Vec<RecordedRequest> {
         self.sim.requests()

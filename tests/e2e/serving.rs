@@ -54,11 +54,9 @@ async fn without_credentials_the_configured_token_is_used() {
     );
     // A caller's own credential wins over the configured one.
     let admin = gateway
-        .client
-        .get_user(as_user(seed::ADMIN_TOKEN, get_self()))
+        .get_user(seed::ADMIN_TOKEN, get_self())
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(admin.id, seed::ADMIN_ID);
 }
 
@@ -234,23 +232,18 @@ async fn credentials_never_reach_the_logs() {
 
     let mut gateway = Gateway::workspace().await;
     let secret = "s3cret-portal-token";
-    let status = gateway
-        .client
-        .get_user(as_user(secret, get_self()))
-        .await
-        .unwrap_err();
+    let status = gateway.get_user(secret, get_self()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
     gateway.sim.push_fault(Fault::Html { status: 502 });
     let _ = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::USER_ID.into(),
                 comment: Some("x".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
 
@@ -274,15 +267,14 @@ async fn auto_detection_uses_each_products_own_routes() {
         let mut gateway = Gateway::start(options).await;
         for n in 0..2 {
             gateway
-                .client
-                .set_contacts(as_user(
+                .set_contacts(
                     seed::USER_TOKEN,
                     pb::SetContactsRequest {
                         user_id: "@self".into(),
                         contacts: vec![contact("icq", &n.to_string())],
                         spam: (product == Product::Docspace).then_some(true),
                     },
-                ))
+                )
                 .await
                 .unwrap();
         }
@@ -314,13 +306,12 @@ async fn format_suffix_names_are_refused_before_the_product_is_known() {
     options.gateway_product = Some(ProductChoice::Auto);
     let mut gateway = Gateway::start(options).await;
     let status = gateway
-        .client
-        .get_user(as_user(
+        .get_user(
             seed::ADMIN_TOKEN,
             pb::GetUserRequest {
                 user_id: "mike.json".into(),
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::InvalidArgument, "INVALID_REQUEST");

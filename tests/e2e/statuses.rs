@@ -11,15 +11,13 @@ use crate::harness::*;
 
 async fn get_mike(gateway: &mut Gateway) -> Result<pb::User, Status> {
     gateway
-        .client
-        .get_user(as_user(
+        .get_user(
             seed::ADMIN_TOKEN,
             pb::GetUserRequest {
                 user_id: seed::USER_ID.into(),
             },
-        ))
+        )
         .await
-        .map(tonic::Response::into_inner)
 }
 
 fn portal_error(status: u16, message: &str) -> Fault {
@@ -173,13 +171,12 @@ async fn real_unauthenticated_answers_of_both_products() {
     for product in [Product::Workspace, Product::Docspace] {
         let mut gateway = Gateway::start(Options::new(product)).await;
         let status = gateway
-            .client
-            .get_user(as_user(
+            .get_user(
                 "not-a-token",
                 pb::GetUserRequest {
                     user_id: "@self".into(),
                 },
-            ))
+            )
             .await
             .unwrap_err();
         assert_status(&status, Code::Unauthenticated, "PORTAL_UNAUTHENTICATED");
@@ -221,15 +218,14 @@ async fn a_failed_read_never_leads_to_a_write() {
         .sim
         .push_fault_on("GET", portal_error(500, "Server error"));
     let status = gateway
-        .client
-        .update_contacts(as_user(
+        .update_contacts(
             seed::ADMIN_TOKEN,
             pb::UpdateContactsRequest {
                 user_id: seed::USER_ID.into(),
                 contacts: vec![contact("icq", "1")],
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::Internal, "PORTAL_ERROR");
@@ -277,15 +273,14 @@ async fn docspace_write_failures_map_like_reads() {
         let label = format!("{fault:?}");
         gateway.sim.push_fault_on("PUT", fault);
         let status = gateway
-            .client
-            .set_contacts(as_user(
+            .set_contacts(
                 seed::USER_TOKEN,
                 pb::SetContactsRequest {
                     user_id: "@self".into(),
                     contacts: vec![contact("icq", "1")],
                     spam: Some(true),
                 },
-            ))
+            )
             .await
             .expect_err(&label);
         assert_eq!(status.code(), code, "{label}: {status:?}");
@@ -298,15 +293,14 @@ async fn docspace_real_refusals_come_through_with_their_messages() {
     let mut gateway = Gateway::docspace().await;
     // A non-owner admin may not touch the owner.
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::SECOND_ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::ADMIN_ID.into(),
                 disabled: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::PermissionDenied, "PORTAL_PERMISSION_DENIED");
@@ -317,15 +311,14 @@ async fn docspace_real_refusals_come_through_with_their_messages() {
     assert_eq!(gateway.sim.user(uuid(seed::ADMIN_ID)).unwrap().status, 1);
 
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "00000000-0000-0000-0000-0000000000ff".into(),
                 disabled: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::NotFound, "PORTAL_NOT_FOUND");
@@ -342,15 +335,14 @@ async fn workspace_bad_request_carries_the_portal_message() {
         .sim
         .push_fault_on("PUT", portal_error(400, "invalid date time format: x"));
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::USER_ID.into(),
                 comment: Some("x".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::InvalidArgument, "PORTAL_INVALID_ARGUMENT");

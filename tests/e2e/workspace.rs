@@ -18,12 +18,7 @@ async fn get_user_by_guid_maps_the_portal_user_and_forwards_the_token() {
     let request = pb::GetUserRequest {
         user_id: seed::USER_ID.into(),
     };
-    let user = gateway
-        .client
-        .get_user(as_user(seed::ADMIN_TOKEN, request))
-        .await
-        .unwrap()
-        .into_inner();
+    let user = gateway.get_user(seed::ADMIN_TOKEN, request).await.unwrap();
 
     let received = gateway.portal_requests();
     assert_eq!(received.len(), 1);
@@ -78,16 +73,14 @@ async fn calendar_dates_survive_tenants_west_of_utc() {
     let mut gateway = Gateway::workspace().await;
     gateway.sim.set_tenant_offset_minutes(-300);
     let user = gateway
-        .client
-        .get_user(as_user(
+        .get_user(
             seed::ADMIN_TOKEN,
             pb::GetUserRequest {
                 user_id: seed::USER_ID.into(),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(
         user.birthday,
         Some(pb::Date {
@@ -110,28 +103,24 @@ async fn calendar_dates_survive_tenants_west_of_utc() {
 async fn get_user_accepts_user_names_and_self() {
     let mut gateway = Gateway::workspace().await;
     let by_name = gateway
-        .client
-        .get_user(as_user(
+        .get_user(
             seed::ADMIN_TOKEN,
             pb::GetUserRequest {
                 user_id: "mike.zanyatski".into(),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(by_name.id, seed::USER_ID);
     let me = gateway
-        .client
-        .get_user(as_user(
+        .get_user(
             seed::USER_TOKEN,
             pb::GetUserRequest {
                 user_id: "@self".into(),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(me.id, seed::USER_ID);
     let paths: Vec<String> = gateway
         .portal_requests()
@@ -148,13 +137,12 @@ async fn get_user_accepts_user_names_and_self() {
 async fn a_user_id_never_escapes_its_path_segment() {
     let mut gateway = Gateway::workspace().await;
     let status = gateway
-        .client
-        .get_user(as_user(
+        .get_user(
             seed::ADMIN_TOKEN,
             pb::GetUserRequest {
                 user_id: "../../settings?x=1#f".into(),
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::NotFound, "PORTAL_NOT_FOUND");
@@ -171,18 +159,16 @@ async fn a_user_id_never_escapes_its_path_segment() {
 async fn update_user_sends_only_the_change_plus_what_the_portal_would_reset() {
     let mut gateway = Gateway::workspace().await;
     let user = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::USER_ID.into(),
                 title: Some("Head of Marketing".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
 
     let puts = gateway.portal_requests_of("PUT");
     assert_eq!(puts.len(), 1);
@@ -216,15 +202,14 @@ async fn update_user_sends_only_the_change_plus_what_the_portal_would_reset() {
 async fn updating_a_guest_keeps_the_guest_a_guest() {
     let mut gateway = Gateway::workspace().await;
     gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::GUEST_ID.into(),
                 comment: Some("contractor".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap();
     let stored = gateway.sim.user(uuid(seed::GUEST_ID)).unwrap();
@@ -238,15 +223,14 @@ async fn updating_a_guest_keeps_the_guest_a_guest() {
 async fn update_self_resolves_the_guid_first() {
     let mut gateway = Gateway::workspace().await;
     gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::USER_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "@self".into(),
                 location: Some("Riga".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap();
     let requests = gateway.portal_requests();
@@ -267,8 +251,7 @@ async fn update_self_resolves_the_guid_first() {
 async fn dates_are_set_and_cleared() {
     let mut gateway = Gateway::workspace().await;
     gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::USER_ID.into(),
@@ -282,7 +265,7 @@ async fn dates_are_set_and_cleared() {
                 }),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap();
     let body = gateway.portal_requests_of("PUT")[0].json().unwrap();
@@ -300,15 +283,14 @@ async fn dates_are_set_and_cleared() {
 async fn lead_is_cleared_only_when_asked() {
     let mut gateway = Gateway::workspace().await;
     gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::USER_ID.into(),
                 lead_id: Some(String::new()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap();
     let body = gateway.portal_requests_of("PUT")[0].json().unwrap();
@@ -320,15 +302,14 @@ async fn lead_is_cleared_only_when_asked() {
 async fn directory_managed_names_are_refused_before_any_write() {
     let mut gateway = Gateway::workspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::LDAP_ID.into(),
                 first_name: Some("Leo".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(
@@ -343,15 +324,14 @@ async fn directory_managed_names_are_refused_before_any_write() {
 async fn admin_only_fields_from_a_plain_user_are_refused() {
     let mut gateway = Gateway::workspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::USER_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "@self".into(),
                 title: Some("CEO".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::PermissionDenied, "ADMIN_ONLY_FIELDS");
@@ -371,15 +351,14 @@ async fn admin_only_fields_from_a_plain_user_are_refused() {
 async fn an_admin_cannot_be_made_a_guest() {
     let mut gateway = Gateway::workspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::SECOND_ADMIN_ID.into(),
                 is_guest: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(
@@ -394,15 +373,14 @@ async fn an_admin_cannot_be_made_a_guest() {
 async fn portal_permission_denial_as_500_becomes_permission_denied() {
     let mut gateway = Gateway::workspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::USER_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::GUEST_ID.into(),
                 comment: Some("hi".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::PermissionDenied, "PORTAL_PERMISSION_DENIED");
@@ -421,15 +399,14 @@ async fn portal_permission_denial_as_500_becomes_permission_denied() {
 async fn a_suspended_user_is_a_failed_precondition() {
     let mut gateway = Gateway::workspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::SUSPENDED_ID.into(),
                 comment: Some("back soon".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::FailedPrecondition, "PORTAL_USER_SUSPENDED");
@@ -440,28 +417,26 @@ async fn hidden_contacts_are_never_written_back_as_empty() {
     let mut gateway = Gateway::workspace().await;
     gateway.sim.set_people_module_visible(false);
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::USER_ID.into(),
                 comment: Some("x".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::FailedPrecondition, "CONTACTS_NOT_VISIBLE");
     let status = gateway
-        .client
-        .update_contacts(as_user(
+        .update_contacts(
             seed::ADMIN_TOKEN,
             pb::UpdateContactsRequest {
                 user_id: seed::USER_ID.into(),
                 contacts: vec![contact("icq", "1")],
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::FailedPrecondition, "CONTACTS_NOT_VISIBLE");
@@ -471,16 +446,14 @@ async fn hidden_contacts_are_never_written_back_as_empty() {
         mike_pairs()
     );
     let seen = gateway
-        .client
-        .get_user(as_user(
+        .get_user(
             seed::ADMIN_TOKEN,
             pb::GetUserRequest {
                 user_id: seed::USER_ID.into(),
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(
         seen.contacts, None,
         "hidden contacts must read as unknown, not empty"
@@ -492,8 +465,7 @@ async fn hidden_contacts_are_never_written_back_as_empty() {
 async fn update_contacts_merges_by_type_and_value() {
     let mut gateway = Gateway::workspace().await;
     let user = gateway
-        .client
-        .update_contacts(as_user(
+        .update_contacts(
             seed::ADMIN_TOKEN,
             pb::UpdateContactsRequest {
                 user_id: seed::USER_ID.into(),
@@ -504,10 +476,9 @@ async fn update_contacts_merges_by_type_and_value() {
                 ],
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let expected = strings(&[
         ("mail", "mike@example.com"),
         ("skype", "mike.z"),
@@ -532,18 +503,16 @@ async fn update_contacts_merges_by_type_and_value() {
 async fn a_merge_that_changes_nothing_writes_nothing() {
     let mut gateway = Gateway::workspace().await;
     let user = gateway
-        .client
-        .update_contacts(as_user(
+        .update_contacts(
             seed::USER_TOKEN,
             pb::UpdateContactsRequest {
                 user_id: "@self".into(),
                 contacts: vec![contact("Skype", "mike.z")],
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(pb_pairs(&user.contacts), mike_pairs());
     assert!(gateway.portal_requests_of("PUT").is_empty());
 }
@@ -552,35 +521,31 @@ async fn a_merge_that_changes_nothing_writes_nothing() {
 async fn set_contacts_replaces_and_an_empty_list_clears() {
     let mut gateway = Gateway::workspace().await;
     let user = gateway
-        .client
-        .set_contacts(as_user(
+        .set_contacts(
             seed::USER_TOKEN,
             pb::SetContactsRequest {
                 user_id: "@self".into(),
                 contacts: vec![contact("jabber", "mike@jabber.example")],
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(
         pb_pairs(&user.contacts),
         strings(&[("jabber", "mike@jabber.example")])
     );
     let cleared = gateway
-        .client
-        .set_contacts(as_user(
+        .set_contacts(
             seed::USER_TOKEN,
             pb::SetContactsRequest {
                 user_id: seed::USER_ID.into(),
                 contacts: vec![],
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(cleared.contacts, Some(pb::ContactList::default()));
     assert!(
         gateway
@@ -599,30 +564,27 @@ async fn set_contacts_replaces_and_an_empty_list_clears() {
 async fn delete_contacts_removes_exact_pairs_not_the_first_of_a_type() {
     let mut gateway = Gateway::workspace().await;
     gateway
-        .client
-        .update_contacts(as_user(
+        .update_contacts(
             seed::ADMIN_TOKEN,
             pb::UpdateContactsRequest {
                 user_id: seed::USER_ID.into(),
                 contacts: vec![contact("mail", "mike@home.example")],
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap();
     let user = gateway
-        .client
-        .delete_contacts(as_user(
+        .delete_contacts(
             seed::ADMIN_TOKEN,
             pb::DeleteContactsRequest {
                 user_id: seed::USER_ID.into(),
                 contacts: vec![contact("Mail", "mike@home.example"), contact("icq", "404")],
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(pb_pairs(&user.contacts), mike_pairs());
     assert_eq!(
         pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts),
@@ -768,15 +730,14 @@ async fn a_merge_whose_caller_gave_up_while_waiting_never_writes() {
 async fn malformed_contacts_are_refused_before_the_portal_is_called() {
     let mut gateway = Gateway::workspace().await;
     let status = gateway
-        .client
-        .set_contacts(as_user(
+        .set_contacts(
             seed::ADMIN_TOKEN,
             pb::SetContactsRequest {
                 user_id: seed::USER_ID.into(),
                 contacts: vec![contact("mail", "a|b"), contact("", "x")],
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::InvalidArgument, "INVALID_REQUEST");
@@ -791,15 +752,14 @@ async fn malformed_contacts_are_refused_before_the_portal_is_called() {
 async fn updates_need_a_guid_or_self() {
     let mut gateway = Gateway::workspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "mike.zanyatski".into(),
                 comment: Some("x".into()),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::InvalidArgument, "INVALID_REQUEST");
@@ -811,15 +771,14 @@ async fn updates_need_a_guid_or_self() {
 async fn spam_is_refused_on_workspace() {
     let mut gateway = Gateway::workspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::USER_TOKEN,
             pb::UpdateUserRequest {
                 user_id: "@self".into(),
                 spam: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(
@@ -834,8 +793,7 @@ async fn spam_is_refused_on_workspace() {
 async fn every_profile_field_reaches_the_portal() {
     let mut gateway = Gateway::workspace().await;
     let user = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::USER_ID.into(),
@@ -849,10 +807,9 @@ async fn every_profile_field_reaches_the_portal() {
                 is_guest: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let body = gateway.portal_requests_of("PUT")[0].json().unwrap();
     assert_eq!(body["firstname"], "Michael");
     assert_eq!(body["lastname"], "Zan");
@@ -886,18 +843,16 @@ async fn every_profile_field_reaches_the_portal() {
 async fn an_admin_suspends_a_user() {
     let mut gateway = Gateway::workspace().await;
     let user = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::USER_ID.into(),
                 disabled: Some(true),
                 ..Default::default()
             },
-        ))
+        )
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(
         gateway.portal_requests_of("PUT")[0].json().unwrap()["disable"],
         serde_json::json!(true)
@@ -911,15 +866,14 @@ async fn an_admin_suspends_a_user() {
 async fn clearing_all_departments_is_refused_because_workspace_would_ignore_it() {
     let mut gateway = Gateway::workspace().await;
     let status = gateway
-        .client
-        .update_user(as_user(
+        .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
                 user_id: seed::USER_ID.into(),
                 department_ids: Some(pb::DepartmentIdList { ids: vec![] }),
                 ..Default::default()
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(
@@ -934,13 +888,12 @@ async fn clearing_all_departments_is_refused_because_workspace_would_ignore_it()
 async fn names_with_a_format_suffix_are_refused_on_workspace() {
     let mut gateway = Gateway::workspace().await;
     let status = gateway
-        .client
-        .get_user(as_user(
+        .get_user(
             seed::ADMIN_TOKEN,
             pb::GetUserRequest {
                 user_id: "mike.xml".into(),
             },
-        ))
+        )
         .await
         .unwrap_err();
     assert_status(&status, Code::InvalidArgument, "INVALID_REQUEST");
