@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 use clap::{Parser, ValueEnum};
 use url::Url;
 
-use crate::domain::Credential;
+use crate::domain::{Credential, PortalVersion};
 
 /// Which ONLYOFFICE product the portal runs; they differ in routes and rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
@@ -22,6 +22,14 @@ impl Product {
         match self {
             Product::Workspace => "workspace",
             Product::Docspace => "docspace",
+        }
+    }
+
+    /// The product's own name, for messages to people.
+    pub const fn display_name(self) -> &'static str {
+        match self {
+            Product::Workspace => "Workspace",
+            Product::Docspace => "DocSpace",
         }
     }
 }
@@ -93,6 +101,11 @@ pub struct Config {
     )]
     pub portal_product: Option<ProductChoice>,
 
+    /// The portal's release, e.g. 3.6.1; learned from the portal when not set.
+    /// DocSpace applies different fields in different releases.
+    #[arg(long, env = "PEOPLE_GATEWAY_PORTAL_VERSION")]
+    pub portal_version: Option<PortalVersion>,
+
     /// Token used for calls that carry no credential of their own.
     #[arg(
         long,
@@ -142,8 +155,11 @@ mod tests {
             "docspace",
             "--portal-timeout",
             "1500ms",
+            "--portal-version",
+            "3.6.1",
         ])
         .unwrap();
+        assert_eq!(config.portal_version, Some(PortalVersion::new(3, 6, 1)));
         assert_eq!(config.portal_product, Some(ProductChoice::Docspace));
         assert_eq!(config.portal_timeout, Duration::from_millis(1500));
         assert_eq!(config.listen, "[::]:50051".parse().unwrap());
@@ -163,6 +179,7 @@ mod tests {
             &["--demo", "--portal-product", "sharepoint"],
             &["--demo", "--portal-timeout", "soon"],
             &["--demo", "--portal-token", "a\nb"],
+            &["--demo", "--portal-version", "latest"],
         ];
         for args in bad {
             assert!(parse(args).is_err(), "{args:?}");

@@ -5,11 +5,11 @@
 use std::fmt;
 
 use chrono::NaiveDate;
-use url::Url;
 use uuid::Uuid;
 
-/// The longest user name or credential the gateway forwards.
+/// The longest user name, contact type or contact value the gateway forwards.
 const MAX_REF_LEN: usize = 255;
+/// Far longer than any portal token or API key.
 const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 
 /// A portal user GUID.
@@ -220,7 +220,8 @@ pub struct ProfileChanges {
     pub works_from: Option<Option<NaiveDate>>,
     pub department_ids: Option<Vec<Uuid>>,
     pub contacts: Option<Vec<Contact>>,
-    pub avatar_url: Option<Url>,
+    /// An absolute http(s) URL, or a path the portal resolves against itself.
+    pub avatar_url: Option<String>,
     pub disabled: Option<bool>,
     pub is_guest: Option<bool>,
     pub lead: Option<Option<UserId>>,
@@ -228,8 +229,8 @@ pub struct ProfileChanges {
 }
 
 impl ProfileChanges {
-    /// Contract names of the fields this change sets, in contract order.
-    pub fn fields(&self) -> Vec<&'static str> {
+    /// The fields this change sets.
+    pub fn fields(&self) -> FieldSet {
         let Self {
             first_name,
             last_name,
@@ -248,33 +249,227 @@ impl ProfileChanges {
             spam,
         } = self;
         [
-            ("first_name", first_name.is_some()),
-            ("last_name", last_name.is_some()),
-            ("comment", comment.is_some()),
-            ("title", title.is_some()),
-            ("location", location.is_some()),
-            ("sex", sex.is_some()),
-            ("birthday", birthday.is_some()),
-            ("works_from", works_from.is_some()),
-            ("department_ids", department_ids.is_some()),
-            ("contacts", contacts.is_some()),
-            ("avatar_url", avatar_url.is_some()),
-            ("disabled", disabled.is_some()),
-            ("is_guest", is_guest.is_some()),
-            ("lead_id", lead.is_some()),
-            ("spam", spam.is_some()),
+            (Field::FirstName, first_name.is_some()),
+            (Field::LastName, last_name.is_some()),
+            (Field::Comment, comment.is_some()),
+            (Field::Title, title.is_some()),
+            (Field::Location, location.is_some()),
+            (Field::Sex, sex.is_some()),
+            (Field::Birthday, birthday.is_some()),
+            (Field::WorksFrom, works_from.is_some()),
+            (Field::DepartmentIds, department_ids.is_some()),
+            (Field::Contacts, contacts.is_some()),
+            (Field::AvatarUrl, avatar_url.is_some()),
+            (Field::Disabled, disabled.is_some()),
+            (Field::IsGuest, is_guest.is_some()),
+            (Field::LeadId, lead.is_some()),
+            (Field::Spam, spam.is_some()),
         ]
         .into_iter()
-        .filter_map(|(name, set)| set.then_some(name))
+        .filter_map(|(field, set)| set.then_some(field))
         .collect()
     }
+}
 
-    /// The set fields that are among `names`.
-    pub fn fields_among(&self, names: &[&str]) -> Vec<&'static str> {
-        self.fields()
+/// A field of `UpdateUserRequest` that changes the portal's user, in contract order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    FirstName,
+    LastName,
+    Comment,
+    Title,
+    Location,
+    Sex,
+    Birthday,
+    WorksFrom,
+    DepartmentIds,
+    Contacts,
+    AvatarUrl,
+    Disabled,
+    IsGuest,
+    LeadId,
+    Spam,
+}
+
+impl Field {
+    /// Every field, in contract order.
+    pub const ALL: [Field; 15] = [
+        Field::FirstName,
+        Field::LastName,
+        Field::Comment,
+        Field::Title,
+        Field::Location,
+        Field::Sex,
+        Field::Birthday,
+        Field::WorksFrom,
+        Field::DepartmentIds,
+        Field::Contacts,
+        Field::AvatarUrl,
+        Field::Disabled,
+        Field::IsGuest,
+        Field::LeadId,
+        Field::Spam,
+    ];
+
+    /// The field's name in the protobuf contract.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::FirstName => "first_name",
+            Field::LastName => "last_name",
+            Field::Comment => "comment",
+            Field::Title => "title",
+            Field::Location => "location",
+            Field::Sex => "sex",
+            Field::Birthday => "birthday",
+            Field::WorksFrom => "works_from",
+            Field::DepartmentIds => "department_ids",
+            Field::Contacts => "contacts",
+            Field::AvatarUrl => "avatar_url",
+            Field::Disabled => "disabled",
+            Field::IsGuest => "is_guest",
+            Field::LeadId => "lead_id",
+            Field::Spam => "spam",
+        }
+    }
+
+    const fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of [`Field`]s; `const`, so rule tables can be built from them at compile time.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FieldSet(u16);
+
+impl FieldSet {
+    /// No field.
+    pub const EMPTY: FieldSet = FieldSet(0);
+
+    /// The set of the given fields.
+    pub const fn of(fields: &[Field]) -> FieldSet {
+        let mut bits = 0;
+        let mut index = 0;
+        while index < fields.len() {
+            bits |= fields[index].bit();
+            index += 1;
+        }
+        FieldSet(bits)
+    }
+
+    /// Fields in either set.
+    pub const fn union(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 | other.0)
+    }
+
+    /// Fields in both sets.
+    pub const fn intersection(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 & other.0)
+    }
+
+    /// Fields of `self` that are not in `other`.
+    pub const fn without(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 & !other.0)
+    }
+
+    /// Whether the set holds no field.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether `field` is in the set.
+    pub const fn contains(self, field: Field) -> bool {
+        self.0 & field.bit() != 0
+    }
+
+    /// The fields in contract order.
+    pub fn iter(self) -> impl Iterator<Item = Field> {
+        Field::ALL
             .into_iter()
-            .filter(|field| names.contains(field))
-            .collect()
+            .filter(move |field| self.contains(*field))
+    }
+
+    /// Contract names joined with `separator`, in contract order.
+    pub fn join(self, separator: &str) -> String {
+        self.iter()
+            .map(Field::name)
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+}
+
+impl FromIterator<Field> for FieldSet {
+    fn from_iter<I: IntoIterator<Item = Field>>(fields: I) -> Self {
+        FieldSet(fields.into_iter().fold(0, |bits, field| bits | field.bit()))
+    }
+}
+
+impl From<Field> for FieldSet {
+    fn from(field: Field) -> Self {
+        FieldSet(field.bit())
+    }
+}
+
+impl fmt::Debug for FieldSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter().map(Field::name)).finish()
+    }
+}
+
+/// A portal release number, `major.minor.patch` (a fourth build part is ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortalVersion {
+    pub major: u16,
+    pub minor: u16,
+    pub patch: u16,
+}
+
+impl PortalVersion {
+    /// A version from its parts.
+    pub const fn new(major: u16, minor: u16, patch: u16) -> Self {
+        Self {
+            major,
+            minor,
+            patch,
+        }
+    }
+}
+
+/// Why a version string was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expected a release number such as 3.7.2")]
+pub struct PortalVersionError;
+
+impl std::str::FromStr for PortalVersion {
+    type Err = PortalVersionError;
+
+    /// Reads `3.7`, `3.7.2` or `3.7.2.1234` (surrounding spaces allowed).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut parts = text.trim().split('.');
+        let mut next = |required: bool| -> Result<u16, PortalVersionError> {
+            match parts.next() {
+                Some(part) if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) => {
+                    part.parse().map_err(|_| PortalVersionError)
+                }
+                None if !required => Ok(0),
+                _ => Err(PortalVersionError),
+            }
+        };
+        let major = next(true)?;
+        let minor = next(true)?;
+        let patch = next(false)?;
+        Ok(Self::new(major, minor, patch))
+    }
+}
+
+impl fmt::Display for PortalVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
     }
 }
 

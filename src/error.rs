@@ -8,8 +8,10 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::config::Product;
-use crate::domain::CredentialError;
+use std::fmt::Write as _;
+
+use crate::domain::{CredentialError, Field, FieldSet};
+use crate::people::rules::ProductRules;
 use crate::portal::PortalError;
 
 /// `ErrorInfo.domain` of every error the gateway sends.
@@ -61,127 +63,249 @@ pub enum GatewayError {
     CallerGone,
 }
 
-/// A change the gateway refuses because the portal would not honour it faithfully.
+/// A change the gateway refuses because the portal would not honour it
+/// faithfully: which rule, the fields it concerns, and the rules in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// The product has no such fields (DocSpace 3.7 dropped them).
-    UnsupportedFields {
-        /// The product in use.
-        product: Product,
-        /// Contract field names.
-        fields: Vec<&'static str>,
-    },
-    /// DocSpace applies profile fields only when users edit themselves.
-    ProfileFieldsSelfOnly {
-        /// Contract field names.
-        fields: Vec<&'static str>,
-    },
-    /// DocSpace ignores `disabled`/`is_guest` on one's own profile.
-    OwnStatusFields {
-        /// Contract field names.
-        fields: Vec<&'static str>,
-    },
-    /// Workspace applies these only when an administrator sends them.
-    AdminOnlyFields {
-        /// Contract field names.
-        fields: Vec<&'static str>,
-    },
+pub struct Refusal {
+    /// Which rule refused.
+    pub kind: RefusalKind,
+    /// The fields concerned.
+    pub fields: FieldSet,
+    /// The product release rules the decision was made under.
+    pub rules: &'static ProductRules,
+}
+
+impl From<Refusal> for GatewayError {
+    fn from(refusal: Refusal) -> Self {
+        GatewayError::Refused(refusal)
+    }
+}
+
+/// The rules a change can break; each has one code and one reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The release has no such fields.
+    Unsupported,
+    /// Applied only when users edit their own profile.
+    SelfOnly,
+    /// Applied only when someone else is edited.
+    OthersOnly,
+    /// Applied only for administrators.
+    AdminOnly,
     /// LDAP/SSO users' names, title and location come from the directory.
-    DirectoryManagedFields {
-        /// Contract field names.
-        fields: Vec<&'static str>,
-    },
-    /// Workspace silently refuses to make an owner or admin a guest.
-    AdminCannotBecomeGuest,
-    /// Workspace reads an empty department list as "no change".
-    DepartmentsCannotBeCleared,
-    /// The caller cannot see the user's contacts, so writing the list back
-    /// would wipe them.
-    ContactsNotVisible,
-    /// DocSpace resets `spam` on every own-profile write and never returns it.
-    SpamRequired,
+    DirectoryManaged,
+    /// The owner, administrators and module administrators never become guests.
+    PrivilegedCannotBecomeGuest,
+    /// The owner's status, and an administrator's unless the owner asks, is not changed.
+    PrivilegedStatusIgnored,
+    /// The release cannot clear this date reliably.
+    DateNotClearable,
+    /// The portal resets the field when absent, and the caller cannot read its value.
+    NotVisible,
+    /// The portal resets the field on every own-profile write and never returns it.
+    RequiredOnOwnProfile,
+}
+
+impl RefusalKind {
+    /// The gRPC code: a caller lacking a right gets PERMISSION_DENIED, a call
+    /// the portal cannot honour in this state FAILED_PRECONDITION.
+    pub fn code(self) -> Code {
+        match self {
+            Self::SelfOnly | Self::OthersOnly | Self::AdminOnly => Code::PermissionDenied,
+            Self::Unsupported
+            | Self::DirectoryManaged
+            | Self::PrivilegedCannotBecomeGuest
+            | Self::PrivilegedStatusIgnored
+            | Self::DateNotClearable
+            | Self::NotVisible
+            | Self::RequiredOnOwnProfile => Code::FailedPrecondition,
+        }
+    }
+
+    /// The `ErrorInfo.reason`; for [`RefusalKind::NotVisible`] it names the field.
+    pub fn reason(self, fields: FieldSet) -> &'static str {
+        match self {
+            Self::Unsupported => "FIELD_NOT_SUPPORTED_BY_PRODUCT",
+            Self::SelfOnly => "PROFILE_FIELDS_SELF_ONLY",
+            Self::OthersOnly => "OWN_STATUS_NOT_CHANGEABLE",
+            Self::AdminOnly => "ADMIN_ONLY_FIELDS",
+            Self::DirectoryManaged => "FIELDS_MANAGED_BY_DIRECTORY",
+            Self::PrivilegedCannotBecomeGuest => "ADMIN_CANNOT_BECOME_GUEST",
+            Self::PrivilegedStatusIgnored => "PRIVILEGED_USER_STATUS_NOT_CHANGEABLE",
+            Self::DateNotClearable => "DATE_NOT_CLEARABLE",
+            Self::NotVisible if fields.contains(Field::DepartmentIds) => "DEPARTMENTS_NOT_VISIBLE",
+            Self::NotVisible => "CONTACTS_NOT_VISIBLE",
+            Self::RequiredOnOwnProfile => "SPAM_REQUIRED",
+        }
+    }
 }
 
 impl Refusal {
     fn code(&self) -> Code {
-        match self {
-            Self::ProfileFieldsSelfOnly { .. }
-            | Self::OwnStatusFields { .. }
-            | Self::AdminOnlyFields { .. } => Code::PermissionDenied,
-            Self::UnsupportedFields { .. }
-            | Self::DirectoryManagedFields { .. }
-            | Self::AdminCannotBecomeGuest
-            | Self::DepartmentsCannotBeCleared
-            | Self::ContactsNotVisible
-            | Self::SpamRequired => Code::FailedPrecondition,
-        }
+        self.kind.code()
     }
 
     fn reason(&self) -> &'static str {
-        match self {
-            Self::UnsupportedFields { .. } => "FIELD_NOT_SUPPORTED_BY_PRODUCT",
-            Self::ProfileFieldsSelfOnly { .. } => "PROFILE_FIELDS_SELF_ONLY",
-            Self::OwnStatusFields { .. } => "OWN_STATUS_NOT_CHANGEABLE",
-            Self::AdminOnlyFields { .. } => "ADMIN_ONLY_FIELDS",
-            Self::DirectoryManagedFields { .. } => "FIELDS_MANAGED_BY_DIRECTORY",
-            Self::AdminCannotBecomeGuest => "ADMIN_CANNOT_BECOME_GUEST",
-            Self::DepartmentsCannotBeCleared => "DEPARTMENTS_CANNOT_BE_CLEARED",
-            Self::ContactsNotVisible => "CONTACTS_NOT_VISIBLE",
-            Self::SpamRequired => "SPAM_REQUIRED",
-        }
-    }
-
-    fn fields(&self) -> &[&'static str] {
-        match self {
-            Self::UnsupportedFields { fields, .. }
-            | Self::ProfileFieldsSelfOnly { fields }
-            | Self::OwnStatusFields { fields }
-            | Self::AdminOnlyFields { fields }
-            | Self::DirectoryManagedFields { fields } => fields,
-            Self::AdminCannotBecomeGuest => &["is_guest"],
-            Self::DepartmentsCannotBeCleared => &["department_ids"],
-            Self::ContactsNotVisible => &["contacts"],
-            Self::SpamRequired => &["spam"],
-        }
+        self.kind.reason(self.fields)
     }
 
     /// A sentence for the caller.
     pub fn message(&self) -> String {
-        let fields = self.fields().join(", ");
-        match self {
-            Self::UnsupportedFields { product, .. } => {
-                format!("{product} does not support {fields}; nothing was changed")
+        let fields = self.fields.join(", ");
+        let product = self.rules.product.display_name();
+        let releases = self.rules.releases;
+        match self.kind {
+            RefusalKind::Unsupported => {
+                format!("{releases} has no {fields}; nothing was changed")
             }
-            Self::ProfileFieldsSelfOnly { .. } => format!(
-                "DocSpace applies {fields} only when users edit their own profile; nothing was changed"
+            RefusalKind::SelfOnly => format!(
+                "{product} applies {fields} only when users edit their own profile; nothing was changed"
             ),
-            Self::OwnStatusFields { .. } => format!(
-                "DocSpace ignores {fields} on one's own profile; an administrator must change them"
+            RefusalKind::OthersOnly => format!(
+                "{product} ignores {fields} on one's own profile; an administrator must change it"
             ),
-            Self::AdminOnlyFields { .. } => {
-                format!("Workspace applies {fields} only for administrators; nothing was changed")
+            RefusalKind::AdminOnly => {
+                format!("{product} applies {fields} only for administrators; nothing was changed")
             }
-            Self::DirectoryManagedFields { .. } => format!(
+            RefusalKind::DirectoryManaged => format!(
                 "{fields} of an LDAP or SSO user come from the directory and cannot be changed here"
             ),
-            Self::AdminCannotBecomeGuest => {
-                "the portal does not make an owner or administrator a guest".into()
-            }
-            Self::DepartmentsCannotBeCleared => "Workspace reads an empty department list as \
-                 'no change', so it cannot remove a user from every group this way; nothing was changed"
-                .into(),
-            Self::ContactsNotVisible => "the caller cannot see this user's contacts, and writing \
-                 the list back would erase them; send the whole list with SetContacts instead"
-                .into(),
-            Self::SpamRequired => "DocSpace resets the marketing-mail consent on every write of \
-                 one's own profile and never returns it; set `spam` to keep it"
-                .into(),
+            RefusalKind::PrivilegedCannotBecomeGuest => format!(
+                "{product} does not make the owner, an administrator or a module administrator a guest; nothing was changed"
+            ),
+            RefusalKind::PrivilegedStatusIgnored => format!(
+                "{releases} ignores {fields} for the owner, and for an administrator unless the owner \
+                 sends it; nothing was changed"
+            ),
+            RefusalKind::DateNotClearable => format!(
+                "{releases} reads the clearing date in the server's time zone, not the portal's, \
+                 so {fields} cannot be cleared reliably; nothing was changed"
+            ),
+            RefusalKind::NotVisible if self.fields.contains(Field::DepartmentIds) => format!(
+                "the caller cannot see this user's departments, and {product} removes the user from \
+                 every department unless they are sent; set department_ids explicitly"
+            ),
+            RefusalKind::NotVisible => format!(
+                "the caller cannot see this user's contacts, and {product} erases them unless they \
+                 are sent; send the whole list with SetContacts instead"
+            ),
+            RefusalKind::RequiredOnOwnProfile => format!(
+                "{product} resets the marketing-mail consent on every write of one's own profile and \
+                 never returns it; set `{fields}` to keep it"
+            ),
         }
     }
 }
 
-/// How one portal HTTP status maps to gRPC: code, ErrorInfo reason, and
-/// whether the portal's message is safe and useful in the status message.
+/// The README's table of refusals: one row per code and reason.
+pub fn readme_refusal_table() -> String {
+    use RefusalKind as K;
+    let rows: [(RefusalKind, FieldSet, &str); 11] = [
+        (
+            K::Unsupported,
+            FieldSet::EMPTY,
+            "the release has no such field (DocSpace 3.7.1+: `title`, `sex`, `birthday`, `works_from`; DocSpace: `lead_id`; Workspace: `spam`)",
+        ),
+        (
+            K::SelfOnly,
+            FieldSet::EMPTY,
+            "DocSpace: profile fields or contacts of another user",
+        ),
+        (
+            K::OthersOnly,
+            FieldSet::EMPTY,
+            "`is_guest` on one's own profile; DocSpace 3.7.1+: also `disabled`",
+        ),
+        (
+            K::AdminOnly,
+            FieldSet::EMPTY,
+            "an administrators-only field from a caller who is not one",
+        ),
+        (
+            K::DirectoryManaged,
+            FieldSet::EMPTY,
+            "names, location (and title) of an LDAP or SSO user",
+        ),
+        (
+            K::PrivilegedCannotBecomeGuest,
+            FieldSet::EMPTY,
+            "making the owner, an administrator or any module administrator a guest",
+        ),
+        (
+            K::PrivilegedStatusIgnored,
+            FieldSet::EMPTY,
+            "DocSpace 3.1.1–3.6.x: `disabled` for the owner, or for an administrator when the caller is not the owner",
+        ),
+        (
+            K::DateNotClearable,
+            FieldSet::EMPTY,
+            "DocSpace 3.1.1–3.6.x: clearing `birthday` or `works_from`",
+        ),
+        (
+            K::NotVisible,
+            Field::Contacts.into(),
+            "Workspace: the write would reset contacts the caller cannot see",
+        ),
+        (
+            K::NotVisible,
+            Field::DepartmentIds.into(),
+            "Workspace: the write would reset departments the caller cannot see",
+        ),
+        (
+            K::RequiredOnOwnProfile,
+            FieldSet::EMPTY,
+            "DocSpace: a write of one's own profile without `spam`",
+        ),
+    ];
+    let mut table = String::from("| case | code | reason |\n|---|---|---|\n");
+    for (kind, fields, when) in rows {
+        let _ = writeln!(
+            table,
+            "| {when} | {} | `{}` |",
+            code_name(kind.code()),
+            kind.reason(fields)
+        );
+    }
+    table
+}
+
+/// The canonical name of a gRPC code, as `google/rpc/code.proto` spells it.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// Workspace's `ErrorIncorrectUserName` (CS@7c503dfb5:module/ASC.Api/ASC.Employee/EmployeeApi.cs:760-761,
+/// English resource `web/studio/ASC.Web.Studio/PublicResources/Resource.resx:1565-1566`).
+const INCORRECT_NAME: &str = "Incorrect firstname or lastname";
+
+/// Workspace's `TenantQuotaException`s a user update can raise (EmployeeApi.cs:824 and
+/// `common/ASC.Core.Common/Context/Impl/UserManager.cs`); not localised.
+const QUOTA_MESSAGES: [&str; 3] = [
+    "Exceeds the maximum active users",
+    "Maximum number of users exceeded",
+    "Maximum number of visitors exceeded",
+];
+
+/// How one portal HTTP status (and, for Workspace's catch-all 500, its
+/// message) maps to gRPC: the code and the ErrorInfo reason.
 pub fn portal_status_code(status: u16, message: Option<&str>) -> (Code, &'static str) {
     let says = |needle: &str| {
         message.is_some_and(|text| {
@@ -202,9 +326,14 @@ pub fn portal_status_code(status: u16, message: Option<&str>) -> (Code, &'static
         429 => (Code::ResourceExhausted, "PORTAL_RATE_LIMITED"),
         // The API never redirects; a redirect means a wrong URL or a login page.
         300..=399 => (Code::FailedPrecondition, "PORTAL_REDIRECTED"),
-        // Workspace answers 500 for permission denials and suspended users.
+        // Workspace answers 500 for every exception it does not map: permission
+        // denials, suspended users, names its rules refuse, and quota limits.
         500 if says("access denied") => (Code::PermissionDenied, "PORTAL_PERMISSION_DENIED"),
         500 if says("the user is suspended") => (Code::FailedPrecondition, "PORTAL_USER_SUSPENDED"),
+        500 if says(INCORRECT_NAME) => (Code::InvalidArgument, "PORTAL_INVALID_NAME"),
+        500 if QUOTA_MESSAGES.iter().any(|message| says(message)) => {
+            (Code::FailedPrecondition, "PORTAL_QUOTA_EXCEEDED")
+        }
         501 => (Code::Unimplemented, "PORTAL_UNIMPLEMENTED"),
         502 | 503 => (Code::Unavailable, "PORTAL_UNAVAILABLE"),
         other if (400..500).contains(&other) => (Code::FailedPrecondition, "PORTAL_REJECTED"),
@@ -247,15 +376,16 @@ impl From<GatewayError> for Status {
             }
             GatewayError::Refused(refusal) => {
                 if refusal.code() == Code::FailedPrecondition {
-                    for field in refusal.fields() {
+                    for field in refusal.fields.iter() {
                         details.add_precondition_failure_violation(
                             refusal.reason(),
-                            *field,
+                            field.name(),
                             refusal.message(),
                         );
                     }
                 }
-                metadata.insert("fields".to_owned(), refusal.fields().join(","));
+                metadata.insert("fields".to_owned(), refusal.fields.join(","));
+                metadata.insert("portal_rules".to_owned(), refusal.rules.releases.to_owned());
                 (refusal.code(), refusal.reason())
             }
             GatewayError::Portal(PortalError::Status {
@@ -271,6 +401,14 @@ impl From<GatewayError> for Status {
                 }
                 for (field, description) in field_errors {
                     details.add_bad_request_violation(contract_field(&field), description);
+                }
+                if reason == "PORTAL_INVALID_NAME" {
+                    for field in [Field::FirstName, Field::LastName] {
+                        details.add_bad_request_violation(
+                            field.name(),
+                            "the portal's name rules refused the first or last name",
+                        );
+                    }
                 }
                 if retry_after.is_some() {
                     details.set_retry_info(retry_after);
@@ -290,7 +428,14 @@ impl From<GatewayError> for Status {
                 (Code::DeadlineExceeded, "PORTAL_TIMEOUT")
             }
             GatewayError::Portal(PortalError::Unreachable(_)) => {
-                (Code::Unavailable, "PORTAL_UNREACHABLE")
+                // The transport's error chain is logged; it names hosts and TLS internals.
+                return finish(
+                    Code::Unavailable,
+                    "portal unreachable".into(),
+                    "PORTAL_UNREACHABLE",
+                    metadata,
+                    details,
+                );
             }
             GatewayError::Portal(PortalError::Undecodable(_)) => {
                 // The cause is logged; callers get no portal internals.

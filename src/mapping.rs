@@ -120,7 +120,7 @@ pub fn update_user_request(
             let pb::ContactList { contacts } = list;
             contact_list("contacts.contacts", contacts, &mut violations)
         }),
-        avatar_url: avatar_url.and_then(|url| avatar(&url, &mut violations)),
+        avatar_url: avatar_url.and_then(|url| avatar(url, &mut violations)),
         disabled,
         is_guest,
         lead: lead_id.map(|lead| {
@@ -273,18 +273,30 @@ fn date_value(field: &str, value: pb::DateValue, violations: &mut Violations) ->
     }
 }
 
-fn avatar(text: &str, violations: &mut Violations) -> Option<Url> {
-    let url = Url::parse(text)
-        .ok()
-        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
-    if url.is_none() || text.len() > MAX_URL {
+/// An absolute http(s) URL, or an absolute path that both products resolve
+/// against the portal itself (CS@7c503dfb5:module/ASC.Api/ASC.Employee/EmployeeApi.cs:683-686;
+/// DS@v3.7.2-server:products/ASC.People/Server/Api/PeopleControllerBase.cs:107-113).
+fn avatar(text: String, violations: &mut Violations) -> Option<String> {
+    let is_url = Url::parse(&text)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host());
+    let is_path = text.starts_with('/')
+        && !text.starts_with("//")
+        && !text.contains('\\')
+        && !text.chars().any(|c| c.is_control() || c.is_whitespace())
+        && Url::parse("http://portal.invalid")
+            .and_then(|base| base.join(&text))
+            .is_ok();
+    if !(is_url || is_path) || text.len() > MAX_URL {
         violations.add(
             "avatar_url",
-            format!("must be an absolute http(s) URL of at most {MAX_URL} characters"),
+            format!(
+                "must be an absolute http(s) URL or a path starting with / \
+                 (resolved on the portal), of at most {MAX_URL} characters"
+            ),
         );
         return None;
     }
-    url
+    Some(text)
 }
 
 /// The portal's user as the contract's `User`; fields the portal left out stay unset.
@@ -669,9 +681,39 @@ mod tests {
         assert_eq!(changes.lead, Some(None));
         assert_eq!(changes.first_name, None);
         assert_eq!(
-            changes.fields(),
-            ["comment", "birthday", "contacts", "lead_id"]
+            changes.fields().join(","),
+            "comment,birthday,contacts,lead_id"
         );
+    }
+
+    #[test]
+    fn avatars_are_http_urls_or_paths_on_the_portal() {
+        let avatar = |url: &str| {
+            update_user_request(pb::UpdateUserRequest {
+                avatar_url: Some(url.into()),
+                ..request("@self")
+            })
+            .map(|(_, changes)| changes.avatar_url)
+        };
+        for good in [
+            "https://cdn.example.com/a.png",
+            "http://portal.example.com/x?y=1",
+            "/storage/userPhotos/root/a.png",
+        ] {
+            assert_eq!(avatar(good).ok().flatten().as_deref(), Some(good), "{good}");
+        }
+        for bad in [
+            "file:///etc/passwd",
+            "ftp://example.com/a.png",
+            "storage/a.png",
+            "//evil.example.com/a.png",
+            "/a b.png",
+            "/a\\b.png",
+            "javascript:alert(1)",
+        ] {
+            let error = avatar(bad).expect_err(bad);
+            assert_eq!(violations(error), ["avatar_url"], "{bad}");
+        }
     }
 
     #[test]

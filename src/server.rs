@@ -10,10 +10,10 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
-use crate::config::{Config, ProductChoice};
+use crate::config::Config;
 use crate::domain::Credential;
 use crate::pb::{self, people_service_server::PeopleServiceServer};
-use crate::people::People;
+use crate::people::{People, PortalSetup};
 use crate::portal::{PortalClient, PortalSettings, PortalSetupError, display_url};
 use crate::service::PeopleApi;
 
@@ -48,12 +48,12 @@ pub enum ServeError {
 /// Builds the People API for one portal.
 pub fn people_api(
     settings: &PortalSettings,
-    product: impl Into<ProductChoice>,
+    setup: impl Into<PortalSetup>,
     fallback_credential: Option<Credential>,
 ) -> Result<PeopleApi, ServeError> {
     let portal = PortalClient::new(settings)?;
     Ok(PeopleApi::new(
-        People::new(portal, product.into()),
+        People::new(portal, setup.into()),
         fallback_credential,
     ))
 }
@@ -138,7 +138,11 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         timeout: config.portal_timeout,
         connect_timeout: config.portal_connect_timeout,
     };
-    let api = people_api(&settings, product, token)?;
+    let setup = PortalSetup {
+        product,
+        version: config.portal_version,
+    };
+    let api = people_api(&settings, setup, token)?;
     info!(listen = %local, portal = %display_url(&portal_url), ?product, "serving");
 
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();

@@ -47,6 +47,11 @@ impl PortalDate {
         }
     }
 
+    /// The offset the portal wrote, i.e. its tenant's at that instant.
+    pub fn offset(&self) -> Option<FixedOffset> {
+        self.offset
+    }
+
     /// The instant; a string without an offset is tenant-local time with an
     /// unknown offset, taken as UTC. `None` when it falls outside the calendar.
     pub fn instant(&self) -> Option<DateTime<Utc>> {
@@ -155,12 +160,37 @@ pub fn format_date(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
+/// A calendar date as noon in the tenant's time zone (`2025-01-15T12:00:00.000+03:00`),
+/// for readers that take a bare date in the server's zone rather than the
+/// tenant's (DocSpace's JSON reader): noon keeps the day under any DST shift.
+pub fn format_tenant_noon(date: NaiveDate, tenant_offset: Option<FixedOffset>) -> String {
+    let noon = date.format("%Y-%m-%dT12:00:00.000");
+    match tenant_offset {
+        Some(offset) if offset.local_minus_utc() != 0 => format!("{noon}{offset}"),
+        _ => format!("{noon}Z"),
+    }
+}
+
 /// The date Workspace treats as "clear this date".
 pub const WORKSPACE_CLEAR_DATE: &str = "1900-01-01";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenant_noon_carries_the_tenant_offset() {
+        let date = NaiveDate::from_ymd_opt(1985, 4, 11).unwrap();
+        assert_eq!(
+            format_tenant_noon(date, FixedOffset::east_opt(3 * 3600)),
+            "1985-04-11T12:00:00.000+03:00"
+        );
+        assert_eq!(
+            format_tenant_noon(date, FixedOffset::west_opt(5 * 3600 + 1800)),
+            "1985-04-11T12:00:00.000-05:30"
+        );
+        assert_eq!(format_tenant_noon(date, None), "1985-04-11T12:00:00.000Z");
+    }
 
     fn text(value: &str) -> ApiDateTime {
         ApiDateTime::Text(value.into())

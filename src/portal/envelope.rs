@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::model::PortalUser;
+use super::model::{PortalBuild, PortalUser};
+use crate::config::Product;
 
 /// The longest portal message the gateway passes on.
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -79,6 +80,51 @@ pub fn read_user(
         return Err(PortalError::Undecodable("user has no id".into()));
     }
     Ok(user)
+}
+
+/// The release each product reports when its deployment does not configure
+/// one (DS `web/ASC.Web.Api/Core/BuildVersion.cs`: `version:number ?? "3.1.0"`;
+/// CS `module/ASC.Api/ASC.Api.Settings/BuildVersion.cs:61`: `?? "12.7.0"`):
+/// it says nothing about the release really running.
+const FALLBACK_VERSIONS: [(Product, &str); 2] =
+    [(Product::Docspace, "3.1.0"), (Product::Workspace, "12.7.0")];
+
+/// Interprets `GET /settings/version/build`: DocSpace answers `docSpace`,
+/// Workspace `communityServer`. A portal error (5xx) is an error; an answer
+/// that does not say (4xx, another shape) is `None`.
+pub fn read_build(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<Option<PortalBuild>, PortalError> {
+    if status >= 500 {
+        return Err(error_from(status, None, retry_after));
+    }
+    if !(200..300).contains(&status) {
+        return Ok(None);
+    }
+    let Some(Value::Object(envelope)) = serde_json::from_slice::<Value>(body)
+        .ok()
+        .map(lowercase_keys)
+    else {
+        return Ok(None);
+    };
+    let Some(Value::Object(build)) = envelope.get("response") else {
+        return Ok(None);
+    };
+    let reported = [
+        (Product::Docspace, "docspace"),
+        (Product::Workspace, "communityserver"),
+    ]
+    .into_iter()
+    .find_map(|(product, key)| Some((product, build.get(key)?.as_str()?)));
+    Ok(reported.map(|(product, text)| {
+        let is_fallback = FALLBACK_VERSIONS.contains(&(product, text.trim()));
+        PortalBuild {
+            product,
+            version: (!is_fallback).then(|| text.parse().ok()).flatten(),
+        }
+    }))
 }
 
 fn error_from(
@@ -232,6 +278,38 @@ mod tests {
         assert!(!has_links(
             br#"{"count":1,"status":0,"statusCode":200,"response":{"id":"a"}}"#
         ));
+    }
+
+    #[test]
+    fn build_answers_tell_product_and_release() {
+        use crate::domain::PortalVersion;
+        let docspace = br#"{"response":{"docSpace":"3.6.1.1234","documentServer":"8.3"},"count":1,"links":[],"status":0,"statusCode":200}"#;
+        assert_eq!(
+            read_build(200, docspace, None).unwrap(),
+            Some(PortalBuild {
+                product: Product::Docspace,
+                version: Some(PortalVersion::new(3, 6, 1)),
+            })
+        );
+        let workspace =
+            br#"{"count":1,"status":0,"statusCode":200,"response":{"communityServer":"12.7.0"}}"#;
+        assert_eq!(
+            read_build(200, workspace, None).unwrap(),
+            Some(PortalBuild {
+                product: Product::Workspace,
+                version: None,
+            })
+        );
+        let fallback = br#"{"response":{"docSpace":"3.1.0"},"status":0}"#;
+        assert_eq!(
+            read_build(200, fallback, None)
+                .unwrap()
+                .map(|build| build.version),
+            Some(None)
+        );
+        assert_eq!(read_build(404, b"", None).unwrap(), None);
+        assert_eq!(read_build(200, b"<html>", None).unwrap(), None);
+        assert!(read_build(503, b"", None).is_err());
     }
 
     #[test]

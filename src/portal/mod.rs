@@ -18,7 +18,7 @@ use tracing::{debug, instrument};
 use url::Url;
 
 pub use envelope::PortalError;
-pub use model::PortalUser;
+pub use model::{PortalBuild, PortalUser};
 
 use crate::config::Product;
 use crate::domain::{Credential, UserId, UserRef};
@@ -51,17 +51,22 @@ pub enum PortalSetupError {
 pub struct PortalClient {
     http: reqwest::Client,
     people_url: Url,
+    build_url: Url,
 }
 
 impl PortalClient {
     /// Builds the client; `base_url` is the portal root.
     pub fn new(settings: &PortalSettings) -> Result<Self, PortalSetupError> {
-        let mut people_url = settings.base_url.clone();
-        people_url
-            .path_segments_mut()
-            .map_err(|()| PortalSetupError::NotABase(settings.base_url.clone()))?
-            .pop_if_empty()
-            .extend(["api", "2.0", "people"]);
+        let api_url = |path: &[&str]| {
+            let mut url = settings.base_url.clone();
+            url.path_segments_mut()
+                .map_err(|()| PortalSetupError::NotABase(settings.base_url.clone()))?
+                .pop_if_empty()
+                .extend(path);
+            Ok::<_, PortalSetupError>(url)
+        };
+        let people_url = api_url(&["api", "2.0", "people"])?;
+        let build_url = api_url(&["api", "2.0", "settings", "version", "build"])?;
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
@@ -69,7 +74,11 @@ impl PortalClient {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("people-gateway/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, people_url })
+        Ok(Self {
+            http,
+            people_url,
+            build_url,
+        })
     }
 
     /// `GET /api/2.0/people/{user}`: a GUID, a user name, or `@self`.
@@ -111,13 +120,25 @@ impl PortalClient {
             .await
     }
 
+    /// `GET /api/2.0/settings/version/build`, which both products answer
+    /// without a credential: which product, and which release (CS
+    /// `module/ASC.Api/ASC.Api.Settings/SettingsApi.cs:381-386`; DS
+    /// `web/ASC.Web.Api/Api/Settings/VersionController.cs:50-60`). `None` when
+    /// the portal does not say; an error only when it could not be asked.
+    #[instrument(skip_all)]
+    pub async fn build_info(&self) -> Result<Option<PortalBuild>, PortalError> {
+        let request = self.http.request(Method::GET, self.build_url.clone());
+        let (status, body, retry_after) = self.exchange(request, None).await?;
+        envelope::read_build(status, &body, retry_after)
+    }
+
     /// Tells Workspace from DocSpace by the success envelope of
     /// `GET /people/@self`: DocSpace's always carries `links`, Workspace's never does.
     #[instrument(skip_all)]
     pub async fn detect_product(&self, credential: &Credential) -> Result<Product, PortalError> {
         let url = self.user_url(UserRef::SELF_ALIAS, None);
         let (status, body, retry_after) = self
-            .exchange(self.http.request(Method::GET, url), credential)
+            .exchange(self.http.request(Method::GET, url), Some(credential))
             .await?;
         envelope::read_user(status, &body, retry_after)?;
         Ok(if envelope::has_links(&body) {
@@ -144,7 +165,7 @@ impl PortalClient {
         request: RequestBuilder,
         credential: &Credential,
     ) -> Result<PortalUser, PortalError> {
-        let (status, body, retry_after) = self.exchange(request, credential).await?;
+        let (status, body, retry_after) = self.exchange(request, Some(credential)).await?;
         envelope::read_user(status, &body, retry_after)
     }
 
@@ -152,10 +173,13 @@ impl PortalClient {
     async fn exchange(
         &self,
         request: RequestBuilder,
-        credential: &Credential,
+        credential: Option<&Credential>,
     ) -> Result<(u16, bytes::Bytes, Option<Duration>), PortalError> {
-        let request = with_credential(request, credential)?
-            .header(ACCEPT, HeaderValue::from_static("application/json"));
+        let request = match credential {
+            Some(credential) => with_credential(request, credential)?,
+            None => request,
+        }
+        .header(ACCEPT, HeaderValue::from_static("application/json"));
         let response = request.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
         let retry_after = response

@@ -10,6 +10,17 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::dates::ApiDateTime;
+use crate::config::Product;
+use crate::domain::PortalVersion;
+
+/// What a portal says it runs (`GET /api/2.0/settings/version/build`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortalBuild {
+    /// The product, told by which key the answer has.
+    pub product: Product,
+    /// The release; `None` when the portal reports only its built-in fallback.
+    pub version: Option<PortalVersion>,
+}
 
 /// The portal's full user DTO (Workspace `EmployeeWraperFull`, DocSpace `EmployeeFullDto`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -230,6 +241,9 @@ pub struct WorkspaceUpdateBody {
     pub is_visitor: bool,
     /// Always sent: a missing list wipes all contacts.
     pub contacts: Vec<ContactBody>,
+    /// Always sent: a missing list removes the user from every department
+    /// when an administrator calls.
+    pub department: Vec<String>,
     /// Sent whenever the user has a lead: a missing value clears it for admins.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lead: Option<String>,
@@ -249,8 +263,6 @@ pub struct WorkspaceUpdateBody {
     pub birthday: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worksfrom: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub department: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -283,6 +295,18 @@ pub struct DocSpaceUpdateBody {
     /// DocSpace's inverted name: `true` makes the user a guest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_user: Option<bool>,
+    /// DocSpace 3.1.1 to 3.6.x only (refused for later releases).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// `SexEnum`: 0 female, 1 male (DocSpace 3.1.1 to 3.6.x).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sex: Option<u8>,
+    /// An `ApiDateTime` string (DocSpace 3.1.1 to 3.6.x).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<String>,
+    /// An `ApiDateTime` string; the DTO property is `Worksfrom` (DocSpace 3.1.1 to 3.6.x).
+    #[serde(rename = "worksfrom", skip_serializing_if = "Option::is_none")]
+    pub works_from: Option<String>,
 }
 
 /// Body of Workspace `PUT /api/2.0/people/{id}/contacts`.
@@ -336,7 +360,7 @@ mod tests {
         let body = serde_json::to_value(WorkspaceUpdateBody::default()).unwrap();
         assert_eq!(
             body,
-            serde_json::json!({"isVisitor": false, "contacts": []})
+            serde_json::json!({"isVisitor": false, "contacts": [], "department": []})
         );
         let body = serde_json::to_value(DocSpaceUpdateBody {
             is_user: Some(true),

@@ -85,6 +85,18 @@ pub(crate) fn parse_api_datetime(text: &str) -> Result<DateTime<Utc>, String> {
     Ok(utc.and_utc())
 }
 
+/// `DateTimeOffset.TryParse` on a server whose zone is UTC: a string with `Z` or an offset is
+/// that instant, one without is UTC wall time; `None` when it cannot be read.
+pub(crate) fn parse_server_local(text: &str) -> Option<DateTime<Utc>> {
+    let (body, zone) = split_zone(text.trim());
+    let local = parse_wall_time(body, true)?;
+    let offset = match zone {
+        Zone::Offset(offset) => offset.local_minus_utc(),
+        Zone::Utc | Zone::TenantLocal => 0,
+    };
+    Some((local - Duration::seconds(i64::from(offset))).and_utc())
+}
+
 /// Tenant-local calendar date of an instant (what Workspace keeps for birthday/workFrom).
 pub(crate) fn tenant_local(instant: DateTime<Utc>) -> NaiveDateTime {
     instant.with_timezone(&tenant_offset()).naive_local()

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{
     auth,
+    dates::{parse_server_local, tenant_local},
     render::{Viewer, docspace_user},
     routes::Endpoint,
     state::{
@@ -20,8 +21,11 @@ use super::{
     },
     wire::{self, Exception, Failure, Incoming, Reply},
 };
+use crate::domain::PortalVersion;
 
 const USER_NOT_FOUND: &str = "The user could not be found";
+/// Commit 031127419d removed title, sex, birthday and worksfrom from the update.
+const FIRST_RELEASE_WITHOUT_PROFILE_DETAILS: PortalVersion = PortalVersion::new(3, 7, 1);
 const ACCESS_DENIED: &str = "Access denied";
 /// `[StringLength(255)]` on the name and email properties.
 const MAX_TEXT: usize = 255;
@@ -72,6 +76,8 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
         ),
         // why: 3.7 has no contacts controller; the router never produces this for DocSpace.
         Endpoint::Contacts(..) => return Reply::empty(StatusCode::NOT_FOUND),
+        // why: answered by the router before authentication.
+        Endpoint::BuildVersion => return Reply::empty(StatusCode::NOT_FOUND),
     };
     match answer {
         Ok(shown) => {
@@ -115,14 +121,17 @@ fn profile(portal: &Portal, caller: &SimUser, key: &str) -> Result<Shown, Refusa
     })
 }
 
-/// `UpdateMember` (`PUT /people/{userid}`).
+/// `UpdateMember` (`PUT /people/{userid}`), as the configured release has it: DS@v3.7.2-server
+/// `products/ASC.People/Server/Api/UserController.cs:1897-2061`, or for 3.1.1 to 3.6.x
+/// DS@v3.6.1-server `…/UserController.cs:1753-1900`.
 fn update_profile(
     portal: &mut Portal,
     caller: &SimUser,
     key: &str,
     incoming: &Incoming,
 ) -> Result<Shown, Refusal> {
-    let input = UpdateMember::read(incoming)?;
+    let legacy = portal.docspace_release < FIRST_RELEASE_WITHOUT_PROFILE_DETAILS;
+    let input = UpdateMember::read(incoming, legacy)?;
     // why: GetUserInfoAsync tries a GUID and falls back to the user name, so `@self` is a name.
     let mut user = match parse_guid(key) {
         Some(id) => portal.user(id),
@@ -136,7 +145,8 @@ fn update_profile(
             Failure::new(StatusCode::FORBIDDEN, Exception::Authorizing, ACCESS_DENIED).into(),
         );
     }
-    if !editing_self && (user.is_owner || (!caller.is_owner && user.is_admin)) {
+    // why: 3.7.1 refuses to edit the owner, or an admin unless the owner asks (:1915-1921).
+    if !legacy && !editing_self && (user.is_owner || (!caller.is_owner && user.is_admin)) {
         return Err(Failure::new(StatusCode::FORBIDDEN, Exception::Security, ACCESS_DENIED).into());
     }
     let mut shown_contacts = None;
@@ -160,9 +170,30 @@ fn update_profile(
             if let Some(location) = input.location {
                 user.location = Some(location);
             }
+            // why: before 3.7.1, a DocSpace admin's own title (3.6.1:1790-1793).
+            if legacy
+                && caller.is_portal_admin()
+                && let Some(title) = input.title
+            {
+                user.title = Some(title);
+            }
         }
         if let Some(comment) = input.comment {
             user.notes = Some(comment);
+        }
+        if legacy {
+            // why: SexEnum 0 is Female, 1 Male; anything else keeps the value (3.6.1:1798-1803).
+            match input.sex {
+                Some(0) => user.sex = Some(false),
+                Some(1) => user.sex = Some(true),
+                _ => {}
+            }
+            if let Some(birthday) = input.birthday {
+                user.birthday = calendar_date_or_reset(birthday);
+            }
+            if let Some(works_from) = input.works_from {
+                user.work_from = calendar_date_or_reset(works_from);
+            }
         }
         // why: assigned unconditionally, so leaving `spam` out resets it.
         user.spam = input.spam;
@@ -181,33 +212,52 @@ fn update_profile(
                 user.contacts = reloaded_contacts(&flat);
             }
         }
-        if let Some(files) = input.files.filter(|files| !files.is_empty())
-            && user.avatar_url.as_ref() != Some(&files)
-        {
-            check_photo_source(&files)?;
-            user.avatar_url = Some(files);
+        if let Some(files) = input.files.filter(|files| !files.is_empty()) {
+            let url = photo_url(&files, incoming);
+            if user.avatar_url.as_ref() != Some(&url) {
+                check_photo_source(&url, incoming)?;
+                user.avatar_url = Some(url);
+            }
         }
         if caller.is_portal_admin()
             && let Some(department) = &input.department
         {
             portal.replace_groups(&mut user, department);
         }
+    }
+    // why: 3.7.1 applies `disable` to others only (:1995-2001); earlier releases also to oneself,
+    // but not to the owner, nor to an admin unless the owner asks (3.6.1:1842).
+    let may_disable = if legacy {
+        editing_self
+            || caller.is_owner
+            || (caller.is_portal_admin() && !user.is_owner && !user.is_admin)
     } else {
-        if let Some(disable) = input.disable {
-            user.status = if disable {
-                STATUS_TERMINATED
-            } else {
-                STATUS_ACTIVE
-            };
-            user.terminated = disable.then(Utc::now);
-        }
-        if let Some(make_guest) = input.is_user {
-            let can_be_guest = !user.is_owner && !user.is_admin;
-            if make_guest && can_be_guest && !user.is_visitor {
-                user.is_visitor = true;
-            } else if !make_guest && user.is_visitor {
-                user.is_visitor = false;
+        !editing_self
+    };
+    if may_disable && let Some(disable) = input.disable {
+        user.status = if disable {
+            STATUS_TERMINATED
+        } else {
+            STATUS_ACTIVE
+        };
+        user.terminated = disable.then(Utc::now);
+    }
+    if !editing_self && let Some(make_guest) = input.is_user {
+        // why: the owner, admins and module admins never become guests (:2009-2012).
+        let can_be_guest = !user.is_owner && !user.is_admin && user.admin_modules.is_empty();
+        if make_guest && can_be_guest && !user.is_visitor {
+            user.is_visitor = true;
+        } else if !make_guest && user.is_visitor {
+            // why: `countPaidUserChecker.CheckAppend()` throws a TenantQuotaException (402).
+            if !portal.has_free_seat() {
+                return Err(Failure::new(
+                    StatusCode::PAYMENT_REQUIRED,
+                    Exception::TenantQuota,
+                    "The number of paid users exceeds the tariff limit",
+                )
+                .into());
             }
+            user.is_visitor = false;
         }
     }
     portal.upsert(user.clone());
@@ -220,11 +270,39 @@ fn update_profile(
     })
 }
 
+/// A relative photo path is resolved against the portal's own address
+/// (PeopleControllerBase.cs:107-113).
+fn photo_url(files: &str, incoming: &Incoming) -> String {
+    let lower = files.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        files.to_owned()
+    } else {
+        format!("{}/{}", incoming.origin(), files.trim_start_matches('/'))
+    }
+}
+
+/// The tenant-local date the JSON reader's instant names; exactly `1900-01-01T00:00` local
+/// clears the field (3.6.1:1807-1823).
+fn calendar_date_or_reset(instant: chrono::DateTime<Utc>) -> Option<chrono::NaiveDate> {
+    let local = tenant_local(instant);
+    let reset = chrono::NaiveDate::from_ymd_opt(1900, 1, 1)
+        .map(|date| date.and_time(chrono::NaiveTime::MIN));
+    (Some(local) != reset).then(|| local.date())
+}
+
 /// The photo URL's SSRF check: absolute URLs must not point at loopback or private addresses.
-fn check_photo_source(files: &str) -> Result<(), Failure> {
-    // why: a relative path is resolved against the portal itself, which the check trusts.
-    let Ok(url) = Url::parse(files) else {
+fn check_photo_source(files: &str, incoming: &Incoming) -> Result<(), Failure> {
+    // why: a relative path was resolved against the portal itself, which a real portal reaches
+    // under its public name; the simulator's loopback address stands in for that.
+    if files.starts_with(&format!("{}/", incoming.origin())) {
         return Ok(());
+    }
+    let Ok(url) = Url::parse(files) else {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            Exception::Security,
+            ACCESS_DENIED,
+        ));
     };
     let internal = match url.host() {
         Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
@@ -265,12 +343,19 @@ struct UpdateMember {
     contacts: Option<Vec<(String, String)>>,
     files: Option<String>,
     spam: Option<bool>,
+    /// Read by releases before 3.7.1 only.
+    title: Option<String>,
+    /// `SexEnum?`, before 3.7.1.
+    sex: Option<i64>,
+    /// `ApiDateTime` through its JSON converter, before 3.7.1.
+    birthday: Option<chrono::DateTime<Utc>>,
+    works_from: Option<chrono::DateTime<Utc>>,
 }
 
 impl UpdateMember {
     /// The input formatter, then model validation: names match case-insensitively, unknown
     /// properties are ignored, booleans must be real JSON booleans.
-    fn read(incoming: &Incoming) -> Result<UpdateMember, Refusal> {
+    fn read(incoming: &Incoming, legacy: bool) -> Result<UpdateMember, Refusal> {
         if !reads_json(incoming.media_type().as_deref()) {
             return Err(Refusal::UnsupportedMediaType);
         }
@@ -309,7 +394,12 @@ impl UpdateMember {
                 }
                 "department" => input.department = at.guids(value)?,
                 "contacts" => input.contacts = at.contacts(value)?,
-                // why: System.Text.Json ignores properties the DTO does not declare (title, sex…).
+                "title" if legacy => input.title = at.string(value)?,
+                "sex" if legacy => input.sex = at.integer(value, "SexEnum")?,
+                "birthday" if legacy => input.birthday = at.date(value)?,
+                "worksfrom" if legacy => input.works_from = at.date(value)?,
+                // why: System.Text.Json ignores properties the DTO does not declare (3.7.1
+                // dropped title, sex, birthday and worksfrom).
                 _ => {}
             }
         }
@@ -446,6 +536,29 @@ impl Property<'_> {
         }
     }
 
+    /// A nullable enum without a string converter: a JSON integer.
+    fn integer(&self, value: &Value, clr_type: &str) -> Result<Option<i64>, Refusal> {
+        match value {
+            Value::Null => Ok(None),
+            Value::Number(number) => number
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| self.mismatch(&self.path(), clr_type)),
+            _ => Err(self.mismatch(&self.path(), clr_type)),
+        }
+    }
+
+    /// `ApiDateTimeConverter.Read`: `DateTimeOffset.TryParse` first, so a string without an
+    /// offset is server-local time (UTC here); one it cannot read becomes `MinValue`, taken as
+    /// no date (DS@v3.6.1-server:common/ASC.Api.Core/Core/ApiDateTime.cs:376-393).
+    fn date(&self, value: &Value) -> Result<Option<chrono::DateTime<Utc>>, Refusal> {
+        match value {
+            Value::Null => Ok(None),
+            Value::String(text) => Ok(parse_server_local(text)),
+            _ => Err(self.mismatch(&self.path(), "ASC.Api.Core.ApiDateTime")),
+        }
+    }
+
     fn guids(&self, value: &Value) -> Result<Option<Vec<Uuid>>, Refusal> {
         let items = match value {
             Value::Null => return Ok(None),
@@ -537,12 +650,20 @@ mod tests {
     }
 
     #[test]
-    fn photos_from_internal_addresses_are_refused() {
-        assert!(check_photo_source("https://cdn.example.com/a.png").is_ok());
-        assert!(check_photo_source("/relative/a.png").is_ok());
-        assert!(check_photo_source("http://127.0.0.1/a.png").is_err());
-        assert!(check_photo_source("http://10.1.2.3/a.png").is_err());
-        assert!(check_photo_source("http://localhost/a.png").is_err());
-        assert!(check_photo_source("file:///etc/passwd").is_err());
+    fn photos_from_internal_addresses_are_refused_but_the_portal_itself_is_trusted() {
+        let request = axum::http::Request::builder()
+            .uri("/api/2.0/people/x")
+            .header("host", "127.0.0.1:8080")
+            .body(())
+            .unwrap();
+        let (parts, ()) = request.into_parts();
+        let incoming = Incoming::new(&parts, axum::body::Bytes::new(), "localhost");
+        let check = |url: &str| check_photo_source(url, &incoming);
+        assert!(check("https://cdn.example.com/a.png").is_ok());
+        assert!(check(&photo_url("/storage/a.png", &incoming)).is_ok());
+        assert!(check("http://127.0.0.1/a.png").is_err());
+        assert!(check("http://10.1.2.3/a.png").is_err());
+        assert!(check("http://localhost/a.png").is_err());
+        assert!(check("file:///etc/passwd").is_err());
     }
 }

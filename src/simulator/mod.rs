@@ -1,5 +1,6 @@
 //! A simulated ONLYOFFICE portal: a real HTTP server answering the People API exactly as
-//! Workspace (CommunityServer) or DocSpace 3.7 do on the wire, quirks and faults included.
+//! Workspace (CommunityServer) or DocSpace (3.1.1 to 3.6.x, or 3.7.1 and later) do on the wire,
+//! quirks and faults included, plus the anonymous build endpoint that says which is which.
 //! The gateway's end-to-end tests and its `--demo` mode run against it.
 //!
 //! A request goes: `wire::Incoming` (recorded, fault and latency picked in arrival order) →
@@ -41,6 +42,7 @@ pub use fault::Fault;
 pub use state::SimUser;
 
 use crate::config::Product;
+use crate::domain::PortalVersion;
 use state::Portal;
 use wire::{Incoming, Reply};
 
@@ -111,7 +113,8 @@ impl Simulator {
         Simulator::serve(listener, product)
     }
 
-    /// Same, on a listener the caller bound (the demo binds a port of its choice).
+    /// Serves on a listener the caller bound, e.g. to restart a portal on the address of one
+    /// that was stopped.
     pub fn serve(listener: TcpListener, product: Product) -> std::io::Result<Simulator> {
         let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
         let addr = listener.local_addr()?;
@@ -204,6 +207,23 @@ impl Simulator {
     /// The tenant's UTC offset in minutes (default `seed::TENANT_OFFSET_MINUTES`).
     pub fn set_tenant_offset_minutes(&self, minutes: i32) {
         lock(&self.shared.portal).tenant_offset_minutes = minutes;
+    }
+
+    /// How many active full (non-guest) users the tariff allows; `None` (the default): no limit.
+    pub fn set_user_quota(&self, quota: Option<usize>) {
+        lock(&self.shared.portal).user_quota = quota;
+    }
+
+    /// The DocSpace release whose update rules the simulator follows (default
+    /// `seed::DOCSPACE_RELEASE`); its build endpoint reports it too.
+    pub fn set_docspace_release(&self, release: PortalVersion) {
+        lock(&self.shared.portal).docspace_release = release;
+    }
+
+    /// What `GET /api/2.0/settings/version/build` reports instead of the release, e.g. the
+    /// built-in fallback `3.1.0` of a deployment that configures no version.
+    pub fn set_reported_version(&self, reported: Option<&str>) {
+        lock(&self.shared.portal).reported_version = reported.map(str::to_owned);
     }
 
     /// Snapshot of a stored user (the persisted state, not what a response showed).

@@ -33,6 +33,34 @@ pub(crate) enum Endpoint {
     UpdateProfile(String),
     /// `PUT|POST|DELETE /people/{x}/contacts` (Workspace only).
     Contacts(ContactsChange, String),
+    /// `GET /settings/version/build`, anonymous on both products.
+    BuildVersion,
+}
+
+/// The response format a Workspace route suffix asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Json,
+    Xml,
+}
+
+/// Workspace registers every route again as `{route}.{extension}` for `json`, `xml` and
+/// `tml`, matched case-sensitively (CS@7c503dfb5:module/ASC.Api/ASC.Api/Impl/Routing/
+/// ApiRouteRegistrator.cs:39-47, Impl/Constraints/ApiHttpMethodConstraint.cs:58-79); XML is
+/// the JSON answer converted (Impl/Serializers/JsonNetSerializer.cs:66-99).
+fn workspace_format(raw_path: &str) -> (&str, Format) {
+    for (suffix, format) in [
+        (".json", Format::Json),
+        (".xml", Format::Xml),
+        (".tml", Format::Xml),
+    ] {
+        if let Some(path) = raw_path.strip_suffix(suffix)
+            && !path.ends_with('/')
+        {
+            return (path, format);
+        }
+    }
+    (raw_path, Format::Json)
 }
 
 impl Endpoint {
@@ -47,22 +75,24 @@ impl Endpoint {
         if segments.len() > 1 && segments.last().map(String::as_str) == Some("") {
             segments.pop();
         }
-        if product == Product::Workspace {
-            // why: Workspace registers every route a second time with a `.json` suffix.
-            if let Some(last) = segments.last_mut()
-                && last.len() > 5
-                && last.to_ascii_lowercase().ends_with(".json")
-            {
-                last.truncate(last.len() - 5);
-            }
-        }
-        let [api, version, people, rest @ ..] = segments.as_slice() else {
+        let [api, version, area, rest @ ..] = segments.as_slice() else {
             return None;
         };
-        if !api.eq_ignore_ascii_case("api")
-            || version != "2.0"
-            || !people.eq_ignore_ascii_case("people")
-        {
+        if !api.eq_ignore_ascii_case("api") || version != "2.0" {
+            return None;
+        }
+        if area.eq_ignore_ascii_case("settings") {
+            return match (rest, method) {
+                ([version, build], &Method::GET)
+                    if version.eq_ignore_ascii_case("version")
+                        && build.eq_ignore_ascii_case("build") =>
+                {
+                    Some(Endpoint::BuildVersion)
+                }
+                _ => None,
+            };
+        }
+        if !area.eq_ignore_ascii_case("people") {
             return None;
         }
         match (rest, method) {
@@ -95,14 +125,45 @@ impl Endpoint {
 pub(crate) fn dispatch(product: Product, portal: &mut Portal, incoming: &Incoming) -> Reply {
     // why: routing runs before authorization in both stacks, so an unknown URL is a 404 even
     // without credentials.
-    match (
-        Endpoint::resolve(product, &incoming.method, &incoming.raw_path),
-        product,
-    ) {
-        (Some(endpoint), Product::Workspace) => workspace::handle(portal, endpoint, incoming),
-        (Some(endpoint), Product::Docspace) => docspace::handle(portal, endpoint, incoming),
-        (None, Product::Workspace) => wire::workspace_no_route(),
-        (None, Product::Docspace) => Reply::empty(StatusCode::NOT_FOUND),
+    match product {
+        Product::Workspace => {
+            let (path, format) = workspace_format(&incoming.raw_path);
+            let reply = match Endpoint::resolve(product, &incoming.method, path) {
+                Some(Endpoint::BuildVersion) => build_version(portal, product, incoming),
+                Some(endpoint) => workspace::handle(portal, endpoint, incoming),
+                None => wire::workspace_no_route(),
+            };
+            match format {
+                Format::Json => reply,
+                Format::Xml => wire::as_workspace_xml(reply),
+            }
+        }
+        Product::Docspace => match Endpoint::resolve(product, &incoming.method, &incoming.raw_path)
+        {
+            Some(Endpoint::BuildVersion) => build_version(portal, product, incoming),
+            Some(endpoint) => docspace::handle(portal, endpoint, incoming),
+            None => Reply::empty(StatusCode::NOT_FOUND),
+        },
+    }
+}
+
+/// `GetBuildVersions`, which needs no credential: DocSpace answers `docSpace`
+/// (DS@v3.7.2-server:web/ASC.Web.Api/Api/Settings/VersionController.cs:50-60), Workspace
+/// `communityServer` (CS@7c503dfb5:module/ASC.Api/ASC.Api.Settings/SettingsApi.cs:381-386).
+fn build_version(portal: &Portal, product: Product, incoming: &Incoming) -> Reply {
+    let reported = portal.reported_version.clone();
+    match product {
+        Product::Workspace => {
+            let version = reported.unwrap_or_else(|| super::seed::WORKSPACE_VERSION.to_owned());
+            wire::workspace_success(
+                StatusCode::OK,
+                &serde_json::json!({ "communityServer": version }),
+            )
+        }
+        Product::Docspace => {
+            let version = reported.unwrap_or_else(|| portal.docspace_release.to_string());
+            wire::docspace_success(incoming, &serde_json::json!({ "docSpace": version }))
+        }
     }
 }
 
@@ -172,18 +233,36 @@ mod tests {
     }
 
     #[test]
-    fn workspace_accepts_the_json_suffix() {
+    fn workspace_format_suffixes_are_case_sensitive() {
         assert_eq!(
-            resolve(
-                Product::Workspace,
-                Method::GET,
-                "/api/2.0/people/@self.json"
-            ),
-            Some(Endpoint::Me)
+            workspace_format("/api/2.0/people/@self.json"),
+            ("/api/2.0/people/@self", Format::Json)
+        );
+        assert_eq!(
+            workspace_format("/api/2.0/people/john.xml"),
+            ("/api/2.0/people/john", Format::Xml)
+        );
+        assert_eq!(
+            workspace_format("/api/2.0/people/john.tml"),
+            ("/api/2.0/people/john", Format::Xml)
+        );
+        assert_eq!(
+            workspace_format("/api/2.0/people/John.JSON"),
+            ("/api/2.0/people/John.JSON", Format::Json)
         );
         assert_eq!(
             resolve(Product::Docspace, Method::GET, "/api/2.0/people/@self.json"),
             Some(Endpoint::Profile("@self.json".to_owned()))
         );
+    }
+
+    #[test]
+    fn the_build_version_route_exists_on_both_products() {
+        for product in [Product::Workspace, Product::Docspace] {
+            assert_eq!(
+                resolve(product, Method::GET, "/api/2.0/settings/version/build"),
+                Some(Endpoint::BuildVersion)
+            );
+        }
     }
 }

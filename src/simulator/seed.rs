@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::state::{STATUS_ACTIVE, STATUS_TERMINATED, SimGroup, SimUser};
+use crate::domain::PortalVersion;
 
 /// Jane Doe (`jane.doe`): portal owner and administrator.
 pub const ADMIN_ID: &str = "0b1e6a2c-8d4f-4a3b-9c5d-6e7f8a9b0c01";
@@ -32,8 +33,18 @@ pub const SUSPENDED_ID: &str = "4f52ae60-c283-4e7f-9091-a2b3c4d5e605";
 pub const MARKETING_GROUP_ID: &str = "6174c082-e4a5-4091-b2b3-c4d5e6f70807";
 /// The "Sales & Support" department (its `&` shows HTML-encoded in `department`).
 pub const SALES_GROUP_ID: &str = "7285d193-f5b6-41a2-83c4-d5e6f7081908";
+/// Pat People (`pat.people`): administers the People module, not the portal.
+pub const PEOPLE_ADMIN_ID: &str = "8396e2a4-06c7-42b3-94d5-e6f708192a09";
+/// Pat People's auth token.
+pub const PEOPLE_ADMIN_TOKEN: &str = "demo-people-admin-token";
+/// Quinn Projects (`quinn.projects`): administers the Projects module only.
+pub const MODULE_ADMIN_ID: &str = "94a7f3b5-17d8-43c4-a5e6-f708192a3b0a";
 /// The tenant's time zone offset east of UTC, in minutes (UTC+3).
 pub const TENANT_OFFSET_MINUTES: i32 = 180;
+/// The DocSpace release the simulator follows unless told otherwise.
+pub const DOCSPACE_RELEASE: PortalVersion = PortalVersion::new(3, 7, 2);
+/// What the Workspace simulator's build endpoint reports.
+pub const WORKSPACE_VERSION: &str = "12.7.1.1912";
 
 /// Parses a seed id at compile time, so a typo fails the build instead of a request.
 const fn seed_id(text: &str) -> Uuid {
@@ -49,6 +60,8 @@ pub(crate) const USER: Uuid = seed_id(USER_ID);
 pub(crate) const GUEST: Uuid = seed_id(GUEST_ID);
 pub(crate) const LDAP: Uuid = seed_id(LDAP_ID);
 pub(crate) const SUSPENDED: Uuid = seed_id(SUSPENDED_ID);
+pub(crate) const PEOPLE_ADMIN: Uuid = seed_id(PEOPLE_ADMIN_ID);
+pub(crate) const MODULE_ADMIN: Uuid = seed_id(MODULE_ADMIN_ID);
 pub(crate) const MARKETING: Uuid = seed_id(MARKETING_GROUP_ID);
 pub(crate) const SALES: Uuid = seed_id(SALES_GROUP_ID);
 
@@ -137,6 +150,17 @@ pub(crate) fn users() -> Vec<SimUser> {
             registration_date: at(2018, 2, 14, 10, 0),
             ..blank(SUSPENDED, "sam.suspended", "Sam", "Suspended")
         },
+        SimUser {
+            admin_modules: vec!["people".to_owned()],
+            registration_date: at(2020, 6, 1, 9, 0),
+            token: Some(PEOPLE_ADMIN_TOKEN.to_owned()),
+            ..blank(PEOPLE_ADMIN, "pat.people", "Pat", "People")
+        },
+        SimUser {
+            admin_modules: vec!["projects".to_owned()],
+            registration_date: at(2021, 2, 3, 10, 0),
+            ..blank(MODULE_ADMIN, "quinn.projects", "Quinn", "Projects")
+        },
     ]
 }
 
@@ -161,6 +185,7 @@ fn blank(id: Uuid, user_name: &str, first_name: &str, last_name: &str) -> SimUse
         group_ids: Vec::new(),
         lead: None,
         is_admin: false,
+        admin_modules: Vec::new(),
         is_owner: false,
         is_visitor: false,
         is_ldap: false,

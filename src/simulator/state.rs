@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::seed;
+use crate::domain::PortalVersion;
 
 /// `EmployeeStatus.Active`.
 pub(crate) const STATUS_ACTIVE: i32 = 1;
@@ -50,6 +51,8 @@ pub struct SimUser {
     pub lead: Option<Uuid>,
     /// Portal (DocSpace) administrator.
     pub is_admin: bool,
+    /// Modules the user administers (`listAdminModules`), e.g. `people`, `projects`.
+    pub admin_modules: Vec<String>,
     /// Portal owner.
     pub is_owner: bool,
     /// Guest ("visitor" in Workspace).
@@ -76,6 +79,17 @@ impl SimUser {
     /// Portal administrators and the owner pass every permission check.
     pub(crate) fn is_portal_admin(&self) -> bool {
         self.is_admin || self.is_owner
+    }
+
+    /// Workspace's `IsProductAdministrator(People)`, which also grants the People module's
+    /// `Action_EditUser` and `Action_EditGroups`: portal admins and People-module admins
+    /// (CS@7c503dfb5:web/core/ASC.Web.Core/WebItemSecurity.cs:226-232, 258-262, 299-309).
+    pub(crate) fn is_people_admin(&self) -> bool {
+        self.is_portal_admin()
+            || self
+                .admin_modules
+                .iter()
+                .any(|module| module.eq_ignore_ascii_case("people"))
     }
 
     pub(crate) fn is_active(&self) -> bool {
@@ -112,6 +126,12 @@ pub(crate) struct Portal {
     pub(crate) people_module_visible: bool,
     /// The tenant's UTC offset in minutes.
     pub(crate) tenant_offset_minutes: i32,
+    /// Active non-guest users the tariff allows; `None`: no limit.
+    pub(crate) user_quota: Option<usize>,
+    /// The DocSpace release whose update rules apply.
+    pub(crate) docspace_release: PortalVersion,
+    /// What `GET /settings/version/build` reports; `None`: the release itself.
+    pub(crate) reported_version: Option<String>,
 }
 
 impl Portal {
@@ -122,7 +142,20 @@ impl Portal {
             groups: seed::groups(),
             people_module_visible: true,
             tenant_offset_minutes: seed::TENANT_OFFSET_MINUTES,
+            user_quota: None,
+            docspace_release: seed::DOCSPACE_RELEASE,
+            reported_version: None,
         }
+    }
+
+    /// Whether one more active full user fits the tariff.
+    pub(crate) fn has_free_seat(&self) -> bool {
+        let active_users = self
+            .users
+            .iter()
+            .filter(|user| user.is_active() && !user.is_visitor)
+            .count();
+        self.user_quota.is_none_or(|quota| active_users < quota)
     }
 
     pub(crate) fn user(&self, id: Uuid) -> Option<&SimUser> {

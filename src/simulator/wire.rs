@@ -272,6 +272,45 @@ fn workspace_json<T: Serialize>(status: StatusCode, value: &T) -> Reply {
     }
 }
 
+/// The answer as Workspace sends it for a `.xml` or `.tml` route: the JSON
+/// envelope converted to XML under a `<result>` root (Json.NET's `DeserializeXNode`).
+pub(crate) fn as_workspace_xml(reply: Reply) -> Reply {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&reply.body) else {
+        return reply;
+    };
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>");
+    write_xml_element(&mut xml, "result", &value);
+    let mut converted = reply.with_body(xml);
+    converted
+        .headers
+        .retain(|(name, _)| name != header::CONTENT_TYPE);
+    converted.with_header(header::CONTENT_TYPE, "text/xml; charset=utf-8")
+}
+
+fn write_xml_element(xml: &mut String, name: &str, value: &serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        // why: an array becomes one element per item, all named after the property.
+        Value::Array(items) => {
+            for item in items {
+                write_xml_element(xml, name, item);
+            }
+        }
+        Value::Object(map) => {
+            xml.push_str(&format!("<{name}>"));
+            for (key, inner) in map {
+                write_xml_element(xml, key, inner);
+            }
+            xml.push_str(&format!("</{name}>"));
+        }
+        Value::Null => xml.push_str(&format!("<{name} />")),
+        Value::String(text) => {
+            xml.push_str(&format!("<{name}>{}</{name}>", html_encode(text)));
+        }
+        other => xml.push_str(&format!("<{name}>{other}</{name}>")),
+    }
+}
+
 /// Workspace's answer to missing or unknown credentials: plain text, not JSON.
 pub(crate) fn workspace_unauthorized(incoming: &Incoming) -> Reply {
     let reply = Reply::new(

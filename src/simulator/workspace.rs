@@ -32,6 +32,8 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
         Endpoint::Profile(key) => profile(portal, &key),
         Endpoint::UpdateProfile(key) => update_profile(portal, &caller, &key, incoming),
         Endpoint::Contacts(change, key) => contacts(portal, &caller, change, &key, incoming),
+        // why: answered by the router before authentication.
+        Endpoint::BuildVersion => return wire::workspace_no_route(),
     };
     match answer {
         Ok((status, shown)) => {
@@ -77,10 +79,11 @@ fn user_by_id_or_name<'a>(portal: &'a Portal, key: &str) -> Result<&'a SimUser, 
     })
 }
 
-/// The "Edit user information" check: self or a portal admin. A denial is an
-/// `AuthorizingException`, which Workspace does not map, so it surfaces as a 500.
+/// The "Edit user information" check: self, a portal admin, or a People-module admin (whose
+/// ACEs grant it). A denial is an `AuthorizingException`, which Workspace does not map, so it
+/// surfaces as a 500.
 fn demand_edit(caller: &SimUser, target_id: uuid::Uuid) -> Result<(), Failure> {
-    if caller.id == target_id || caller.is_portal_admin() {
+    if caller.id == target_id || caller.is_people_admin() {
         return Ok(());
     }
     Err(Failure::new(
@@ -99,13 +102,13 @@ struct UpdateMember {
     first_name: Option<String>,
     last_name: Option<String>,
     comment: Option<String>,
-    department: Option<Vec<uuid::Uuid>>,
     title: Option<String>,
     location: Option<String>,
     sex: Option<String>,
     birthday: Option<chrono::DateTime<Utc>>,
     works_from: Option<chrono::DateTime<Utc>>,
     contacts: Vec<(String, String)>,
+    department: Vec<uuid::Uuid>,
     files: Option<String>,
     disable: Option<bool>,
     lead: Option<uuid::Uuid>,
@@ -120,7 +123,9 @@ impl UpdateMember {
             first_name: args.text("firstname"),
             last_name: args.text("lastname"),
             comment: args.text("comment"),
-            department: args.guids("department")?,
+            // why: the binder builds every collection parameter, so a missing `department`
+            // (like `[]`) is an empty array, never null (Utils/Binder.cs:85-106, 214-263).
+            department: args.guids("department")?.unwrap_or_default(),
             title: args.text("title"),
             location: args.text("location"),
             sex: args.text("sex"),
@@ -160,7 +165,9 @@ fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &I
         ));
     }
     let editing_self = caller.id == user.id;
-    let caller_is_admin = caller.is_portal_admin();
+    // why: `IsProductAdministrator(People)` gates title and lead (EmployeeApi.cs:744), and
+    // `Action_EditGroups`, held by the same people, gates departments (:610).
+    let caller_is_admin = caller.is_people_admin();
 
     if !user.is_ldap && !user.is_sso {
         if let Some(first_name) = input.first_name {
@@ -198,12 +205,18 @@ fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &I
     if let Some(works_from) = input.works_from {
         user.work_from = calendar_date_or_reset(works_from);
     }
+    if caller_is_admin {
+        // why: the lead is assigned whenever an admin calls, so a missing one clears it.
+        user.lead = input.lead.filter(|lead| !lead.is_nil());
+    }
     user.contacts = flatten_contacts(&input.contacts);
-    if caller_is_admin && let Some(department) = &input.department {
-        portal.replace_groups(&mut user, department);
+    if caller_is_admin {
+        // why: `UpdateDepartments` leaves every group and joins the listed ones, and the list
+        // is never null, so an editor who may edit groups empties them unless they are sent.
+        portal.replace_groups(&mut user, &input.department);
     }
     if let Some(files) = input.files.filter(|files| !files.is_empty()) {
-        user.avatar_url = Some(files);
+        user.avatar_url = Some(photo_url(&files, incoming));
     }
     if let Some(disable) = input.disable {
         user.status = if disable {
@@ -213,19 +226,38 @@ fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &I
         };
         user.terminated = disable.then(Utc::now);
     }
-    if caller_is_admin {
-        // why: the lead is assigned whenever an admin calls, so a missing one clears it.
-        user.lead = input.lead.filter(|lead| !lead.is_nil());
-    }
-    let can_be_guest = !user.is_owner && !user.is_admin && !editing_self;
+    // why: `canBeGuestFlag = !IsOwner && !IsAdmin && !GetListAdminModules().Any() && !IsMe()`
+    // (EmployeeApi.cs:806).
+    let can_be_guest =
+        !user.is_owner && !user.is_admin && user.admin_modules.is_empty() && !editing_self;
     if input.is_visitor && !user.is_visitor && can_be_guest {
         user.is_visitor = true;
     }
-    // why: only reachable by admins (self is excluded); the simulated quota never runs out.
     if !editing_self && !input.is_visitor && user.is_visitor {
+        // why: a guest becomes a full user only while a seat is free (EmployeeApi.cs:814-826).
+        if !portal.has_free_seat() {
+            return Err(Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Exception::TenantQuota,
+                format!(
+                    "Exceeds the maximum active users ({})",
+                    portal.user_quota.unwrap_or_default()
+                ),
+            ));
+        }
         user.is_visitor = false;
     }
     Ok((StatusCode::OK, save(portal, user)))
+}
+
+/// `UpdatePhotoUrl`: a URL that does not start with `http://` or `https://` is a path on the
+/// portal itself (EmployeeApi.cs:683-686).
+fn photo_url(files: &str, incoming: &Incoming) -> String {
+    if files.starts_with("http://") || files.starts_with("https://") {
+        files.to_owned()
+    } else {
+        format!("{}/{}", incoming.origin(), files.trim_start_matches('/'))
+    }
 }
 
 /// `UpdateMemberContacts`, `SetMemberContacts` and `DeleteMemberContacts`.

@@ -204,7 +204,7 @@ async fn fields_docspace_dropped_are_refused() {
         .map(|violation| violation.subject.clone())
         .collect();
     assert_eq!(subjects, ["title", "birthday"]);
-    assert!(gateway.portal_requests().is_empty());
+    assert!(gateway.people_requests().is_empty());
 }
 
 #[tokio::test]

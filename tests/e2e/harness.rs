@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use people_gateway::config::{Product, ProductChoice};
-use people_gateway::domain::Credential;
+use people_gateway::domain::{Credential, PortalVersion};
 use people_gateway::pb::people_service_client::PeopleServiceClient;
+use people_gateway::people::PortalSetup;
 use people_gateway::portal::PortalSettings;
 use people_gateway::server::{self, ServeError};
 use people_gateway::simulator::{RecordedRequest, Simulator};
@@ -30,6 +31,8 @@ pub struct Options {
     pub portal_url: Option<Url>,
     /// What the gateway is told (`--portal-product`), when not the simulator's product.
     pub gateway_product: Option<ProductChoice>,
+    /// `--portal-version`; `None` lets the gateway ask the portal.
+    pub portal_version: Option<PortalVersion>,
 }
 
 impl Options {
@@ -40,6 +43,7 @@ impl Options {
             portal_timeout: Duration::from_secs(5),
             portal_url: None,
             gateway_product: None,
+            portal_version: None,
         }
     }
 }
@@ -75,7 +79,11 @@ impl Gateway {
         let choice = options
             .gateway_product
             .unwrap_or_else(|| options.product.into());
-        let api = server::people_api(&settings, choice, fallback).expect("api");
+        let setup = PortalSetup {
+            product: choice,
+            version: options.portal_version,
+        };
+        let api = server::people_api(&settings, setup, fallback).expect("api");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (shutdown, signal) = oneshot::channel::<()>();
@@ -166,6 +174,20 @@ impl Gateway {
             .requests()
             .into_iter()
             .filter(|request| request.method == method)
+            .collect()
+    }
+}
+
+/// Where both products report their release.
+pub const BUILD_PATH: &str = "/api/2.0/settings/version/build";
+
+impl Gateway {
+    /// Requests other than the one-time question for the portal's release.
+    pub fn people_requests(&self) -> Vec<RecordedRequest> {
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|request| request.path != BUILD_PATH)
             .collect()
     }
 }

@@ -288,15 +288,22 @@ async fn auto_detection_uses_each_products_own_routes() {
             Product::Docspace => format!("/api/2.0/people/{}", seed::USER_ID),
         };
         assert_eq!(puts, [expected.clone(), expected], "{product}");
-        let self_reads = gateway
-            .portal_requests_of("GET")
-            .into_iter()
+        let gets = gateway.portal_requests_of("GET");
+        let build_probes: Vec<_> = gets
+            .iter()
+            .filter(|request| request.path == BUILD_PATH)
+            .collect();
+        assert_eq!(build_probes.len(), 1, "{product}: asked once");
+        assert_eq!(
+            build_probes[0].header("authorization"),
+            None,
+            "{product}: the build endpoint needs no credential"
+        );
+        let self_reads = gets
+            .iter()
             .filter(|request| request.path.ends_with("@self"))
             .count();
-        assert_eq!(
-            self_reads, 3,
-            "{product}: one probe, then one @self lookup per call"
-        );
+        assert_eq!(self_reads, 2, "{product}: one @self lookup per call");
     }
 }
 

@@ -209,6 +209,8 @@ async fn an_unreachable_portal_is_unavailable() {
     let mut gateway = Gateway::start(options).await;
     let status = get_mike(&mut gateway).await.unwrap_err();
     assert_status(&status, Code::Unavailable, "PORTAL_UNREACHABLE");
+    // The transport's error chain stays in the log: it names hosts and internals.
+    assert_eq!(status.message(), "portal unreachable");
 }
 
 #[tokio::test]

@@ -184,6 +184,7 @@ async fn update_user_sends_only_the_change_plus_what_the_portal_would_reset() {
                 {"type": "skype", "value": "mike.z"},
                 {"type": "phone", "value": "+1 650 555 0100"},
             ],
+            "department": [seed::MARKETING_GROUP_ID],
             "lead": seed::ADMIN_ID,
             "title": "Head of Marketing",
         })
@@ -862,10 +863,62 @@ async fn an_admin_suspends_a_user() {
     assert!(user.terminated.is_some());
 }
 
+/// Mike in both departments, so that losing one or both shows.
+fn mike_in_two_departments(gateway: &Gateway) {
+    let mut mike = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
+    mike.group_ids = vec![uuid(seed::MARKETING_GROUP_ID), uuid(seed::SALES_GROUP_ID)];
+    gateway.sim.upsert_user(mike);
+}
+
+fn change_title(user_id: &str) -> pb::UpdateUserRequest {
+    pb::UpdateUserRequest {
+        user_id: user_id.into(),
+        title: Some("Head of Marketing".into()),
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
-async fn clearing_all_departments_is_refused_because_workspace_would_ignore_it() {
+async fn an_admin_update_of_one_field_keeps_every_department() {
     let mut gateway = Gateway::workspace().await;
-    let status = gateway
+    mike_in_two_departments(&gateway);
+    let user = gateway
+        .update_user(seed::ADMIN_TOKEN, change_title(seed::USER_ID))
+        .await
+        .unwrap();
+
+    let puts = gateway.portal_requests_of("PUT");
+    assert_eq!(
+        puts[0].json().unwrap()["department"],
+        serde_json::json!([seed::MARKETING_GROUP_ID, seed::SALES_GROUP_ID])
+    );
+    let stored = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
+    assert_eq!(
+        stored.group_ids,
+        [uuid(seed::MARKETING_GROUP_ID), uuid(seed::SALES_GROUP_ID)]
+    );
+    assert_eq!(user.groups.unwrap().groups.len(), 2);
+}
+
+#[tokio::test]
+async fn a_people_module_admin_keeps_departments_too() {
+    let mut gateway = Gateway::workspace().await;
+    mike_in_two_departments(&gateway);
+    let user = gateway
+        .update_user(seed::PEOPLE_ADMIN_TOKEN, change_title(seed::USER_ID))
+        .await
+        .unwrap();
+    assert_eq!(user.title.as_deref(), Some("Head of Marketing"));
+    let stored = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
+    assert_eq!(stored.group_ids.len(), 2);
+    assert_eq!(stored.title.as_deref(), Some("Head of Marketing"));
+}
+
+#[tokio::test]
+async fn an_empty_department_list_clears_them() {
+    let mut gateway = Gateway::workspace().await;
+    mike_in_two_departments(&gateway);
+    let user = gateway
         .update_user(
             seed::ADMIN_TOKEN,
             pb::UpdateUserRequest {
@@ -875,13 +928,199 @@ async fn clearing_all_departments_is_refused_because_workspace_would_ignore_it()
             },
         )
         .await
+        .unwrap();
+    let puts = gateway.portal_requests_of("PUT");
+    assert_eq!(puts[0].json().unwrap()["department"], serde_json::json!([]));
+    assert!(
+        gateway
+            .sim
+            .user(uuid(seed::USER_ID))
+            .unwrap()
+            .group_ids
+            .is_empty()
+    );
+    assert_eq!(user.groups, Some(pb::GroupList::default()));
+}
+
+#[tokio::test]
+async fn departments_hidden_from_the_caller_are_never_reset() {
+    let mut gateway = Gateway::workspace().await;
+    // The read under the lock shows no department at all (a trimmed or proxied answer).
+    let trimmed = serde_json::json!({
+        "count": 1, "status": 0, "statusCode": 200,
+        "response": {
+            "id": seed::USER_ID, "userName": "mike.zanyatski", "isVisitor": false,
+            "firstName": "Mike", "lastName": "Zanyatski", "email": "mike@example.com",
+            "contacts": [{"type": "mail", "value": "mike@example.com"}],
+            "isAdmin": false, "isOwner": false, "isLDAP": false, "isSSO": false,
+        },
+    });
+    gateway.sim.push_fault_on(
+        "GET",
+        Fault::Respond {
+            status: 200,
+            content_type: Some("application/json".into()),
+            body: trimmed.to_string(),
+            headers: Vec::new(),
+        },
+    );
+    // A comment needs no read of the caller, so the trimmed answer is the user's.
+    let status = gateway
+        .update_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                comment: Some("met at the fair".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::FailedPrecondition, "DEPARTMENTS_NOT_VISIBLE");
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+    assert_eq!(
+        gateway.sim.user(uuid(seed::USER_ID)).unwrap().group_ids,
+        [uuid(seed::MARKETING_GROUP_ID)]
+    );
+}
+
+#[tokio::test]
+async fn a_module_admin_or_oneself_is_never_made_a_guest() {
+    let mut gateway = Gateway::workspace().await;
+    let status = gateway
+        .update_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::MODULE_ADMIN_ID.into(),
+                is_guest: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
         .unwrap_err();
     assert_status(
         &status,
         Code::FailedPrecondition,
-        "DEPARTMENTS_CANNOT_BE_CLEARED",
+        "ADMIN_CANNOT_BECOME_GUEST",
     );
-    assert!(gateway.portal_requests().is_empty());
+    assert!(
+        status.message().contains("module administrator"),
+        "{status:?}"
+    );
+
+    let status = gateway
+        .update_user(
+            seed::USER_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: "@self".into(),
+                is_guest: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::PermissionDenied, "OWN_STATUS_NOT_CHANGEABLE");
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+    assert!(
+        !gateway
+            .sim
+            .user(uuid(seed::MODULE_ADMIN_ID))
+            .unwrap()
+            .is_visitor
+    );
+    assert!(!gateway.sim.user(uuid(seed::USER_ID)).unwrap().is_visitor);
+}
+
+#[tokio::test]
+async fn promoting_a_guest_without_a_free_seat_is_a_failed_precondition() {
+    let mut gateway = Gateway::workspace().await;
+    gateway.sim.set_user_quota(Some(1));
+    let status = gateway
+        .update_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::GUEST_ID.into(),
+                is_guest: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::FailedPrecondition, "PORTAL_QUOTA_EXCEEDED");
+    assert_eq!(
+        info_metadata(&status, "http_status").as_deref(),
+        Some("500")
+    );
+    assert!(gateway.sim.user(uuid(seed::GUEST_ID)).unwrap().is_visitor);
+}
+
+#[tokio::test]
+async fn a_name_the_portal_rules_refuse_is_an_invalid_argument() {
+    let mut gateway = Gateway::workspace().await;
+    let status = gateway
+        .update_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                first_name: Some("R2D2".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::InvalidArgument, "PORTAL_INVALID_NAME");
+    assert_eq!(bad_fields(&status), ["first_name", "last_name"]);
+    assert_eq!(
+        gateway.sim.user(uuid(seed::USER_ID)).unwrap().first_name,
+        "Mike"
+    );
+}
+
+#[tokio::test]
+async fn a_relative_avatar_path_is_resolved_by_the_portal() {
+    let mut gateway = Gateway::workspace().await;
+    gateway
+        .update_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                avatar_url: Some("/storage/userPhotos/root/mike.png".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let puts = gateway.portal_requests_of("PUT");
+    assert_eq!(
+        puts[0].json().unwrap()["files"],
+        "/storage/userPhotos/root/mike.png"
+    );
+    let stored = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
+    assert_eq!(
+        stored.avatar_url,
+        Some(format!(
+            "{}storage/userPhotos/root/mike.png",
+            gateway.sim.base_url()
+        ))
+    );
+}
+
+#[tokio::test]
+async fn an_upper_case_suffix_is_an_ordinary_user_name() {
+    let mut gateway = Gateway::workspace().await;
+    let status = gateway
+        .get_user(
+            seed::ADMIN_TOKEN,
+            pb::GetUserRequest {
+                user_id: "John.JSON".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::NotFound, "PORTAL_NOT_FOUND");
+    let gets = gateway.portal_requests_of("GET");
+    assert_eq!(gets.len(), 1);
+    assert_eq!(gets[0].path, "/api/2.0/people/John.JSON");
 }
 
 #[tokio::test]

@@ -1,0 +1,207 @@
+//! The DocSpace writes. `PUT /people/{guid}` applies profile fields only to
+//! one's own profile and status fields (mostly) only to others, resets `spam`
+//! unless it is sent, and is the only way to change contacts (DocSpace 3.2 and
+//! later have no contacts routes). Which fields exist depends on the release.
+
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::rules::{self, ProductRules, Subject};
+use super::{
+    ContactEdit, ContactsToWrite, People, contact_bodies, target_of, user_id_of,
+    user_ref_not_writable,
+};
+use crate::domain::{Credential, ProfileChanges, Sex, UserId, UserRef};
+use crate::error::GatewayError;
+use crate::portal::PortalUser;
+use crate::portal::dates::format_tenant_noon;
+use crate::portal::model::DocSpaceUpdateBody;
+
+impl People {
+    /// `PUT /people/{guid}` with exactly the changes, once the rules say DocSpace applies them all.
+    pub(super) async fn update_on_docspace(
+        &self,
+        rules: &'static ProductRules,
+        credential: &Credential,
+        user: &UserRef,
+        changes: ProfileChanges,
+        caller_gone: &CancellationToken,
+    ) -> Result<PortalUser, GatewayError> {
+        let (id, caller) = self.docspace_target(credential, user).await?;
+        let own_profile = user_id_of(&caller)? == id;
+        let target = if own_profile {
+            target_of(&caller)
+        } else {
+            target_of(&self.portal.get_user(credential, &UserRef::Id(id)).await?)
+        };
+        let subject = Subject {
+            own_profile,
+            caller_is_admin: is_docspace_admin(&caller),
+            caller_is_owner: caller.isowner == Some(true),
+            target,
+        };
+        rules::check(rules, &changes, &subject)?;
+        let clears_contacts = changes.contacts.as_ref().is_some_and(Vec::is_empty);
+        let tenant_offset = caller
+            .registrationdate
+            .as_ref()
+            .and_then(|date| date.parse())
+            .and_then(|date| date.offset());
+        let body = docspace_body(changes, tenant_offset);
+
+        let _guard = self.lock_for_write(id, caller_gone).await?;
+        debug!(user = %id, own_profile, "updating user on docspace");
+        let updated = self.portal.update_member(credential, id, &body).await?;
+        Ok(with_docspace_contacts_fix(updated, clears_contacts))
+    }
+
+    /// Contacts travel in `PUT /people/{id}`, for one's own profile only.
+    pub(super) async fn edit_contacts_on_docspace(
+        &self,
+        rules: &'static ProductRules,
+        credential: &Credential,
+        user: &UserRef,
+        edit: ContactEdit,
+        spam: Option<bool>,
+        caller_gone: &CancellationToken,
+    ) -> Result<PortalUser, GatewayError> {
+        let (id, caller) = self.docspace_target(credential, user).await?;
+        let subject = Subject {
+            own_profile: user_id_of(&caller)? == id,
+            caller_is_admin: is_docspace_admin(&caller),
+            caller_is_owner: caller.isowner == Some(true),
+            target: target_of(&caller),
+        };
+        // The rules judge a contact edit as an update of `contacts` (and `spam`).
+        let as_update = ProfileChanges {
+            contacts: Some(Vec::new()),
+            spam,
+            ..ProfileChanges::default()
+        };
+        rules::check(rules, &as_update, &subject)?;
+        let _guard = self.lock_for_write(id, caller_gone).await?;
+        let contacts = match self.contacts_to_write(rules, credential, id, &edit).await? {
+            ContactsToWrite::List(contacts) => contacts,
+            ContactsToWrite::Unchanged(current) => return Ok(*current),
+        };
+        let body = DocSpaceUpdateBody {
+            contacts: Some(contact_bodies(&contacts)),
+            spam,
+            ..DocSpaceUpdateBody::default()
+        };
+        let updated = self.portal.update_member(credential, id, &body).await?;
+        Ok(with_docspace_contacts_fix(updated, contacts.is_empty()))
+    }
+
+    /// The target's GUID and the caller as the portal sees them (DocSpace
+    /// treats one's own profile differently, and `@self` is no route there).
+    async fn docspace_target(
+        &self,
+        credential: &Credential,
+        user: &UserRef,
+    ) -> Result<(UserId, PortalUser), GatewayError> {
+        let caller = self.portal.get_user(credential, &UserRef::Me).await?;
+        let id = match user {
+            UserRef::Me => user_id_of(&caller)?,
+            UserRef::Id(id) => *id,
+            UserRef::Name(_) => return Err(user_ref_not_writable()),
+        };
+        Ok((id, caller))
+    }
+}
+
+/// The changes as DocSpace's `UpdateMemberRequestDto`; the rules have already
+/// refused whatever the release in force does not apply.
+fn docspace_body(
+    changes: ProfileChanges,
+    tenant_offset: Option<chrono::FixedOffset>,
+) -> DocSpaceUpdateBody {
+    let ProfileChanges {
+        first_name,
+        last_name,
+        comment,
+        title,
+        location,
+        sex,
+        birthday,
+        works_from,
+        department_ids,
+        contacts,
+        avatar_url,
+        disabled,
+        is_guest,
+        spam,
+        // No DocSpace release has it (refused by the rules).
+        lead: _,
+    } = changes;
+    // Clearing is refused where it cannot be done; what is left sets a day.
+    let date = |date: Option<Option<chrono::NaiveDate>>| {
+        date.flatten()
+            .map(|date| format_tenant_noon(date, tenant_offset))
+    };
+    DocSpaceUpdateBody {
+        first_name,
+        last_name,
+        location,
+        comment,
+        contacts: contacts.map(|contacts| contact_bodies(&contacts)),
+        department: department_ids.map(|ids| ids.iter().map(ToString::to_string).collect()),
+        files: avatar_url,
+        spam,
+        disable: disabled,
+        is_user: is_guest,
+        title,
+        sex: sex.map(|sex| match sex {
+            Sex::Female => 0,
+            Sex::Male => 1,
+        }),
+        birthday: date(birthday),
+        works_from: date(works_from),
+    }
+}
+
+/// DocSpace persists a cleared list but still answers with the old one; the
+/// caller gets what the portal stored.
+fn with_docspace_contacts_fix(mut user: PortalUser, cleared: bool) -> PortalUser {
+    if cleared {
+        user.contacts = None;
+    }
+    user
+}
+
+/// DocSpace admins and the owner hold `Action_EditGroups` and pass
+/// `IsDocSpaceAdmin`. Whether any other role does is not verified, so a
+/// non-admin holding it would be refused here (never silently ignored).
+fn is_docspace_admin(caller: &PortalUser) -> bool {
+    caller.isadmin == Some(true) || caller.isowner == Some(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_carries_only_the_changes_with_docspace_names() {
+        let body = docspace_body(
+            ProfileChanges {
+                first_name: Some("Michael".into()),
+                sex: Some(Sex::Female),
+                birthday: Some(chrono::NaiveDate::from_ymd_opt(1985, 4, 11)),
+                is_guest: Some(true),
+                spam: Some(false),
+                ..ProfileChanges::default()
+            },
+            chrono::FixedOffset::east_opt(3 * 3600),
+        );
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({
+                "firstName": "Michael",
+                "sex": 0,
+                "birthday": "1985-04-11T12:00:00.000+03:00",
+                "isUser": true,
+                "spam": false,
+            })
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! What each People operation does on each product. This is where the
+//! portal's traps are handled: the reads that protect fields the portal would
+//! reset, the refusals where it would silently ignore a change, the contact
+//! merge it does not do itself, and the per-user serialization of every
+//! read-modify-write sequence. It speaks domain and portal types, never gRPC.
+//!
+//! - [`rules`]: the portal's rules per product and release, as one table, and the check.
+//! - `workspace`: the Workspace writes (`PUT /people/{id}` with what it would reset, the contacts routes).
+//! - `docspace`: the DocSpace writes (own profile versus someone else's, contacts in `PUT /people/{id}`).
+
+mod docspace;
+pub mod rules;
+mod workspace;
+
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::{Product, ProductChoice};
+use crate::domain::{
+    Contact, Credential, PortalVersion, ProfileChanges, UserId, UserRef, merge_contacts,
+    remove_contacts,
+};
+use crate::error::{FieldViolation, GatewayError, Refusal, RefusalKind};
+use crate::locks::{UserGuard, UserLocks};
+use crate::portal::model::ContactBody;
+use crate::portal::{PortalClient, PortalError, PortalUser};
+use rules::{ProductRules, Target};
+
+/// How a contact request changes the list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContactEdit {
+    /// Add each pair not present yet.
+    Merge(Vec<Contact>),
+    /// Replace the list.
+    Replace(Vec<Contact>),
+    /// Remove exactly these pairs.
+    Remove(Vec<Contact>),
+}
+
+impl ContactEdit {
+    /// The list after the edit, or `None` when it needs the current list.
+    fn without_current(&self) -> Option<Vec<Contact>> {
+        match self {
+            Self::Replace(list) => Some(list.clone()),
+            Self::Merge(_) | Self::Remove(_) => None,
+        }
+    }
+
+    fn apply(&self, current: &[Contact]) -> Vec<Contact> {
+        match self {
+            Self::Merge(additions) => merge_contacts(current, additions),
+            Self::Replace(list) => list.clone(),
+            Self::Remove(removals) => remove_contacts(current, removals),
+        }
+    }
+}
+
+/// What a contact edit writes.
+enum ContactsToWrite {
+    /// This whole list.
+    List(Vec<Contact>),
+    /// Nothing: the edit changes nothing; here is the user as read.
+    Unchanged(Box<PortalUser>),
+}
+
+/// What the gateway is told about the portal; the rest it asks the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortalSetup {
+    /// `--portal-product`.
+    pub product: ProductChoice,
+    /// `--portal-version`.
+    pub version: Option<PortalVersion>,
+}
+
+impl From<ProductChoice> for PortalSetup {
+    fn from(product: ProductChoice) -> Self {
+        Self {
+            product,
+            version: None,
+        }
+    }
+}
+
+impl From<Product> for PortalSetup {
+    fn from(product: Product) -> Self {
+        ProductChoice::from(product).into()
+    }
+}
+
+/// The product and the rules in force, settled once per process.
+#[derive(Debug, Clone, Copy)]
+struct PortalFacts {
+    product: Product,
+    rules: &'static ProductRules,
+}
+
+/// The People operations against one portal.
+#[derive(Debug)]
+pub struct People {
+    portal: PortalClient,
+    setup: PortalSetup,
+    facts: OnceCell<PortalFacts>,
+    locks: UserLocks,
+}
+
+impl People {
+    /// Operations for a portal as configured; what is not configured is learned on first use.
+    pub fn new(portal: PortalClient, setup: PortalSetup) -> Self {
+        Self {
+            portal,
+            setup,
+            facts: OnceCell::new(),
+            locks: UserLocks::default(),
+        }
+    }
+
+    /// The product and its rules. What the configuration leaves open is
+    /// learned on the first write and kept: the release (and, with `auto`,
+    /// the product) from the anonymous build endpoint, else the product from
+    /// the envelope of `GET @self`. A portal that cannot be asked fails the
+    /// call and is asked again next time; one that does not say gets the
+    /// strictest rules.
+    async fn facts(&self, credential: &Credential) -> Result<PortalFacts, GatewayError> {
+        self.facts
+            .get_or_try_init(|| self.discover(credential))
+            .await
+            .copied()
+    }
+
+    async fn discover(&self, credential: &Credential) -> Result<PortalFacts, GatewayError> {
+        let configured = self.setup.product.known();
+        // Workspace has one rule set; a named release needs no asking either.
+        let ask = configured != Some(Product::Workspace) && self.setup.version.is_none();
+        let build = if ask {
+            self.portal.build_info().await?
+        } else {
+            None
+        };
+        let product = match (configured, build) {
+            (Some(product), _) => product,
+            (None, Some(build)) => build.product,
+            (None, None) => self.portal.detect_product(credential).await?,
+        };
+        if let Some(build) = build
+            && build.product != product
+        {
+            warn!(configured = %product, reported = %build.product, "the portal reports another product");
+        }
+        let version = self.setup.version.or_else(|| {
+            build
+                .filter(|build| build.product == product)
+                .and_then(|build| build.version)
+        });
+        let rules = rules::rules_for(product, version);
+        match version {
+            Some(version) => info!(%product, %version, rules = rules.releases, "portal rules"),
+            None => info!(%product, rules = rules.releases, "portal release unknown"),
+        }
+        Ok(PortalFacts { product, rules })
+    }
+
+    /// The product, when configured or already learned.
+    fn known_product(&self) -> Option<Product> {
+        self.setup
+            .product
+            .known()
+            .or_else(|| self.facts.get().map(|facts| facts.product))
+    }
+
+    /// Reads a user by GUID, user name or `@self`.
+    pub async fn get_user(
+        &self,
+        credential: &Credential,
+        user: &UserRef,
+    ) -> Result<PortalUser, GatewayError> {
+        // Unless the portal is known to be DocSpace, such a name could reach Workspace.
+        if let UserRef::Name(name) = user
+            && self.known_product() != Some(Product::Docspace)
+            && has_workspace_format_suffix(name)
+        {
+            return Err(GatewayError::InvalidArgument(vec![FieldViolation::new(
+                "user_id",
+                "Workspace reads a trailing .json, .xml or .tml as a response format; \
+                 use the user's GUID",
+            )]));
+        }
+        Ok(self.portal.get_user(credential, user).await?)
+    }
+
+    /// Applies exactly the set fields of `changes`.
+    pub async fn update_user(
+        &self,
+        credential: &Credential,
+        user: &UserRef,
+        changes: ProfileChanges,
+        caller_gone: &CancellationToken,
+    ) -> Result<PortalUser, GatewayError> {
+        let facts = self.facts(credential).await?;
+        rules::check_supported(facts.rules, changes.fields())?;
+        if changes.fields().is_empty() {
+            return self.get_user(credential, user).await;
+        }
+        match facts.product {
+            Product::Workspace => {
+                self.update_on_workspace(facts.rules, credential, user, changes, caller_gone)
+                    .await
+            }
+            Product::Docspace => {
+                self.update_on_docspace(facts.rules, credential, user, changes, caller_gone)
+                    .await
+            }
+        }
+    }
+
+    /// Merges, replaces or removes contacts.
+    pub async fn edit_contacts(
+        &self,
+        credential: &Credential,
+        user: &UserRef,
+        edit: ContactEdit,
+        spam: Option<bool>,
+        caller_gone: &CancellationToken,
+    ) -> Result<PortalUser, GatewayError> {
+        let facts = self.facts(credential).await?;
+        let with_spam = ProfileChanges {
+            spam,
+            ..ProfileChanges::default()
+        };
+        rules::check_supported(facts.rules, with_spam.fields())?;
+        match facts.product {
+            Product::Workspace => {
+                self.edit_contacts_on_workspace(facts.rules, credential, user, edit, caller_gone)
+                    .await
+            }
+            Product::Docspace => {
+                self.edit_contacts_on_docspace(
+                    facts.rules,
+                    credential,
+                    user,
+                    edit,
+                    spam,
+                    caller_gone,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Takes the user's lock, unless the caller goes away while waiting: a
+    /// write that never began must not run after its caller gave up.
+    async fn lock_for_write(
+        &self,
+        id: UserId,
+        caller_gone: &CancellationToken,
+    ) -> Result<UserGuard, GatewayError> {
+        tokio::select! {
+            biased;
+            () = caller_gone.cancelled() => Err(GatewayError::CallerGone),
+            guard = self.locks.lock(id) => Ok(guard),
+        }
+    }
+
+    /// The list an edit leads to; merges and removals read the current list
+    /// first (under the caller's lock) and write nothing when it stays the same.
+    async fn contacts_to_write(
+        &self,
+        rules: &'static ProductRules,
+        credential: &Credential,
+        id: UserId,
+        edit: &ContactEdit,
+    ) -> Result<ContactsToWrite, GatewayError> {
+        if let Some(contacts) = edit.without_current() {
+            return Ok(ContactsToWrite::List(contacts));
+        }
+        let current = self.portal.get_user(credential, &UserRef::Id(id)).await?;
+        if !current.shows_private_data() {
+            return Err(GatewayError::Refused(Refusal {
+                kind: RefusalKind::NotVisible,
+                fields: crate::domain::Field::Contacts.into(),
+                rules,
+            }));
+        }
+        let before = contacts_of(&current);
+        let after = edit.apply(&before);
+        Ok(if after == before {
+            ContactsToWrite::Unchanged(Box::new(current))
+        } else {
+            ContactsToWrite::List(after)
+        })
+    }
+}
+
+/// Workspace registers every route again with these suffixes as response
+/// formats, compared case-sensitively (CS@7c503dfb5:module/ASC.Api/ASC.Api/Impl/
+/// Routing/ApiRouteRegistrator.cs:39-47, Impl/Constraints/ApiHttpMethodConstraint.cs:58-79).
+fn has_workspace_format_suffix(name: &str) -> bool {
+    [".json", ".xml", ".tml"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+}
+
+/// The facts about a user that the rules ask for.
+fn target_of(user: &PortalUser) -> Target {
+    Target {
+        is_owner: user.isowner == Some(true),
+        is_admin: user.isadmin == Some(true),
+        is_module_admin: user
+            .listadminmodules
+            .as_ref()
+            .is_some_and(|modules| !modules.is_empty()),
+        is_guest: user.isvisitor == Some(true),
+        is_directory_user: user.isldap == Some(true) || user.issso == Some(true),
+    }
+}
+
+fn contacts_of(user: &PortalUser) -> Vec<Contact> {
+    user.contacts
+        .iter()
+        .flatten()
+        .map(|contact| Contact {
+            kind: contact.r#type.clone().unwrap_or_default(),
+            value: contact.value.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn contact_bodies(contacts: &[Contact]) -> Vec<ContactBody> {
+    contacts
+        .iter()
+        .map(|contact| ContactBody {
+            r#type: contact.kind.clone(),
+            value: contact.value.clone(),
+        })
+        .collect()
+}
+
+fn user_id_of(user: &PortalUser) -> Result<UserId, GatewayError> {
+    UserId::parse(&user.id).ok_or_else(|| {
+        GatewayError::Portal(PortalError::Undecodable("user id is not a GUID".into()))
+    })
+}
+
+/// Writes take a GUID or `@self`; validation already refuses names.
+fn user_ref_not_writable() -> GatewayError {
+    GatewayError::InvalidArgument(vec![FieldViolation::new(
+        "user_id",
+        "must be a user GUID or @self",
+    )])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Contact;
+
+    #[test]
+    fn only_the_exact_lower_case_suffixes_are_formats() {
+        assert!(has_workspace_format_suffix("john.json"));
+        assert!(has_workspace_format_suffix("john.xml"));
+        assert!(has_workspace_format_suffix("john.tml"));
+        assert!(!has_workspace_format_suffix("John.JSON"));
+        assert!(!has_workspace_format_suffix("john.Xml"));
+        assert!(!has_workspace_format_suffix("john.jsonx"));
+    }
+
+    #[test]
+    fn contact_edits_apply_by_kind() {
+        let mail = Contact::new("mail", "a@x").unwrap();
+        let phone = Contact::new("phone", "1").unwrap();
+        let current = vec![mail.clone()];
+        assert_eq!(
+            ContactEdit::Merge(vec![phone.clone()]).apply(&current),
+            [mail.clone(), phone.clone()]
+        );
+        assert_eq!(ContactEdit::Remove(vec![mail.clone()]).apply(&current), []);
+        assert_eq!(
+            ContactEdit::Replace(vec![phone.clone()]).without_current(),
+            Some(vec![phone])
+        );
+        assert_eq!(ContactEdit::Merge(vec![mail]).without_current(), None);
+    }
+}

@@ -1,0 +1,344 @@
+//! The Workspace (CommunityServer) writes. `PUT /people/{guid}` resets
+//! `isVisitor`, `contacts`, `department` and (for admins) `lead` when they are
+//! absent, so every write sends their current values, read fresh under the
+//! user's lock. Contacts have routes of their own, which replace the list.
+
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+use uuid::Uuid;
+
+use super::rules::{self, ProductRules, Subject};
+use super::{
+    ContactEdit, ContactsToWrite, People, contact_bodies, contacts_of, target_of, user_id_of,
+    user_ref_not_writable,
+};
+use crate::domain::{Field, FieldSet, ProfileChanges, Sex, UserId, UserRef};
+use crate::error::GatewayError;
+use crate::portal::dates::{WORKSPACE_CLEAR_DATE, format_date};
+use crate::portal::model::WorkspaceUpdateBody;
+use crate::portal::{PortalError, PortalUser};
+
+impl People {
+    /// `PUT /people/{guid}` with the changes plus everything Workspace would reset.
+    pub(super) async fn update_on_workspace(
+        &self,
+        rules: &'static ProductRules,
+        credential: &crate::domain::Credential,
+        user: &UserRef,
+        changes: ProfileChanges,
+        caller_gone: &CancellationToken,
+    ) -> Result<PortalUser, GatewayError> {
+        let needs_caller = *user == UserRef::Me
+            || !changes
+                .fields()
+                .intersection(rules::caller_dependent(rules))
+                .is_empty();
+        let caller = if needs_caller {
+            Some(self.portal.get_user(credential, &UserRef::Me).await?)
+        } else {
+            None
+        };
+        let id = match (user, &caller) {
+            (UserRef::Me, Some(caller)) => user_id_of(caller)?,
+            (UserRef::Id(id), _) => *id,
+            _ => return Err(user_ref_not_writable()),
+        };
+
+        let _guard = self.lock_for_write(id, caller_gone).await?;
+        let current = self.portal.get_user(credential, &UserRef::Id(id)).await?;
+        let subject = match &caller {
+            Some(caller) => Subject {
+                own_profile: user_id_of(caller)? == id,
+                caller_is_admin: is_people_admin(caller),
+                caller_is_owner: caller.isowner == Some(true),
+                target: target_of(&current),
+            },
+            // No set field depends on the caller.
+            None => Subject {
+                target: target_of(&current),
+                ..Subject::default()
+            },
+        };
+        rules::check(rules, &changes, &subject)?;
+        let body = workspace_body(rules, &current, changes)?;
+        debug!(user = %id, "updating user on workspace");
+        Ok(self.portal.update_member(credential, id, &body).await?)
+    }
+
+    /// Workspace `PUT /people/{guid}/contacts` with the whole new list.
+    pub(super) async fn edit_contacts_on_workspace(
+        &self,
+        rules: &'static ProductRules,
+        credential: &crate::domain::Credential,
+        user: &UserRef,
+        edit: ContactEdit,
+        caller_gone: &CancellationToken,
+    ) -> Result<PortalUser, GatewayError> {
+        let id = match user {
+            UserRef::Id(id) => *id,
+            // The contacts routes look `@self` up as a user name; resolve it.
+            UserRef::Me => user_id_of(&self.portal.get_user(credential, user).await?)?,
+            UserRef::Name(_) => return Err(user_ref_not_writable()),
+        };
+        let _guard = self.lock_for_write(id, caller_gone).await?;
+        let contacts = match self.contacts_to_write(rules, credential, id, &edit).await? {
+            ContactsToWrite::List(contacts) => contacts,
+            ContactsToWrite::Unchanged(current) => return Ok(*current),
+        };
+        Ok(self
+            .portal
+            .replace_contacts(credential, id, contact_bodies(&contacts))
+            .await?)
+    }
+}
+
+/// Builds the body: the requested changes plus the current values of every
+/// field the portal would otherwise reset (refused when one cannot be read).
+fn workspace_body(
+    rules: &'static ProductRules,
+    current: &PortalUser,
+    changes: ProfileChanges,
+) -> Result<WorkspaceUpdateBody, GatewayError> {
+    let is_visitor = current.isvisitor.ok_or_else(|| {
+        GatewayError::Portal(PortalError::Undecodable(
+            "user has no isVisitor; refusing to guess the guest flag".into(),
+        ))
+    })?;
+    let current_departments = department_ids_of(current)?;
+    let readable: FieldSet = [
+        (Field::Contacts, current.shows_private_data()),
+        (Field::DepartmentIds, current_departments.is_some()),
+        (Field::IsGuest, true),
+        // Left out when the user has none (`EmitDefaultValue=false`).
+        (Field::LeadId, true),
+    ]
+    .into_iter()
+    .filter_map(|(field, readable)| readable.then_some(field))
+    .collect();
+    rules::check_resend(rules, changes.fields(), readable)?;
+
+    let ProfileChanges {
+        first_name,
+        last_name,
+        comment,
+        title,
+        location,
+        sex,
+        birthday,
+        works_from,
+        department_ids,
+        contacts,
+        avatar_url,
+        disabled,
+        is_guest,
+        lead,
+        spam: _,
+    } = changes;
+    let current_lead = current
+        .lead
+        .as_deref()
+        .and_then(UserId::parse)
+        .filter(|lead| !lead.is_nil());
+    let departments = department_ids.or(current_departments).unwrap_or_default();
+    Ok(WorkspaceUpdateBody {
+        is_visitor: is_guest.unwrap_or(is_visitor),
+        contacts: match contacts {
+            Some(contacts) => contact_bodies(&contacts),
+            None => contact_bodies(&contacts_of(current)),
+        },
+        lead: lead.unwrap_or(current_lead).map(|lead| lead.to_string()),
+        department: departments.iter().map(ToString::to_string).collect(),
+        firstname: first_name,
+        lastname: last_name,
+        comment,
+        title,
+        location,
+        sex: sex.map(|sex| match sex {
+            Sex::Male => "male",
+            Sex::Female => "female",
+        }),
+        birthday: birthday.map(workspace_date),
+        worksfrom: works_from.map(workspace_date),
+        files: avatar_url,
+        disable: disabled,
+    })
+}
+
+/// The user's departments as read: `groups[].id`. Workspace always sends
+/// `department` (`""` when there are none) and `groups` when there are some;
+/// `None` when the answer does not show them.
+fn department_ids_of(user: &PortalUser) -> Result<Option<Vec<Uuid>>, GatewayError> {
+    match (&user.groups, user.department.as_deref()) {
+        (Some(groups), _) => groups
+            .iter()
+            .map(|group| {
+                Uuid::try_parse(&group.id).map_err(|_| {
+                    GatewayError::Portal(PortalError::Undecodable("group id is not a GUID".into()))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        (None, Some("")) => Ok(Some(Vec::new())),
+        (None, _) => Ok(None),
+    }
+}
+
+fn workspace_date(date: Option<chrono::NaiveDate>) -> String {
+    date.map_or_else(|| WORKSPACE_CLEAR_DATE.to_owned(), format_date)
+}
+
+/// Title and lead need `IsProductAdministrator(People)`, departments
+/// `Action_EditGroups`: portal admins, the owner and People-module admins hold
+/// both (CS@7c503dfb5:web/core/ASC.Web.Core/WebItemSecurity.cs:258-262, 299-309).
+fn is_people_admin(caller: &PortalUser) -> bool {
+    caller.isadmin == Some(true)
+        || caller.isowner == Some(true)
+        || caller.listadminmodules.as_ref().is_some_and(|modules| {
+            modules
+                .iter()
+                .any(|module| module.eq_ignore_ascii_case("people"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Refusal, RefusalKind};
+    use crate::people::rules::WORKSPACE;
+
+    fn current(json: serde_json::Value) -> PortalUser {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn mike() -> PortalUser {
+        current(serde_json::json!({
+            "id": "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302",
+            "email": "mike@example.com",
+            "isvisitor": false,
+            "lead": "0b1e6a2c-8d4f-4a3b-9c5d-6e7f8a9b0c01",
+            "contacts": [{"type": "mail", "value": "mike@example.com"}],
+            "department": "Marketing, Sales",
+            "groups": [
+                {"id": "6174c082-e4a5-4091-b2b3-c4d5e6f70807", "name": "Marketing"},
+                {"id": "7285d193-f5b6-41a2-83c4-d5e6f7081908", "name": "Sales"},
+            ],
+        }))
+    }
+
+    #[test]
+    fn the_body_resends_guest_flag_contacts_lead_and_departments() {
+        let body = workspace_body(
+            &WORKSPACE,
+            &mike(),
+            ProfileChanges {
+                title: Some("Lead".into()),
+                ..ProfileChanges::default()
+            },
+        )
+        .unwrap();
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "isVisitor": false,
+                "contacts": [{"type": "mail", "value": "mike@example.com"}],
+                "department": [
+                    "6174c082-e4a5-4091-b2b3-c4d5e6f70807",
+                    "7285d193-f5b6-41a2-83c4-d5e6f7081908",
+                ],
+                "lead": "0b1e6a2c-8d4f-4a3b-9c5d-6e7f8a9b0c01",
+                "title": "Lead",
+            })
+        );
+    }
+
+    #[test]
+    fn an_empty_department_list_is_sent_to_clear() {
+        let body = workspace_body(
+            &WORKSPACE,
+            &mike(),
+            ProfileChanges {
+                department_ids: Some(Vec::new()),
+                ..ProfileChanges::default()
+            },
+        )
+        .unwrap();
+        assert!(body.department.is_empty());
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["department"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_user_without_departments_is_sent_none() {
+        let mut loner = mike();
+        loner.groups = None;
+        loner.department = Some(String::new());
+        let body = workspace_body(&WORKSPACE, &loner, ProfileChanges::default()).unwrap();
+        assert!(body.department.is_empty());
+    }
+
+    #[test]
+    fn hidden_departments_or_contacts_are_never_reset() {
+        let mut hidden = mike();
+        hidden.groups = None;
+        hidden.department = None;
+        let comment = ProfileChanges {
+            comment: Some("x".into()),
+            ..ProfileChanges::default()
+        };
+        let error = workspace_body(&WORKSPACE, &hidden, comment.clone()).unwrap_err();
+        assert!(matches!(
+            error,
+            GatewayError::Refused(Refusal {
+                kind: RefusalKind::NotVisible,
+                fields,
+                ..
+            }) if fields == Field::DepartmentIds.into()
+        ));
+        // Setting the departments needs no read of them.
+        let set = ProfileChanges {
+            department_ids: Some(Vec::new()),
+            ..comment.clone()
+        };
+        assert!(workspace_body(&WORKSPACE, &hidden, set).is_ok());
+
+        let mut private = mike();
+        private.email = Some(None);
+        private.contacts = None;
+        let error = workspace_body(&WORKSPACE, &private, comment).unwrap_err();
+        assert!(matches!(
+            error,
+            GatewayError::Refused(Refusal {
+                kind: RefusalKind::NotVisible,
+                fields,
+                ..
+            }) if fields == Field::Contacts.into()
+        ));
+    }
+
+    #[test]
+    fn dates_clear_with_the_sentinel_and_lead_by_omission() {
+        let body = workspace_body(
+            &WORKSPACE,
+            &mike(),
+            ProfileChanges {
+                birthday: Some(None),
+                lead: Some(None),
+                ..ProfileChanges::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(body.birthday.as_deref(), Some("1900-01-01"));
+        assert_eq!(body.lead, None);
+    }
+
+    #[test]
+    fn no_guest_flag_to_resend_is_an_unreadable_answer() {
+        let mut odd = mike();
+        odd.isvisitor = None;
+        assert!(matches!(
+            workspace_body(&WORKSPACE, &odd, ProfileChanges::default()),
+            Err(GatewayError::Portal(PortalError::Undecodable(_)))
+        ));
+    }
+}
