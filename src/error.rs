@@ -269,6 +269,90 @@ pub fn readme_refusal_table() -> String {
     table
 }
 
+/// The README's table of portal answers: each row is computed by
+/// [`portal_status_code`] from a status (and, for Workspace's catch-all 500, a message).
+pub fn readme_portal_status_table() -> String {
+    let rows: [(&str, u16, Option<&str>, &str); 21] = [
+        (
+            "400 (either envelope)",
+            400,
+            None,
+            "the portal's message; BadRequest for named fields",
+        ),
+        ("401", 401, None, ""),
+        ("402", 402, None, ""),
+        ("403", 403, None, ""),
+        ("404", 404, None, ""),
+        ("408", 408, None, ""),
+        ("409", 409, None, ""),
+        (
+            "415",
+            415,
+            None,
+            "the gateway sends JSON only, so this is never the caller's fault",
+        ),
+        ("429", 429, None, "RetryInfo from `Retry-After`"),
+        (
+            "500 whose message says \"access denied\" (Workspace)",
+            500,
+            Some("access denied"),
+            "",
+        ),
+        (
+            "500 \"The user is suspended\" (Workspace)",
+            500,
+            Some("The user is suspended"),
+            "",
+        ),
+        (
+            "500 \"Incorrect firstname or lastname\" (Workspace)",
+            500,
+            Some(INCORRECT_NAME),
+            "BadRequest for `first_name` and `last_name`",
+        ),
+        (
+            "500 \"Exceeds the maximum active users\", \"Maximum number of users/visitors exceeded\" (Workspace)",
+            500,
+            Some(QUOTA_MESSAGES[0]),
+            "",
+        ),
+        ("other 500", 500, None, ""),
+        ("501", 501, None, ""),
+        (
+            "502, 503",
+            503,
+            None,
+            "RetryInfo when `Retry-After` is sent",
+        ),
+        ("504", 504, None, ""),
+        (
+            "3xx (redirects are not followed: the API never redirects)",
+            302,
+            None,
+            "usually a wrong `--portal-url`",
+        ),
+        ("other 4xx", 418, None, ""),
+        ("other 5xx", 599, None, ""),
+        (
+            "`status: 1` inside a 2xx envelope",
+            400,
+            None,
+            "read as its `statusCode`, 400 when absent",
+        ),
+    ];
+    let mut table =
+        String::from("| portal answer | gRPC code | reason | details |\n|---|---|---|---|\n");
+    for (answer, status, message, details) in rows {
+        let (code, reason) = portal_status_code(status, message);
+        let _ = writeln!(
+            table,
+            "| {answer} | {} | `{reason}` | {details} |",
+            code_name(code)
+        );
+    }
+    table
+}
+
 /// The canonical name of a gRPC code, as `google/rpc/code.proto` spells it.
 pub fn code_name(code: Code) -> &'static str {
     match code {

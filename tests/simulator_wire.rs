@@ -752,3 +752,134 @@ where
     }
     statuses
 }
+
+#[tokio::test]
+async fn workspace_put_without_department_empties_them_for_an_editor_of_groups_only() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    let title_only = json!({"isVisitor": false, "title": "Boss"});
+    // A plain user editing themself holds no Action_EditGroups: nothing happens to departments.
+    let mike = call(
+        &sim,
+        Method::PUT,
+        &person(seed::USER_ID),
+        Some(seed::USER_TOKEN),
+        Some(title_only.clone()),
+    )
+    .await;
+    assert_eq!(mike.status, StatusCode::OK);
+    assert_eq!(sim.user(id(seed::USER_ID)).unwrap().group_ids.len(), 1);
+    // An administrator's update binds the missing list as empty and leaves every department.
+    let admin = call(
+        &sim,
+        Method::PUT,
+        &person(seed::USER_ID),
+        Some(seed::ADMIN_TOKEN),
+        Some(title_only),
+    )
+    .await;
+    assert_eq!(admin.status, StatusCode::OK);
+    assert!(sim.user(id(seed::USER_ID)).unwrap().group_ids.is_empty());
+    assert_eq!(admin.json()["response"]["department"], "");
+}
+
+#[tokio::test]
+async fn both_products_report_their_build_without_a_credential() {
+    let workspace = Simulator::start(Product::Workspace).await.unwrap();
+    let answer = call(
+        &workspace,
+        Method::GET,
+        "api/2.0/settings/version/build",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.json()["response"]["communityServer"],
+        seed::WORKSPACE_VERSION
+    );
+
+    let docspace = Simulator::start(Product::Docspace).await.unwrap();
+    docspace.set_docspace_release(people_gateway::domain::PortalVersion::new(3, 6, 1));
+    let answer = call(
+        &docspace,
+        Method::GET,
+        "api/2.0/settings/version/build",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["response"]["docSpace"], "3.6.1");
+    docspace.set_reported_version(Some("3.1.0"));
+    let answer = call(
+        &docspace,
+        Method::GET,
+        "api/2.0/settings/version/build",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(answer.json()["response"]["docSpace"], "3.1.0");
+}
+
+#[tokio::test]
+async fn workspace_format_suffixes_are_case_sensitive_and_xml_is_converted() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    let xml = call(
+        &sim,
+        Method::GET,
+        "api/2.0/people/mike.zanyatski.xml",
+        Some(seed::ADMIN_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(xml.status, StatusCode::OK);
+    assert!(xml.header("content-type").unwrap().starts_with("text/xml"));
+    assert!(
+        xml.text.contains("<userName>mike.zanyatski</userName>"),
+        "{}",
+        xml.text
+    );
+    let upper = call(
+        &sim,
+        Method::GET,
+        "api/2.0/people/mike.zanyatski.JSON",
+        Some(seed::ADMIN_TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(upper.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn docspace_before_3_7_1_applies_own_details_and_ignores_the_owners_status() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    sim.set_docspace_release(people_gateway::domain::PortalVersion::new(3, 6, 1));
+    let own = call(
+        &sim,
+        Method::PUT,
+        &person(seed::SECOND_ADMIN_ID),
+        Some(seed::SECOND_ADMIN_TOKEN),
+        Some(json!({"title": "CTO", "sex": 1, "birthday": "1990-05-06T12:00:00.000+03:00", "disable": false, "spam": true})),
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::OK);
+    let alex = sim.user(id(seed::SECOND_ADMIN_ID)).unwrap();
+    assert_eq!(alex.title.as_deref(), Some("CTO"));
+    assert_eq!(alex.sex, Some(true));
+    assert_eq!(alex.birthday, chrono::NaiveDate::from_ymd_opt(1990, 5, 6));
+    assert_eq!(own.json()["response"]["title"], "CTO");
+
+    // No 403 before 3.7.1: the owner's status is silently left alone.
+    let owner = call(
+        &sim,
+        Method::PUT,
+        &person(seed::ADMIN_ID),
+        Some(seed::SECOND_ADMIN_TOKEN),
+        Some(json!({"disable": true})),
+    )
+    .await;
+    assert_eq!(owner.status, StatusCode::OK);
+    assert_eq!(sim.user(id(seed::ADMIN_ID)).unwrap().status, 1);
+}

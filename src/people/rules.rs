@@ -308,7 +308,7 @@ impl ProductRules {
             parts.push("current value resent when unset");
         }
         if field == IsGuest && self.privileged_never_become_guests {
-            parts.push("owner/admins never become guests");
+            parts.push("the owner, admins and module admins never become guests");
         }
         if field == Disabled && self.privileged_status_ignored {
             parts.push("not for the owner, nor admins unless the owner calls");

@@ -459,7 +459,96 @@ async fn plain_users_cannot_change_their_own_departments() {
         .await
         .unwrap_err();
     assert_status(&status, Code::PermissionDenied, "ADMIN_ONLY_FIELDS");
+    assert!(
+        status
+            .message()
+            .starts_with("DocSpace applies department_ids"),
+        "{status:?}"
+    );
     assert!(gateway.portal_requests_of("PUT").is_empty());
+}
+
+#[tokio::test]
+async fn editing_the_owner_or_an_admin_as_a_non_owner_is_permission_denied() {
+    let mut gateway = Gateway::docspace().await;
+    let disable = |user_id: &str| pb::UpdateUserRequest {
+        user_id: user_id.into(),
+        disabled: Some(true),
+        ..Default::default()
+    };
+    // DocSpace 3.7.1+ answers 403 itself; the gateway passes it on.
+    let status = gateway
+        .update_user(seed::SECOND_ADMIN_TOKEN, disable(seed::ADMIN_ID))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::PermissionDenied, "PORTAL_PERMISSION_DENIED");
+    assert_eq!(
+        info_metadata(&status, "http_status").as_deref(),
+        Some("403")
+    );
+    assert_eq!(gateway.portal_requests_of("PUT").len(), 1);
+    assert_eq!(gateway.sim.user(uuid(seed::ADMIN_ID)).unwrap().status, 1);
+
+    // The owner may suspend an admin.
+    let alex = gateway
+        .update_user(seed::ADMIN_TOKEN, disable(seed::SECOND_ADMIN_ID))
+        .await
+        .unwrap();
+    assert_eq!(alex.status, Some(pb::UserStatus::Terminated.into()));
+}
+
+#[tokio::test]
+async fn a_module_admin_is_never_made_a_guest() {
+    let mut gateway = Gateway::docspace().await;
+    let status = gateway
+        .update_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::MODULE_ADMIN_ID.into(),
+                is_guest: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "ADMIN_CANNOT_BECOME_GUEST",
+    );
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+    assert!(
+        !gateway
+            .sim
+            .user(uuid(seed::MODULE_ADMIN_ID))
+            .unwrap()
+            .is_visitor
+    );
+}
+
+#[tokio::test]
+async fn a_relative_avatar_path_is_resolved_by_the_portal() {
+    let mut gateway = Gateway::docspace().await;
+    gateway
+        .update_user(
+            seed::USER_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: "@self".into(),
+                avatar_url: Some("/storage/userPhotos/root/mike.png".into()),
+                spam: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let stored = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
+    assert_eq!(
+        stored.avatar_url,
+        Some(format!(
+            "{}storage/userPhotos/root/mike.png",
+            gateway.sim.base_url()
+        ))
+    );
 }
 
 #[tokio::test]

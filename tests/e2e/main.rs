@@ -8,6 +8,7 @@
 mod harness;
 
 mod docspace;
+mod releases;
 mod serving;
 mod statuses;
 mod workspace;
