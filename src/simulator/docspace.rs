@@ -15,10 +15,7 @@ use super::{
     dates::{parse_server_local, tenant_local},
     render::{Viewer, docspace_user},
     routes::Endpoint,
-    state::{
-        Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, is_valid_name_part, parse_guid,
-        reloaded_contacts,
-    },
+    state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, parse_guid, reloaded_contacts},
     wire::{self, Exception, Failure, Incoming, Reply},
 };
 use crate::domain::PortalVersion;
@@ -155,8 +152,8 @@ fn update_profile(
             let first_name = input.first_name.unwrap_or_else(|| user.first_name.clone());
             let last_name = input.last_name.unwrap_or_else(|| user.last_name.clone());
             // why: DocSpace checks the first name, and the last name only when it is not empty.
-            if !is_valid_name_part(&first_name)
-                || !(last_name.is_empty() || is_valid_name_part(&last_name))
+            if !portal.name_allowed(&first_name)
+                || !(last_name.is_empty() || portal.name_allowed(&last_name))
             {
                 return Err(Failure::new(
                     StatusCode::BAD_REQUEST,

@@ -204,6 +204,12 @@ impl Simulator {
         lock(&self.shared.portal).people_module_visible = visible;
     }
 
+    /// Whether the deployment restricts names with `core.username.regex` (letters, marks,
+    /// apostrophes, spaces and hyphens); off by default, as both products ship.
+    pub fn set_letters_only_names(&self, on: bool) {
+        lock(&self.shared.portal).letters_only_names = on;
+    }
+
     /// The tenant's UTC offset in minutes (default `seed::TENANT_OFFSET_MINUTES`).
     pub fn set_tenant_offset_minutes(&self, minutes: i32) {
         lock(&self.shared.portal).tenant_offset_minutes = minutes;

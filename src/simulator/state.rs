@@ -124,6 +124,11 @@ pub(crate) struct Portal {
     groups: Vec<SimGroup>,
     /// Workspace: whether callers other than the user see email, contacts and mobile phone.
     pub(crate) people_module_visible: bool,
+    /// Whether the deployment sets `core.username.regex`; neither product's shipped
+    /// configuration does, and the empty default matches every name
+    /// (CS@7c503dfb5:common/ASC.Core.Common/Users/UserFormatter.cs:137-142,
+    /// DS@v3.7.2-server:common/ASC.Core.Common/Users/UserFormatter.cs:55, 195-203).
+    pub(crate) letters_only_names: bool,
     /// The tenant's UTC offset in minutes.
     pub(crate) tenant_offset_minutes: i32,
     /// Active non-guest users the tariff allows; `None`: no limit.
@@ -141,11 +146,17 @@ impl Portal {
             users: seed::users(),
             groups: seed::groups(),
             people_module_visible: true,
+            letters_only_names: false,
             tenant_offset_minutes: seed::TENANT_OFFSET_MINUTES,
             user_quota: None,
             docspace_release: seed::DOCSPACE_RELEASE,
             reported_version: None,
         }
+    }
+
+    /// `UserNameRegex.IsMatch(text)` under the configured rule.
+    pub(crate) fn name_allowed(&self, text: &str) -> bool {
+        !self.letters_only_names || is_letters_name(text)
     }
 
     /// Whether one more active full user fits the tariff.
@@ -226,8 +237,9 @@ pub(crate) fn contact_pairs(list: &[String]) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// The regular expression both portals ship as `core.username.regex`: `^[\p{L}\p{M}' \-]+$`.
-pub(crate) fn is_valid_name_part(text: &str) -> bool {
+/// `core.username.regex` as a deployment may configure it: letters, marks, apostrophes,
+/// spaces and hyphens (`^[\p{L}\p{M}' \-]+$`).
+fn is_letters_name(text: &str) -> bool {
     !text.is_empty()
         && text
             .chars()
@@ -271,11 +283,11 @@ mod tests {
     }
 
     #[test]
-    fn names_allow_letters_apostrophes_spaces_and_hyphens_only() {
-        assert!(is_valid_name_part("Jean-Luc O'Neil"));
-        assert!(is_valid_name_part("Zoë"));
-        assert!(!is_valid_name_part(""));
-        assert!(!is_valid_name_part("R2D2"));
-        assert!(!is_valid_name_part("a&b"));
+    fn the_letters_rule_allows_letters_apostrophes_spaces_and_hyphens_only() {
+        assert!(is_letters_name("Jean-Luc O'Neil"));
+        assert!(is_letters_name("Zoë"));
+        assert!(!is_letters_name(""));
+        assert!(!is_letters_name("R2D2"));
+        assert!(!is_letters_name("a&b"));
     }
 }

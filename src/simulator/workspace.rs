@@ -10,10 +10,7 @@ use super::{
     dates::tenant_local,
     render::{Viewer, workspace_user},
     routes::{ContactsChange, Endpoint},
-    state::{
-        Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, is_valid_name_part, parse_guid,
-        reloaded_contacts,
-    },
+    state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, parse_guid, reloaded_contacts},
     wire::{self, Exception, Failure, Incoming, Reply},
     workspace_args::{Args, GUID_FORMAT_MESSAGE},
 };
@@ -183,8 +180,8 @@ fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &I
             user.title = Some(title);
         }
     }
-    // why: Workspace needs both names (unlike DocSpace, which accepts an empty last name).
-    if !is_valid_name_part(&user.first_name) || !is_valid_name_part(&user.last_name) {
+    // why: `UserNameRegex.IsMatch(FirstName + LastName)` (EmployeeApi.cs:760-761).
+    if !portal.name_allowed(&format!("{}{}", user.first_name, user.last_name)) {
         return Err(Failure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             Exception::Plain,

@@ -1057,6 +1057,7 @@ async fn promoting_a_guest_without_a_free_seat_is_a_failed_precondition() {
 #[tokio::test]
 async fn a_name_the_portal_rules_refuse_is_an_invalid_argument() {
     let mut gateway = Gateway::workspace().await;
+    gateway.sim.set_letters_only_names(true);
     let status = gateway
         .update_user(
             seed::ADMIN_TOKEN,
