@@ -124,12 +124,19 @@ async fn run() {
         base_url: sim.base_url(),
         timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(2),
+        max_body: 4 * 1024 * 1024,
+        extra_roots_pem: None,
     };
     let token = Credential::authorization(seed::ADMIN_TOKEN).expect("token");
     let api = server::people_api(&settings, Product::Workspace, Some(token)).expect("api");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(server::serve(listener, api, std::future::pending()));
+    tokio::spawn(server::serve(
+        listener,
+        api,
+        server::ServeSettings::default(),
+        std::future::pending(),
+    ));
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
         .connect()

@@ -1,6 +1,6 @@
 //! Command-line and environment configuration, parsed once at start into typed values.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, ValueEnum};
 use url::Url;
@@ -88,7 +88,8 @@ pub struct Config {
         long,
         env = "PEOPLE_GATEWAY_PORTAL_URL",
         required_unless_present = "demo",
-        conflicts_with = "demo"
+        conflicts_with = "demo",
+        value_parser = PortalUrlParser
     )]
     pub portal_url: Option<Url>,
 
@@ -127,9 +128,153 @@ pub struct Config {
     #[arg(long, env = "PEOPLE_GATEWAY_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Largest portal answer read (bytes, or with KiB/MiB); larger or endless ones are refused.
+    #[arg(long, env = "PEOPLE_GATEWAY_PORTAL_MAX_BODY", default_value = "4MiB", value_parser = parse_size)]
+    pub portal_max_body: usize,
+
+    /// A PEM file of CA certificates trusted for the portal, besides the built-in roots.
+    #[arg(long, env = "PEOPLE_GATEWAY_PORTAL_CA")]
+    pub portal_ca: Option<PathBuf>,
+
+    /// Largest gRPC request message (bytes, or with KiB/MiB).
+    #[arg(long, env = "PEOPLE_GATEWAY_MAX_MESSAGE_SIZE", default_value = "1MiB", value_parser = parse_size)]
+    pub max_message_size: usize,
+
+    /// PeopleService calls in flight at once; beyond it, calls are refused at
+    /// once with RESOURCE_EXHAUSTED (health and reflection are not limited).
+    #[arg(long, env = "PEOPLE_GATEWAY_MAX_CONCURRENCY", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrency: u32,
+
+    /// Open client connections at once; further ones wait to be accepted.
+    #[arg(long, env = "PEOPLE_GATEWAY_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Concurrent calls (HTTP/2 streams) one connection may open.
+    #[arg(long, env = "PEOPLE_GATEWAY_MAX_STREAMS_PER_CONNECTION", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_connection: u32,
+
+    /// A connection that sends nothing this long (not even a keepalive answer) is closed.
+    #[arg(long, env = "PEOPLE_GATEWAY_IDLE_TIMEOUT", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// How often an HTTP/2 keepalive ping checks a quiet connection.
+    #[arg(long, env = "PEOPLE_GATEWAY_KEEPALIVE_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub keepalive_interval: Duration,
+
+    /// How long a keepalive ping may go unanswered before the connection is closed.
+    #[arg(long, env = "PEOPLE_GATEWAY_KEEPALIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub keepalive_timeout: Duration,
+
+    /// Largest header block (metadata) one call may send (bytes, or with KiB/MiB).
+    #[arg(long, env = "PEOPLE_GATEWAY_MAX_HEADER_LIST_SIZE", default_value = "16KiB", value_parser = parse_size)]
+    pub max_header_list_size: usize,
+
+    /// Serve TLS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "PEOPLE_GATEWAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "PEOPLE_GATEWAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require client certificates signed by these PEM CAs (mutual TLS; needs --tls-cert).
+    #[arg(long, env = "PEOPLE_GATEWAY_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
     /// Serve against the embedded portal simulator with demo users.
     #[arg(long, env = "PEOPLE_GATEWAY_DEMO")]
     pub demo: bool,
+}
+
+/// Parses `--portal-url` with errors of its own, which (unlike clap's) never
+/// repeat the value: it may hold a password.
+#[derive(Debug, Clone, Copy)]
+struct PortalUrlParser;
+
+impl clap::builder::TypedValueParser for PortalUrlParser {
+    type Value = Url;
+
+    fn parse_ref(
+        &self,
+        _command: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Url, clap::Error> {
+        let text = value.to_str().ok_or_else(|| {
+            clap::Error::raw(
+                clap::error::ErrorKind::InvalidUtf8,
+                "--portal-url is not UTF-8\n",
+            )
+        })?;
+        parse_portal_url(text).map_err(|message| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("--portal-url: {message}\n"),
+            )
+        })
+    }
+}
+
+/// The portal's root: http or https, no credentials in it (they would be sent
+/// on every request beside the caller's), and not already an API path.
+fn parse_portal_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|error| match error {
+        url::ParseError::RelativeUrlWithoutBase => {
+            "has no scheme; add https:// (or http://) in front of the host".to_owned()
+        }
+        other => format!("is not a URL ({other})"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(
+            "must be an http:// or https:// URL of the portal; add https:// in front of the host"
+                .into(),
+        );
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "must not hold a user name or password; callers send their own credentials, \
+             and --portal-token sets a default one"
+                .into(),
+        );
+    }
+    if url
+        .path_segments()
+        .is_some_and(|mut segments| segments.any(|segment| segment.eq_ignore_ascii_case("api")))
+    {
+        return Err(
+            "already holds an API path; give the portal's root, e.g. https://portal.example.com/"
+                .into(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    Ok(url)
+}
+
+/// A byte count: `4096`, `64KiB`, `4MiB` (also `KB`/`MB` as the binary units).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let multiplier: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}; use bytes, KiB or MiB"
+            ));
+        }
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|count| count.checked_mul(multiplier))
+        .filter(|&bytes| bytes > 0 && bytes <= u32::MAX as usize)
+        .ok_or_else(|| format!("{text:?} is not a size between 1 byte and 4 GiB"))
 }
 
 fn parse_token(text: &str) -> Result<Credential, String> {
@@ -194,7 +339,7 @@ mod tests {
             .get_arguments()
             .filter(|arg| arg.get_long().is_some() && arg.get_id() != "help")
             .collect();
-        assert!(flags.len() >= 8);
+        assert!(flags.len() >= 20);
         for arg in flags {
             let long = arg.get_long().unwrap_or_default();
             let expected = format!("PEOPLE_GATEWAY_{}", long.to_uppercase().replace('-', "_"));
@@ -204,6 +349,57 @@ mod tests {
                 "--{long}"
             );
         }
+    }
+
+    #[test]
+    fn portal_urls_are_checked_at_start() {
+        let url = |text: &str| {
+            parse(&["--portal-url", text, "--portal-product", "workspace"])
+                .map(|config| config.portal_url)
+                .map_err(|error| error.to_string())
+        };
+        assert!(url("https://portal.example.com/").is_ok());
+        assert!(url("http://portal.example.com/office").is_ok());
+        let no_scheme = url("portal.example.com").unwrap_err();
+        assert!(no_scheme.contains("add https://"), "{no_scheme}");
+        let credentials = url("http://user:pw@portal.example.com/").unwrap_err();
+        assert!(
+            credentials.contains("user name or password"),
+            "{credentials}"
+        );
+        assert!(!credentials.contains("pw@"), "{credentials}");
+        assert!(url("ftp://portal.example.com/").is_err());
+        assert!(url("https://portal.example.com/api/2.0").is_err());
+        assert!(url("https://portal.example.com/?x=1").is_err());
+    }
+
+    #[test]
+    fn limits_have_defaults_and_sizes_take_units() {
+        let config = parse(&["--demo"]).unwrap();
+        assert_eq!(config.portal_max_body, 4 * 1024 * 1024);
+        assert_eq!(config.max_message_size, 1024 * 1024);
+        assert_eq!(config.max_concurrency, 1024);
+        let config = parse(&[
+            "--demo",
+            "--portal-max-body",
+            "64KiB",
+            "--max-message-size",
+            "1000",
+        ])
+        .unwrap();
+        assert_eq!(config.portal_max_body, 64 * 1024);
+        assert_eq!(config.max_message_size, 1000);
+        for bad in ["0", "12 parsecs", "-1", "99999999MiB"] {
+            assert!(
+                parse(&["--demo", "--portal-max-body", bad]).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(parse(&["--demo", "--max-concurrency", "0"]).is_err());
+        assert!(
+            parse(&["--demo", "--tls-cert", "a.pem"]).is_err(),
+            "a certificate needs its key"
+        );
     }
 
     #[test]

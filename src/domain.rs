@@ -473,6 +473,36 @@ impl fmt::Display for PortalVersion {
     }
 }
 
+/// When the caller stops waiting (its `grpc-timeout`), if it said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Deadline(Option<std::time::Instant>);
+
+impl Deadline {
+    /// No deadline: the caller waits as long as the gateway's own bounds allow.
+    pub const NONE: Deadline = Deadline(None);
+
+    /// The deadline `timeout` from now.
+    pub fn after(timeout: std::time::Duration) -> Self {
+        Deadline(std::time::Instant::now().checked_add(timeout))
+    }
+
+    /// The instant, if any.
+    pub fn instant(self) -> Option<std::time::Instant> {
+        self.0
+    }
+
+    /// Time left; `None` without a deadline, zero once it has passed.
+    pub fn remaining(self) -> Option<std::time::Duration> {
+        self.0
+            .map(|at| at.saturating_duration_since(std::time::Instant::now()))
+    }
+
+    /// Whether the caller has stopped waiting.
+    pub fn has_passed(self) -> bool {
+        self.remaining().is_some_and(|left| left.is_zero())
+    }
+}
+
 /// How the caller proves who they are to the portal.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
@@ -500,6 +530,12 @@ pub enum CredentialError {
     /// Cookie tokens end at `;`, so one would smuggle another cookie.
     #[error("contains ';'")]
     CookieSeparator,
+    /// Binary, repeated, or a misspelt `asc_auth_key` cookie: the gateway
+    /// cannot tell which credential the caller meant.
+    #[error(
+        "is in a form the gateway does not forward (binary or repeated authorization, or a cookie named other than exactly asc_auth_key)"
+    )]
+    UnusableForm,
 }
 
 impl Credential {

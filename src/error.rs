@@ -14,6 +14,9 @@ use crate::domain::{CredentialError, Field, FieldSet};
 use crate::people::rules::ProductRules;
 use crate::portal::PortalError;
 
+/// The longest wait passed on to callers as RetryInfo.
+pub const MAX_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// `ErrorInfo.domain` of every error the gateway sends.
 pub const ERROR_DOMAIN: &str = "people-gateway";
 
@@ -61,6 +64,21 @@ pub enum GatewayError {
     /// The caller went away while its write waited for the user's lock.
     #[error("the caller went away before the write began")]
     CallerGone,
+    /// The portal answered a read of one user with another user's record.
+    #[error("the portal answered with another user's record; nothing was written")]
+    AnotherUserAnswered,
+    /// More PeopleService calls are in flight than `--max-concurrency` allows.
+    #[error("the gateway is at its limit of concurrent calls; retry with backoff")]
+    Overloaded,
+    /// The call's metadata is larger than `--max-header-list-size`.
+    #[error("the call's metadata is larger than the gateway accepts")]
+    MetadataTooLarge,
+    /// The request message is larger than `--max-message-size`.
+    #[error("the request message is larger than the gateway accepts")]
+    MessageTooLarge,
+    /// The caller's deadline passed before the write was sent; nothing was written.
+    #[error("the deadline passed before the call could be carried out; nothing was written")]
+    DeadlineExceeded,
 }
 
 /// A change the gateway refuses because the portal would not honour it
@@ -494,8 +512,9 @@ impl From<GatewayError> for Status {
                         );
                     }
                 }
-                if retry_after.is_some() {
-                    details.set_retry_info(retry_after);
+                if let Some(retry_after) = retry_after {
+                    // A hostile or confused portal may ask for years.
+                    details.set_retry_info(Some(retry_after.min(MAX_RETRY_DELAY)));
                 }
                 let text = match portal_message {
                     Some(portal_message) => format!("portal: {portal_message}"),
@@ -508,6 +527,13 @@ impl From<GatewayError> for Status {
             }
             GatewayError::ShuttingDown => (Code::Unavailable, "SHUTTING_DOWN"),
             GatewayError::CallerGone => (Code::Cancelled, "CALLER_GONE"),
+            GatewayError::DeadlineExceeded => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
+            GatewayError::Overloaded => (Code::ResourceExhausted, "OVERLOADED"),
+            GatewayError::AnotherUserAnswered => {
+                (Code::FailedPrecondition, "PORTAL_ANSWERED_FOR_ANOTHER_USER")
+            }
+            GatewayError::MessageTooLarge => (Code::ResourceExhausted, "MESSAGE_TOO_LARGE"),
+            GatewayError::MetadataTooLarge => (Code::ResourceExhausted, "METADATA_TOO_LARGE"),
             GatewayError::Portal(PortalError::Timeout) => {
                 (Code::DeadlineExceeded, "PORTAL_TIMEOUT")
             }

@@ -20,6 +20,7 @@
 //! through [`error`].
 
 pub mod config;
+pub mod connections;
 pub mod demo;
 pub mod domain;
 pub mod error;

@@ -16,6 +16,10 @@ use crate::portal::model::{EnumValue, PortalContact, PortalGroup, PortalUser, Po
 
 /// Most contacts one request may carry.
 const MAX_CONTACTS: usize = 200;
+/// Most department ids one request may carry.
+const MAX_DEPARTMENTS: usize = 200;
+/// Most field violations one error lists; the rest are counted.
+const MAX_VIOLATIONS: usize = 10;
 /// Longest first/last name, title or location (the portal's own limit).
 const MAX_SHORT_TEXT: usize = 255;
 /// Longest comment.
@@ -32,12 +36,18 @@ impl Violations {
         self.0.push(FieldViolation::new(field, description));
     }
 
-    fn finish<T>(self, value: T) -> Result<T, GatewayError> {
+    /// Every bad field, but at most [`MAX_VIOLATIONS`] of them and a count of
+    /// the rest: no answer grows with the input.
+    fn finish<T>(mut self, value: T) -> Result<T, GatewayError> {
         if self.0.is_empty() {
-            Ok(value)
-        } else {
-            Err(GatewayError::InvalidArgument(self.0))
+            return Ok(value);
         }
+        if self.0.len() > MAX_VIOLATIONS {
+            let more = self.0.len() - MAX_VIOLATIONS;
+            self.0.truncate(MAX_VIOLATIONS);
+            self.add("…", format!("and {more} more"));
+        }
+        Err(GatewayError::InvalidArgument(self.0))
     }
 }
 
@@ -102,6 +112,13 @@ pub fn update_user_request(
         works_from: works_from.map(|value| date_value("works_from", value, &mut violations)),
         department_ids: department_ids.map(|list| {
             let pb::DepartmentIdList { ids } = list;
+            if ids.len() > MAX_DEPARTMENTS {
+                violations.add(
+                    "department_ids.ids",
+                    format!("must hold at most {MAX_DEPARTMENTS} ids"),
+                );
+                return Vec::new();
+            }
             ids.iter()
                 .enumerate()
                 .filter_map(|(index, id)| {
@@ -684,6 +701,42 @@ mod tests {
             changes.fields().join(","),
             "comment,birthday,contacts,lead_id"
         );
+    }
+
+    #[test]
+    fn lists_are_capped_and_errors_do_not_grow_with_the_input() {
+        let many_ids = pb::UpdateUserRequest {
+            department_ids: Some(pb::DepartmentIdList {
+                ids: vec![String::new(); 2_000_000],
+            }),
+            ..request("@self")
+        };
+        let error = update_user_request(many_ids).unwrap_err();
+        assert_eq!(violations(error), ["department_ids.ids"]);
+
+        let bad_contacts = pb::UpdateUserRequest {
+            contacts: Some(pb::ContactList {
+                contacts: vec![
+                    pb::Contact {
+                        r#type: String::new(),
+                        value: String::new(),
+                    };
+                    MAX_CONTACTS
+                ],
+            }),
+            ..request("@self")
+        };
+        let GatewayError::InvalidArgument(listed) = update_user_request(bad_contacts).unwrap_err()
+        else {
+            panic!("expected INVALID_ARGUMENT");
+        };
+        assert_eq!(listed.len(), MAX_VIOLATIONS + 1);
+        assert_eq!(
+            listed[MAX_VIOLATIONS].description,
+            format!("and {} more", MAX_CONTACTS - MAX_VIOLATIONS)
+        );
+        let status = tonic::Status::from(GatewayError::InvalidArgument(listed));
+        assert!(status.message().len() < 2048, "{}", status.message().len());
     }
 
     #[test]

@@ -1,21 +1,107 @@
 //! Serving: the tonic server with PeopleService, `grpc.health.v1` and server
 //! reflection (v1 and v1alpha), on a listener the caller already bound, until
-//! a shutdown signal; then in-flight calls get a grace period to finish.
+//! a shutdown signal; then in-flight calls get a grace period to finish. Every
+//! bound on what callers can ask of the server is set here, in one place:
+//! connections, streams, header and message sizes, keepalive, TLS, and the
+//! tower stack in front of PeopleService.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::{Code, Status};
+use tower::{BoxError, ServiceBuilder};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::connections::{self, ConnectionLimits};
 use crate::domain::Credential;
+use crate::error::GatewayError;
 use crate::pb::{self, people_service_server::PeopleServiceServer};
 use crate::people::{People, PortalSetup};
 use crate::portal::{PortalClient, PortalSettings, PortalSetupError, display_url};
-use crate::service::PeopleApi;
+use crate::service::{PeopleApi, Stopper};
+
+/// Everything that bounds what callers can ask of the server.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// Open connections and how long a silent one stays.
+    pub connections: ConnectionLimits,
+    /// PeopleService calls in flight at once; the rest are refused at once.
+    pub max_concurrency: usize,
+    /// Largest request message.
+    pub max_message_size: usize,
+    /// Concurrent streams per connection.
+    pub max_streams_per_connection: u32,
+    /// HTTP/2 keepalive ping interval and how long an answer may take.
+    pub keepalive: (Duration, Duration),
+    /// Largest header block a call may send.
+    pub max_header_list_size: u32,
+    /// Server TLS (and client certificates), when configured.
+    pub tls: Option<ServerTlsConfig>,
+}
+
+impl Default for ServeSettings {
+    /// The command line's defaults, without TLS.
+    fn default() -> Self {
+        Self {
+            connections: ConnectionLimits {
+                max_connections: 4096,
+                idle_timeout: Duration::from_secs(120),
+            },
+            max_concurrency: 1024,
+            max_message_size: 1024 * 1024,
+            max_streams_per_connection: 256,
+            keepalive: (Duration::from_secs(30), Duration::from_secs(10)),
+            max_header_list_size: 16 * 1024,
+            tls: None,
+        }
+    }
+}
+
+impl ServeSettings {
+    /// The settings the command line asks for; reads the TLS files.
+    pub fn from_config(config: &Config) -> Result<Self, ServeError> {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                let identity = Identity::from_pem(read(cert)?, read(key)?);
+                let mut tls = ServerTlsConfig::new().identity(identity);
+                if let Some(client_ca) = &config.tls_client_ca {
+                    tls = tls.client_ca_root(Certificate::from_pem(read(client_ca)?));
+                }
+                Some(tls)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            connections: ConnectionLimits {
+                max_connections: config.max_connections as usize,
+                idle_timeout: config.idle_timeout,
+            },
+            max_concurrency: config.max_concurrency as usize,
+            max_message_size: config.max_message_size,
+            max_streams_per_connection: config.max_streams_per_connection,
+            keepalive: (config.keepalive_interval, config.keepalive_timeout),
+            max_header_list_size: u32::try_from(config.max_header_list_size).unwrap_or(u32::MAX),
+            tls,
+        })
+    }
+}
+
+/// Reads a file named by a flag.
+fn read(path: &Path) -> Result<Vec<u8>, ServeError> {
+    std::fs::read(path).map_err(|source| ServeError::File {
+        path: path.display().to_string(),
+        source,
+    })
+}
 
 /// Why the gateway could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +129,18 @@ pub enum ServeError {
     /// Configuration that clap cannot express.
     #[error("configuration: {0}")]
     Config(&'static str),
+    /// A file named by a flag could not be read.
+    #[error("cannot read {path}: {source}")]
+    File {
+        /// As given.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The grace period ended with calls still running; they were answered
+    /// SHUTTING_DOWN, and writes among them may or may not have reached the portal.
+    #[error("{0} call(s) were still running when the grace period ended")]
+    CallsDropped(usize),
 }
 
 /// Builds the People API for one portal.
@@ -62,6 +160,7 @@ pub fn people_api(
 pub async fn serve(
     listener: TcpListener,
     api: PeopleApi,
+    settings: ServeSettings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -84,19 +183,112 @@ pub async fn serve(
             .set_not_serving::<PeopleServiceServer<PeopleApi>>()
             .await;
     };
-    // Small gRPC frames must not wait for Nagle's algorithm (40 ms stalls).
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
+
+    // PeopleService, read top to bottom as a call passes through (health and
+    // reflection stay outside these limits). `Limited` refuses oversized
+    // metadata and answers the load shedder's refusal RESOURCE_EXHAUSTED.
+    let people = Limited {
+        max_metadata: settings.max_header_list_size as usize,
+        inner: ServiceBuilder::new()
+            // tonic answers an over-size message OUT_OF_RANGE; the contract says RESOURCE_EXHAUSTED.
+            .map_response(oversized_message_is_resource_exhausted)
+            // Beyond the limit, refuse at once instead of queueing.
+            .load_shed()
+            .concurrency_limit(settings.max_concurrency)
+            .service(
+                PeopleServiceServer::new(api).max_decoding_message_size(settings.max_message_size),
+            ),
+    };
+
+    let (keepalive_interval, keepalive_timeout) = settings.keepalive;
+    let mut server = Server::builder()
+        .max_concurrent_streams(settings.max_streams_per_connection)
+        .http2_keepalive_interval(Some(keepalive_interval))
+        .http2_keepalive_timeout(Some(keepalive_timeout))
+        // Room above the per-call limit `Limited` enforces with a clear status.
+        .http2_max_header_list_size(settings.max_header_list_size.saturating_mul(4));
+    if let Some(tls) = settings.tls {
+        server = server.tls_config(tls)?;
+    }
+    let incoming = connections::accept(listener, settings.connections);
+    server
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(PeopleServiceServer::new(api))
+        .add_service(people)
         .serve_with_incoming_shutdown(incoming, stop_serving)
         .await?;
     // Writes outlive their calls when callers give up; let them finish too.
     writes.close();
     writes.wait().await;
     Ok(())
+}
+
+/// PeopleService behind its layers, routed under the service's own name. It
+/// refuses metadata larger than the limit with RESOURCE_EXHAUSTED (HTTP/2
+/// itself only resets such a stream at four times the limit, and drops the
+/// whole connection at sixteen), and answers the load shedder's refusal
+/// RESOURCE_EXHAUSTED too.
+#[derive(Debug, Clone)]
+struct Limited<S> {
+    inner: S,
+    max_metadata: usize,
+}
+
+impl<S> NamedService for Limited<S> {
+    const NAME: &'static str = <PeopleServiceServer<PeopleApi> as NamedService>::NAME;
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+
+impl<S> tower::Service<http::Request<Body>> for Limited<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The shedder is always ready; a refusal comes from `call`, answered there.
+        self.inner.poll_ready(cx).map(|_| Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Answer {
+        if header_list_size(request.headers()) > self.max_metadata {
+            let refused = Status::from(GatewayError::MetadataTooLarge).into_http();
+            return Box::pin(std::future::ready(Ok(refused)));
+        }
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            Ok(answer
+                .await
+                .unwrap_or_else(|_| Status::from(GatewayError::Overloaded).into_http()))
+        })
+    }
+}
+
+/// The header list size as HTTP/2 counts it: name, value and 32 per field.
+fn header_list_size(headers: &http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum()
+}
+
+fn oversized_message_is_resource_exhausted(response: http::Response<Body>) -> http::Response<Body> {
+    match Status::from_header_map(response.headers()) {
+        Some(status)
+            if status.code() == Code::OutOfRange
+                && status
+                    .message()
+                    .starts_with("Error, decoded message length too large") =>
+        {
+            Status::from(GatewayError::MessageTooLarge).into_http()
+        }
+        _ => response,
+    }
 }
 
 /// Runs the gateway as configured until SIGTERM or ctrl-c.
@@ -137,16 +329,20 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         base_url: portal_url.clone(),
         timeout: config.portal_timeout,
         connect_timeout: config.portal_connect_timeout,
+        max_body: config.portal_max_body,
+        extra_roots_pem: config.portal_ca.as_deref().map(read).transpose()?,
     };
+    let serve_settings = ServeSettings::from_config(&config)?;
     let setup = PortalSetup {
         product,
         version: config.portal_version,
     };
     let api = people_api(&settings, setup, token)?;
+    let stopper = api.stopper();
     info!(listen = %local, portal = %display_url(&portal_url), ?product, "serving");
 
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = serve(listener, api, async {
+    let server = serve(listener, api, serve_settings, async {
         let _ = signalled_rx.await;
     });
     tokio::pin!(server);
@@ -155,22 +351,36 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         () = shutdown_signal() => info!("shutting down"),
     }
     let _ = signalled_tx.send(());
-    drain(server, config.shutdown_grace).await
+    drain(server, config.shutdown_grace, &stopper).await
 }
 
-/// Lets in-flight calls finish, up to the grace period.
+/// Lets in-flight calls finish, up to the grace period; then answers the
+/// rest SHUTTING_DOWN and reports how many there were.
 async fn drain(
     server: impl Future<Output = Result<(), ServeError>>,
     grace: Duration,
+    stopper: &Stopper,
 ) -> Result<(), ServeError> {
-    match tokio::time::timeout(grace, server).await {
-        Ok(result) => result,
-        Err(_) => {
-            warn!(?grace, "grace period over; dropping remaining calls");
-            Ok(())
-        }
+    tokio::pin!(server);
+    if let Ok(result) = tokio::time::timeout(grace, &mut server).await {
+        return result;
+    }
+    let dropped = stopper.stop_all();
+    warn!(
+        ?grace,
+        dropped, "grace period over; answering the remaining calls SHUTTING_DOWN"
+    );
+    // Long enough to write those answers; the connections close after them.
+    let _ = tokio::time::timeout(STATUS_FLUSH, &mut server).await;
+    if dropped == 0 {
+        Ok(())
+    } else {
+        Err(ServeError::CallsDropped(dropped))
     }
 }
+
+/// How long the last answers get to leave once the grace period is over.
+const STATUS_FLUSH: Duration = Duration::from_secs(1);
 
 /// Completes on ctrl-c or, on Unix, SIGTERM.
 async fn shutdown_signal() {

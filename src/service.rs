@@ -4,18 +4,21 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
-use tracing::{Instrument as _, debug, info_span, warn};
+use tracing::{Instrument as _, debug, info, info_span, warn};
 
-use crate::domain::{Contact, Credential, CredentialError};
+use crate::domain::{Contact, Credential, CredentialError, Deadline};
 use crate::error::GatewayError;
 use crate::mapping::{self, ContactsInput};
 use crate::pb::{self, people_service_server::PeopleService};
-use crate::people::{ContactEdit, People};
+use crate::people::{Call, ContactEdit, People};
 use crate::portal::PortalUser;
 
 /// The cookie that carries a portal token.
@@ -27,6 +30,51 @@ pub struct PeopleApi {
     people: Arc<People>,
     fallback_credential: Option<Credential>,
     writes: TaskTracker,
+    stopper: Stopper,
+}
+
+/// Ends every call still running when shutdown's grace period is over.
+#[derive(Debug, Clone, Default)]
+pub struct Stopper {
+    stop: CancellationToken,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Stopper {
+    /// Answers every running call SHUTTING_DOWN; returns how many there were.
+    pub fn stop_all(&self) -> usize {
+        let running = self.in_flight.load(Ordering::SeqCst);
+        self.stop.cancel();
+        running
+    }
+
+    /// Calls running now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Runs one call, counted, unless the server stops it first.
+    async fn run<T>(
+        &self,
+        work: impl Future<Output = Result<T, GatewayError>>,
+    ) -> Result<T, GatewayError> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _counted = InFlight(&self.in_flight);
+        tokio::select! {
+            biased;
+            () = self.stop.cancelled() => Err(GatewayError::ShuttingDown),
+            result = work => result,
+        }
+    }
+}
+
+/// Uncounts a call when it ends, however it ends.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl PeopleApi {
@@ -36,34 +84,64 @@ impl PeopleApi {
             people: Arc::new(people),
             fallback_credential,
             writes: TaskTracker::new(),
+            stopper: Stopper::default(),
         }
     }
 
     /// The caller's `authorization`, else `cookie: asc_auth_key=…`, else the
-    /// configured token.
+    /// configured token. Credential-like metadata the gateway cannot use
+    /// (binary, repeated, a misspelt cookie) is refused rather than replaced
+    /// by the configured token: a caller never acts with someone else's rights.
     fn credential(&self, metadata: &MetadataMap) -> Result<Credential, GatewayError> {
+        let unusable = || GatewayError::MalformedCredentials(CredentialError::UnusableForm);
+        if metadata.get_bin("authorization-bin").is_some()
+            || metadata.get_all("authorization").iter().count() > 1
+        {
+            return Err(unusable());
+        }
         if let Some(value) = metadata.get("authorization") {
             let text = value
                 .to_str()
                 .map_err(|_| GatewayError::MalformedCredentials(CredentialError::NotAscii))?;
             return Credential::authorization(text).map_err(GatewayError::MalformedCredentials);
         }
+        let mut found = None;
         for cookies in metadata.get_all("cookie") {
             let text = cookies
                 .to_str()
                 .map_err(|_| GatewayError::MalformedCredentials(CredentialError::NotAscii))?;
-            let token = text
+            for pair in text
                 .split(';')
-                .filter_map(|pair| pair.trim().split_once('='))
-                .find(|(name, _)| *name == AUTH_COOKIE)
-                .map(|(_, token)| token);
-            if let Some(token) = token {
-                return Credential::cookie_token(token).map_err(GatewayError::MalformedCredentials);
+                .map(str::trim)
+                .filter(|pair| !pair.is_empty())
+            {
+                let (name, token) = pair.split_once('=').unwrap_or((pair, ""));
+                let name = name.trim();
+                if name == AUTH_COOKIE && found.is_none() && pair.contains('=') {
+                    found = Some(token);
+                } else if name.eq_ignore_ascii_case(AUTH_COOKIE) {
+                    // Misspelt, repeated, or without a value.
+                    return Err(unusable());
+                }
             }
+        }
+        if let Some(token) = found {
+            return Credential::cookie_token(token).map_err(GatewayError::MalformedCredentials);
         }
         self.fallback_credential
             .clone()
             .ok_or(GatewayError::MissingCredentials)
+    }
+
+    /// The call as the operations see it: credential and deadline.
+    fn call(&self, metadata: &MetadataMap) -> Result<Call, GatewayError> {
+        let mut call = Call::new(self.credential(metadata)?);
+        call.deadline = metadata
+            .get("grpc-timeout")
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_grpc_timeout)
+            .map_or(Deadline::NONE, Deadline::after);
+        Ok(call)
     }
 
     async fn edit_contacts(
@@ -72,15 +150,15 @@ impl PeopleApi {
         input: ContactsInput,
         edit: fn(Vec<Contact>) -> ContactEdit,
     ) -> Result<PortalUser, GatewayError> {
-        let credential = self.credential(metadata)?;
+        let call = self.call(metadata)?;
         let ContactsInput {
             user,
             contacts,
             spam,
         } = input;
-        self.run_to_completion(move |people, caller_gone| async move {
+        self.run_to_completion(call, move |people, call| async move {
             people
-                .edit_contacts(&credential, &user, edit(contacts), spam, &caller_gone)
+                .edit_contacts(&call, &user, edit(contacts), spam)
                 .await
         })
         .await
@@ -89,23 +167,41 @@ impl PeopleApi {
     /// Runs a write on its own task. A write that holds its user's lock
     /// finishes even if the caller cancels or its deadline passes, so the lock
     /// is never released while the write may still reach the portal; one still
-    /// waiting for the lock gives up with its caller (`caller_gone`).
+    /// waiting for the lock gives up with its caller (`call.gone`). A write that
+    /// outlives its caller logs how it ended.
     async fn run_to_completion<F>(
         &self,
-        write: impl FnOnce(Arc<People>, CancellationToken) -> F,
+        call: Call,
+        write: impl FnOnce(Arc<People>, Call) -> F,
     ) -> Result<PortalUser, GatewayError>
     where
         F: Future<Output = Result<PortalUser, GatewayError>> + Send + 'static,
     {
-        let caller_gone = CancellationToken::new();
+        let gone = call.gone.clone();
         // Dropped with this call's future, i.e. when the caller goes away.
-        let _cancel_when_dropped = caller_gone.clone().drop_guard();
-        let work = write(Arc::clone(&self.people), caller_gone).in_current_span();
+        let _cancel_when_dropped = call.gone.clone().drop_guard();
+        let work = write(Arc::clone(&self.people), call);
+        let work = async move {
+            let result = work.await;
+            if gone.is_cancelled() {
+                match &result {
+                    Ok(_) => info!("write completed after its caller left"),
+                    Err(error) => info!(error = %error, "write ended after its caller left"),
+                }
+            }
+            result
+        }
+        .in_current_span();
         match self.writes.spawn(work).await {
             Ok(result) => result,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(_) => Err(GatewayError::ShuttingDown),
         }
+    }
+
+    /// Stops calls at the end of shutdown's grace period.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
     }
 
     /// Writes still running, for the shutdown drain.
@@ -114,14 +210,35 @@ impl PeopleApi {
     }
 }
 
+/// Parses `grpc-timeout`: at most eight digits and a unit (`H`, `M`, `S`,
+/// `m`, `u`, `n`), as the gRPC HTTP/2 protocol defines it.
+fn parse_grpc_timeout(text: &str) -> Option<Duration> {
+    let unit = text.chars().last()?;
+    let digits = &text[..text.len() - unit.len_utf8()];
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let value: u64 = digits.parse().ok()?;
+    Some(match unit {
+        'H' => Duration::from_secs(value.checked_mul(3600)?),
+        'M' => Duration::from_secs(value.checked_mul(60)?),
+        'S' => Duration::from_secs(value),
+        'm' => Duration::from_millis(value),
+        'u' => Duration::from_micros(value),
+        'n' => Duration::from_nanos(value),
+        _ => return None,
+    })
+}
+
 /// Runs one RPC in a span, logs its outcome (never its payload or
 /// credential), and maps the result to the wire.
 async fn respond(
+    stopper: &Stopper,
     rpc: &'static str,
     work: impl Future<Output = Result<PortalUser, GatewayError>>,
 ) -> Result<Response<pb::User>, Status> {
     let span = info_span!("rpc", rpc);
-    match work.instrument(span.clone()).await {
+    match stopper.run(work).instrument(span.clone()).await {
         Ok(user) => {
             span.in_scope(|| debug!("ok"));
             Ok(Response::new(mapping::user_to_pb(user)))
@@ -149,11 +266,11 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        respond("GetUser", async {
+        respond(&self.stopper, "GetUser", async {
             let (metadata, _, message) = request.into_parts();
             let user = mapping::get_user_request(message)?;
-            let credential = self.credential(&metadata)?;
-            self.people.get_user(&credential, &user).await
+            let call = self.call(&metadata)?;
+            self.people.get_user(&call, &user).await
         })
         .await
     }
@@ -162,14 +279,12 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::UpdateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        respond("UpdateUser", async {
+        respond(&self.stopper, "UpdateUser", async {
             let (metadata, _, message) = request.into_parts();
             let (user, changes) = mapping::update_user_request(message)?;
-            let credential = self.credential(&metadata)?;
-            self.run_to_completion(move |people, caller_gone| async move {
-                people
-                    .update_user(&credential, &user, changes, &caller_gone)
-                    .await
+            let call = self.call(&metadata)?;
+            self.run_to_completion(call, move |people, call| async move {
+                people.update_user(&call, &user, changes).await
             })
             .await
         })
@@ -180,7 +295,7 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::UpdateContactsRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        respond("UpdateContacts", async {
+        respond(&self.stopper, "UpdateContacts", async {
             let (metadata, _, message) = request.into_parts();
             let input = mapping::update_contacts_request(message)?;
             self.edit_contacts(&metadata, input, ContactEdit::Merge)
@@ -193,7 +308,7 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::SetContactsRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        respond("SetContacts", async {
+        respond(&self.stopper, "SetContacts", async {
             let (metadata, _, message) = request.into_parts();
             let input = mapping::set_contacts_request(message)?;
             self.edit_contacts(&metadata, input, ContactEdit::Replace)
@@ -206,7 +321,7 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::DeleteContactsRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        respond("DeleteContacts", async {
+        respond(&self.stopper, "DeleteContacts", async {
             let (metadata, _, message) = request.into_parts();
             let input = mapping::delete_contacts_request(message)?;
             self.edit_contacts(&metadata, input, ContactEdit::Remove)

@@ -3,15 +3,14 @@
 //! unless it is sent, and is the only way to change contacts (DocSpace 3.2 and
 //! later have no contacts routes). Which fields exist depends on the release.
 
-use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::rules::{self, ProductRules, Subject};
 use super::{
-    ContactEdit, ContactsToWrite, People, contact_bodies, target_of, user_id_of,
+    Call, ContactEdit, ContactsToWrite, People, contact_bodies, target_of, user_id_of,
     user_ref_not_writable,
 };
-use crate::domain::{Credential, ProfileChanges, Sex, UserId, UserRef};
+use crate::domain::{ProfileChanges, Sex, UserId, UserRef};
 use crate::error::GatewayError;
 use crate::portal::PortalUser;
 use crate::portal::dates::format_tenant_noon;
@@ -22,17 +21,16 @@ impl People {
     pub(super) async fn update_on_docspace(
         &self,
         rules: &'static ProductRules,
-        credential: &Credential,
+        call: &Call,
         user: &UserRef,
         changes: ProfileChanges,
-        caller_gone: &CancellationToken,
     ) -> Result<PortalUser, GatewayError> {
-        let (id, caller) = self.docspace_target(credential, user).await?;
+        let (id, caller) = self.docspace_target(call, user).await?;
         let own_profile = user_id_of(&caller)? == id;
         let target = if own_profile {
             target_of(&caller)
         } else {
-            target_of(&self.portal.get_user(credential, &UserRef::Id(id)).await?)
+            target_of(&self.read_target(call, id).await?)
         };
         let subject = Subject {
             own_profile,
@@ -49,9 +47,13 @@ impl People {
             .and_then(|date| date.offset());
         let body = docspace_body(changes, tenant_offset);
 
-        let _guard = self.lock_for_write(id, caller_gone).await?;
+        let _guard = self.lock_for_write(id, call).await?;
         debug!(user = %id, own_profile, "updating user on docspace");
-        let updated = self.portal.update_member(credential, id, &body).await?;
+        call.still_waited_for()?;
+        let updated = self
+            .portal
+            .update_member(&call.credential, id, &body)
+            .await?;
         Ok(with_docspace_contacts_fix(updated, clears_contacts))
     }
 
@@ -59,13 +61,12 @@ impl People {
     pub(super) async fn edit_contacts_on_docspace(
         &self,
         rules: &'static ProductRules,
-        credential: &Credential,
+        call: &Call,
         user: &UserRef,
         edit: ContactEdit,
         spam: Option<bool>,
-        caller_gone: &CancellationToken,
     ) -> Result<PortalUser, GatewayError> {
-        let (id, caller) = self.docspace_target(credential, user).await?;
+        let (id, caller) = self.docspace_target(call, user).await?;
         let subject = Subject {
             own_profile: user_id_of(&caller)? == id,
             caller_is_admin: is_docspace_admin(&caller),
@@ -79,8 +80,8 @@ impl People {
             ..ProfileChanges::default()
         };
         rules::check(rules, &as_update, &subject)?;
-        let _guard = self.lock_for_write(id, caller_gone).await?;
-        let contacts = match self.contacts_to_write(rules, credential, id, &edit).await? {
+        let _guard = self.lock_for_write(id, call).await?;
+        let contacts = match self.contacts_to_write(rules, call, id, &edit).await? {
             ContactsToWrite::List(contacts) => contacts,
             ContactsToWrite::Unchanged(current) => return Ok(*current),
         };
@@ -89,7 +90,11 @@ impl People {
             spam,
             ..DocSpaceUpdateBody::default()
         };
-        let updated = self.portal.update_member(credential, id, &body).await?;
+        call.still_waited_for()?;
+        let updated = self
+            .portal
+            .update_member(&call.credential, id, &body)
+            .await?;
         Ok(with_docspace_contacts_fix(updated, contacts.is_empty()))
     }
 
@@ -97,10 +102,13 @@ impl People {
     /// treats one's own profile differently, and `@self` is no route there).
     async fn docspace_target(
         &self,
-        credential: &Credential,
+        call: &Call,
         user: &UserRef,
     ) -> Result<(UserId, PortalUser), GatewayError> {
-        let caller = self.portal.get_user(credential, &UserRef::Me).await?;
+        let caller = self
+            .portal
+            .get_user(&call.credential, &UserRef::Me, call.deadline)
+            .await?;
         let id = match user {
             UserRef::Me => user_id_of(&caller)?,
             UserRef::Id(id) => *id,

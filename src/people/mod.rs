@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::config::{Product, ProductChoice};
 use crate::domain::{
-    Contact, Credential, PortalVersion, ProfileChanges, UserId, UserRef, merge_contacts,
+    Contact, Credential, Deadline, PortalVersion, ProfileChanges, UserId, UserRef, merge_contacts,
     remove_contacts,
 };
 use crate::error::{FieldViolation, GatewayError, Refusal, RefusalKind};
@@ -62,6 +62,39 @@ enum ContactsToWrite {
     List(Vec<Contact>),
     /// Nothing: the edit changes nothing; here is the user as read.
     Unchanged(Box<PortalUser>),
+}
+
+/// One call as the operations see it: the caller's credential, its deadline,
+/// and a token cancelled when the caller goes away.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Forwarded to the portal.
+    pub credential: Credential,
+    /// The caller's `grpc-timeout`, if it sent one.
+    pub deadline: Deadline,
+    /// Cancelled when the caller is gone.
+    pub gone: CancellationToken,
+}
+
+impl Call {
+    /// A call without deadline whose caller never goes away.
+    pub fn new(credential: Credential) -> Self {
+        Self {
+            credential,
+            deadline: Deadline::NONE,
+            gone: CancellationToken::new(),
+        }
+    }
+
+    /// Writes start (and are sent) only while the caller still waits; once
+    /// sent, a write runs to its end.
+    fn still_waited_for(&self) -> Result<(), GatewayError> {
+        if self.deadline.has_passed() {
+            Err(GatewayError::DeadlineExceeded)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// What the gateway is told about the portal; the rest it asks the portal.
@@ -121,26 +154,30 @@ impl People {
     /// the envelope of `GET @self`. A portal that cannot be asked fails the
     /// call and is asked again next time; one that does not say gets the
     /// strictest rules.
-    async fn facts(&self, credential: &Credential) -> Result<PortalFacts, GatewayError> {
+    async fn facts(&self, call: &Call) -> Result<PortalFacts, GatewayError> {
         self.facts
-            .get_or_try_init(|| self.discover(credential))
+            .get_or_try_init(|| self.discover(call))
             .await
             .copied()
     }
 
-    async fn discover(&self, credential: &Credential) -> Result<PortalFacts, GatewayError> {
+    async fn discover(&self, call: &Call) -> Result<PortalFacts, GatewayError> {
         let configured = self.setup.product.known();
         // Workspace has one rule set; a named release needs no asking either.
         let ask = configured != Some(Product::Workspace) && self.setup.version.is_none();
         let build = if ask {
-            self.portal.build_info().await?
+            self.portal.build_info(call.deadline).await?
         } else {
             None
         };
         let product = match (configured, build) {
             (Some(product), _) => product,
             (None, Some(build)) => build.product,
-            (None, None) => self.portal.detect_product(credential).await?,
+            (None, None) => {
+                self.portal
+                    .detect_product(&call.credential, call.deadline)
+                    .await?
+            }
         };
         if let Some(build) = build
             && build.product != product
@@ -169,11 +206,7 @@ impl People {
     }
 
     /// Reads a user by GUID, user name or `@self`.
-    pub async fn get_user(
-        &self,
-        credential: &Credential,
-        user: &UserRef,
-    ) -> Result<PortalUser, GatewayError> {
+    pub async fn get_user(&self, call: &Call, user: &UserRef) -> Result<PortalUser, GatewayError> {
         // Unless the portal is known to be DocSpace, such a name could reach Workspace.
         if let UserRef::Name(name) = user
             && self.known_product() != Some(Product::Docspace)
@@ -185,29 +218,35 @@ impl People {
                  use the user's GUID",
             )]));
         }
-        Ok(self.portal.get_user(credential, user).await?)
+        match user {
+            UserRef::Id(id) => self.read_target(call, *id).await,
+            UserRef::Me | UserRef::Name(_) => Ok(self
+                .portal
+                .get_user(&call.credential, user, call.deadline)
+                .await?),
+        }
     }
 
     /// Applies exactly the set fields of `changes`.
     pub async fn update_user(
         &self,
-        credential: &Credential,
+        call: &Call,
         user: &UserRef,
         changes: ProfileChanges,
-        caller_gone: &CancellationToken,
     ) -> Result<PortalUser, GatewayError> {
-        let facts = self.facts(credential).await?;
+        call.still_waited_for()?;
+        let facts = self.facts(call).await?;
         rules::check_supported(facts.rules, changes.fields())?;
         if changes.fields().is_empty() {
-            return self.get_user(credential, user).await;
+            return self.get_user(call, user).await;
         }
         match facts.product {
             Product::Workspace => {
-                self.update_on_workspace(facts.rules, credential, user, changes, caller_gone)
+                self.update_on_workspace(facts.rules, call, user, changes)
                     .await
             }
             Product::Docspace => {
-                self.update_on_docspace(facts.rules, credential, user, changes, caller_gone)
+                self.update_on_docspace(facts.rules, call, user, changes)
                     .await
             }
         }
@@ -216,13 +255,13 @@ impl People {
     /// Merges, replaces or removes contacts.
     pub async fn edit_contacts(
         &self,
-        credential: &Credential,
+        call: &Call,
         user: &UserRef,
         edit: ContactEdit,
         spam: Option<bool>,
-        caller_gone: &CancellationToken,
     ) -> Result<PortalUser, GatewayError> {
-        let facts = self.facts(credential).await?;
+        call.still_waited_for()?;
+        let facts = self.facts(call).await?;
         let with_spam = ProfileChanges {
             spam,
             ..ProfileChanges::default()
@@ -230,35 +269,45 @@ impl People {
         rules::check_supported(facts.rules, with_spam.fields())?;
         match facts.product {
             Product::Workspace => {
-                self.edit_contacts_on_workspace(facts.rules, credential, user, edit, caller_gone)
+                self.edit_contacts_on_workspace(facts.rules, call, user, edit)
                     .await
             }
             Product::Docspace => {
-                self.edit_contacts_on_docspace(
-                    facts.rules,
-                    credential,
-                    user,
-                    edit,
-                    spam,
-                    caller_gone,
-                )
-                .await
+                self.edit_contacts_on_docspace(facts.rules, call, user, edit, spam)
+                    .await
             }
         }
     }
 
-    /// Takes the user's lock, unless the caller goes away while waiting: a
-    /// write that never began must not run after its caller gave up.
-    async fn lock_for_write(
-        &self,
-        id: UserId,
-        caller_gone: &CancellationToken,
-    ) -> Result<UserGuard, GatewayError> {
+    /// Takes the user's lock, unless the caller goes away or its deadline
+    /// passes while waiting: a write that never began must not run after its
+    /// caller gave up.
+    async fn lock_for_write(&self, id: UserId, call: &Call) -> Result<UserGuard, GatewayError> {
+        let deadline = async {
+            match call.deadline.instant() {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
-            () = caller_gone.cancelled() => Err(GatewayError::CallerGone),
+            () = call.gone.cancelled() => Err(GatewayError::CallerGone),
+            () = deadline => Err(GatewayError::DeadlineExceeded),
             guard = self.locks.lock(id) => Ok(guard),
         }
+    }
+
+    /// Reads a user by GUID, and makes sure the portal answered for that user:
+    /// another user's contacts or guest flag must never be written back onto this one.
+    async fn read_target(&self, call: &Call, id: UserId) -> Result<PortalUser, GatewayError> {
+        let user = self
+            .portal
+            .get_user(&call.credential, &UserRef::Id(id), call.deadline)
+            .await?;
+        if user_id_of(&user)? != id {
+            return Err(GatewayError::AnotherUserAnswered);
+        }
+        Ok(user)
     }
 
     /// The list an edit leads to; merges and removals read the current list
@@ -266,14 +315,14 @@ impl People {
     async fn contacts_to_write(
         &self,
         rules: &'static ProductRules,
-        credential: &Credential,
+        call: &Call,
         id: UserId,
         edit: &ContactEdit,
     ) -> Result<ContactsToWrite, GatewayError> {
         if let Some(contacts) = edit.without_current() {
             return Ok(ContactsToWrite::List(contacts));
         }
-        let current = self.portal.get_user(credential, &UserRef::Id(id)).await?;
+        let current = self.read_target(call, id).await?;
         if !current.shows_private_data() {
             return Err(GatewayError::Refused(Refusal {
                 kind: RefusalKind::NotVisible,

@@ -3,13 +3,12 @@
 //! absent, so every write sends their current values, read fresh under the
 //! user's lock. Contacts have routes of their own, which replace the list.
 
-use tokio_util::sync::CancellationToken;
 use tracing::debug;
 use uuid::Uuid;
 
 use super::rules::{self, ProductRules, Subject};
 use super::{
-    ContactEdit, ContactsToWrite, People, contact_bodies, contacts_of, target_of, user_id_of,
+    Call, ContactEdit, ContactsToWrite, People, contact_bodies, contacts_of, target_of, user_id_of,
     user_ref_not_writable,
 };
 use crate::domain::{Field, FieldSet, ProfileChanges, Sex, UserId, UserRef};
@@ -23,10 +22,9 @@ impl People {
     pub(super) async fn update_on_workspace(
         &self,
         rules: &'static ProductRules,
-        credential: &crate::domain::Credential,
+        call: &Call,
         user: &UserRef,
         changes: ProfileChanges,
-        caller_gone: &CancellationToken,
     ) -> Result<PortalUser, GatewayError> {
         let needs_caller = *user == UserRef::Me
             || !changes
@@ -34,7 +32,11 @@ impl People {
                 .intersection(rules::caller_dependent(rules))
                 .is_empty();
         let caller = if needs_caller {
-            Some(self.portal.get_user(credential, &UserRef::Me).await?)
+            Some(
+                self.portal
+                    .get_user(&call.credential, &UserRef::Me, call.deadline)
+                    .await?,
+            )
         } else {
             None
         };
@@ -44,8 +46,8 @@ impl People {
             _ => return Err(user_ref_not_writable()),
         };
 
-        let _guard = self.lock_for_write(id, caller_gone).await?;
-        let current = self.portal.get_user(credential, &UserRef::Id(id)).await?;
+        let _guard = self.lock_for_write(id, call).await?;
+        let current = self.read_target(call, id).await?;
         let subject = match &caller {
             Some(caller) => Subject {
                 own_profile: user_id_of(caller)? == id,
@@ -62,32 +64,41 @@ impl People {
         rules::check(rules, &changes, &subject)?;
         let body = workspace_body(rules, &current, changes)?;
         debug!(user = %id, "updating user on workspace");
-        Ok(self.portal.update_member(credential, id, &body).await?)
+        call.still_waited_for()?;
+        Ok(self
+            .portal
+            .update_member(&call.credential, id, &body)
+            .await?)
     }
 
     /// Workspace `PUT /people/{guid}/contacts` with the whole new list.
     pub(super) async fn edit_contacts_on_workspace(
         &self,
         rules: &'static ProductRules,
-        credential: &crate::domain::Credential,
+        call: &Call,
         user: &UserRef,
         edit: ContactEdit,
-        caller_gone: &CancellationToken,
     ) -> Result<PortalUser, GatewayError> {
         let id = match user {
             UserRef::Id(id) => *id,
             // The contacts routes look `@self` up as a user name; resolve it.
-            UserRef::Me => user_id_of(&self.portal.get_user(credential, user).await?)?,
+            UserRef::Me => user_id_of(
+                &self
+                    .portal
+                    .get_user(&call.credential, user, call.deadline)
+                    .await?,
+            )?,
             UserRef::Name(_) => return Err(user_ref_not_writable()),
         };
-        let _guard = self.lock_for_write(id, caller_gone).await?;
-        let contacts = match self.contacts_to_write(rules, credential, id, &edit).await? {
+        let _guard = self.lock_for_write(id, call).await?;
+        let contacts = match self.contacts_to_write(rules, call, id, &edit).await? {
             ContactsToWrite::List(contacts) => contacts,
             ContactsToWrite::Unchanged(current) => return Ok(*current),
         };
+        call.still_waited_for()?;
         Ok(self
             .portal
-            .replace_contacts(credential, id, contact_bodies(&contacts))
+            .replace_contacts(&call.credential, id, contact_bodies(&contacts))
             .await?)
     }
 }

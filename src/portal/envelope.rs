@@ -11,6 +11,8 @@ use crate::config::Product;
 
 /// The longest portal message the gateway passes on.
 const MAX_MESSAGE_CHARS: usize = 300;
+/// Most field errors of a validation failure passed on.
+const MAX_FIELD_ERRORS: usize = 10;
 
 /// What went wrong talking to the portal.
 #[derive(Debug, thiserror::Error)]
@@ -62,12 +64,13 @@ pub fn read_user(
     };
     if envelope.get("status").and_then(Value::as_i64) == Some(1) {
         // DocSpace validation failures come as HTTP 400 too, but be safe when
-        // only the envelope says so.
-        let inner_status = envelope
-            .get("statuscode")
-            .and_then(Value::as_u64)
-            .and_then(|code| u16::try_from(code).ok())
-            .unwrap_or(400);
+        // only the envelope says so: its `statusCode` when that is an error
+        // status, 400 when absent, and 500 when it names no error (200, 70000).
+        let inner_status = match envelope.get("statuscode").map(Value::as_u64) {
+            None => 400,
+            Some(Some(code @ 400..=599)) => u16::try_from(code).unwrap_or(500),
+            Some(_) => 500,
+        };
         return Err(error_from(inner_status, Some(&envelope), retry_after));
     }
     let response = envelope
@@ -170,8 +173,9 @@ fn describe_error(envelope: &Map<String, Value>) -> (Option<String>, Vec<(String
                     };
                     messages
                         .into_iter()
-                        .map(move |message| (field.clone(), message))
+                        .map(move |message| (clip(field), message))
                 })
+                .take(MAX_FIELD_ERRORS)
                 .collect()
         })
         .unwrap_or_default();
@@ -179,8 +183,13 @@ fn describe_error(envelope: &Map<String, Value>) -> (Option<String>, Vec<(String
     (message, field_errors)
 }
 
+/// A portal message as it may be passed on: control characters (line breaks,
+/// escapes) become spaces, and it is cut to a bounded length.
 fn clip(text: &str) -> String {
-    text.chars().take(MAX_MESSAGE_CHARS).collect()
+    text.chars()
+        .take(MAX_MESSAGE_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Lower-cases every object key, so reading is case-insensitive like the portal's own binder.
@@ -259,6 +268,42 @@ mod tests {
         let docspace = br#"{"error":{"message":"Access denied","type":null,"stack":null,"hresult":0},"status":1,"statusCode":403}"#;
         let (status, message, _) = status_of(read_user(403, docspace, None).unwrap_err());
         assert_eq!((status, message.as_deref()), (403, Some("Access denied")));
+    }
+
+    #[test]
+    fn error_envelopes_in_a_success_answer_map_their_status_code() {
+        let cases: [(&[u8], u16); 4] = [
+            (
+                br#"{"status":1,"statusCode":403,"error":{"message":"x"}}"#,
+                403,
+            ),
+            (
+                br#"{"status":1,"statusCode":70000,"error":{"message":"x"}}"#,
+                500,
+            ),
+            (
+                br#"{"status":1,"statusCode":200,"error":{"message":"x"}}"#,
+                500,
+            ),
+            (br#"{"status":1,"error":{"message":"x"}}"#, 400),
+        ];
+        for (body, expected) in cases {
+            let (status, _, _) = status_of(read_user(200, body, None).unwrap_err());
+            assert_eq!(status, expected, "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn portal_messages_lose_control_characters_and_length() {
+        let long = "x".repeat(5000);
+        let body = format!(
+            r#"{{"status":1,"statusCode":404,"error":{{"message":"line\r\nX-Injected: 1\u001b[31m{long}"}}}}"#
+        );
+        let (_, message, _) = status_of(read_user(404, body.as_bytes(), None).unwrap_err());
+        let message = message.unwrap();
+        assert!(!message.chars().any(char::is_control), "{message:?}");
+        assert!(message.starts_with("line  X-Injected: 1 [31m"));
+        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS);
     }
 
     #[test]

@@ -6,14 +6,17 @@
 pub mod dates;
 pub mod envelope;
 pub mod model;
+mod retry;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{
     Method, RequestBuilder,
     header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, RETRY_AFTER},
 };
 use serde::Serialize;
+use tower::ServiceExt as _;
+use tower::retry::Retry;
 use tracing::{debug, instrument};
 use url::Url;
 
@@ -21,8 +24,9 @@ pub use envelope::PortalError;
 pub use model::{PortalBuild, PortalUser};
 
 use crate::config::Product;
-use crate::domain::{Credential, UserId, UserRef};
+use crate::domain::{Credential, Deadline, UserId, UserRef};
 use model::{ContactBody, ContactsBody};
+use retry::RetryShared;
 
 /// Connection settings for the portal.
 #[derive(Debug, Clone)]
@@ -33,6 +37,10 @@ pub struct PortalSettings {
     pub timeout: Duration,
     /// Bound on establishing a connection.
     pub connect_timeout: Duration,
+    /// Largest answer body read; a larger (or endless) one is a bad answer.
+    pub max_body: usize,
+    /// PEM certificates of CAs trusted besides the built-in roots (a private CA).
+    pub extra_roots_pem: Option<Vec<u8>>,
 }
 
 /// Why the client could not be built.
@@ -52,6 +60,9 @@ pub struct PortalClient {
     http: reqwest::Client,
     people_url: Url,
     build_url: Url,
+    timeout: Duration,
+    max_body: usize,
+    retry: RetryShared,
 }
 
 impl PortalClient {
@@ -67,8 +78,13 @@ impl PortalClient {
         };
         let people_url = api_url(&["api", "2.0", "people"])?;
         let build_url = api_url(&["api", "2.0", "settings", "version", "build"])?;
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
+        let mut http = reqwest::Client::builder();
+        if let Some(pem) = &settings.extra_roots_pem {
+            for root in reqwest::Certificate::from_pem_bundle(pem)? {
+                http = http.add_root_certificate(root);
+            }
+        }
+        let http = http
             .connect_timeout(settings.connect_timeout)
             // The API never redirects; a redirect would be a login page or a proxy.
             .redirect(reqwest::redirect::Policy::none())
@@ -78,22 +94,28 @@ impl PortalClient {
             http,
             people_url,
             build_url,
+            timeout: settings.timeout,
+            max_body: settings.max_body,
+            retry: RetryShared::default(),
         })
     }
 
-    /// `GET /api/2.0/people/{user}`: a GUID, a user name, or `@self`.
+    /// `GET /api/2.0/people/{user}`: a GUID, a user name, or `@self`; within `deadline`.
     #[instrument(skip_all, fields(user = %user.path_segment()))]
     pub async fn get_user(
         &self,
         credential: &Credential,
         user: &UserRef,
+        deadline: Deadline,
     ) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&user.path_segment(), None);
-        self.send(self.http.request(Method::GET, url), credential)
+        self.send(self.http.request(Method::GET, url), credential, deadline)
             .await
     }
 
-    /// `PUT /api/2.0/people/{id}` with a product-specific JSON body.
+    /// `PUT /api/2.0/people/{id}` with a product-specific JSON body. A write
+    /// that was sent runs to its end (within the portal timeout), whatever the
+    /// caller's deadline.
     #[instrument(skip_all, fields(user = %id))]
     pub async fn update_member(
         &self,
@@ -102,8 +124,8 @@ impl PortalClient {
         body: &impl Serialize,
     ) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&id.to_string(), None);
-        self.send(self.http.request(Method::PUT, url).json(body), credential)
-            .await
+        let request = self.http.request(Method::PUT, url).json(body);
+        self.send(request, credential, Deadline::NONE).await
     }
 
     /// Workspace `PUT /api/2.0/people/{id}/contacts`: replaces the whole list.
@@ -116,8 +138,8 @@ impl PortalClient {
     ) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&id.to_string(), Some("contacts"));
         let body = ContactsBody { contacts };
-        self.send(self.http.request(Method::PUT, url).json(&body), credential)
-            .await
+        let request = self.http.request(Method::PUT, url).json(&body);
+        self.send(request, credential, Deadline::NONE).await
     }
 
     /// `GET /api/2.0/settings/version/build`, which both products answer
@@ -126,19 +148,27 @@ impl PortalClient {
     /// `web/ASC.Web.Api/Api/Settings/VersionController.cs:50-60`). `None` when
     /// the portal does not say; an error only when it could not be asked.
     #[instrument(skip_all)]
-    pub async fn build_info(&self) -> Result<Option<PortalBuild>, PortalError> {
+    pub async fn build_info(&self, deadline: Deadline) -> Result<Option<PortalBuild>, PortalError> {
         let request = self.http.request(Method::GET, self.build_url.clone());
-        let (status, body, retry_after) = self.exchange(request, None).await?;
+        let (status, body, retry_after) = self.exchange(request, None, deadline).await?;
         envelope::read_build(status, &body, retry_after)
     }
 
     /// Tells Workspace from DocSpace by the success envelope of
     /// `GET /people/@self`: DocSpace's always carries `links`, Workspace's never does.
     #[instrument(skip_all)]
-    pub async fn detect_product(&self, credential: &Credential) -> Result<Product, PortalError> {
+    pub async fn detect_product(
+        &self,
+        credential: &Credential,
+        deadline: Deadline,
+    ) -> Result<Product, PortalError> {
         let url = self.user_url(UserRef::SELF_ALIAS, None);
         let (status, body, retry_after) = self
-            .exchange(self.http.request(Method::GET, url), Some(credential))
+            .exchange(
+                self.http.request(Method::GET, url),
+                Some(credential),
+                deadline,
+            )
             .await?;
         envelope::read_user(status, &body, retry_after)?;
         Ok(if envelope::has_links(&body) {
@@ -164,23 +194,36 @@ impl PortalClient {
         &self,
         request: RequestBuilder,
         credential: &Credential,
+        deadline: Deadline,
     ) -> Result<PortalUser, PortalError> {
-        let (status, body, retry_after) = self.exchange(request, Some(credential)).await?;
+        let (status, body, retry_after) =
+            self.exchange(request, Some(credential), deadline).await?;
         envelope::read_user(status, &body, retry_after)
     }
 
-    /// One HTTP exchange: status, whole body, and `Retry-After`.
+    /// One HTTP exchange, tried again where that is safe (see [`retry`]):
+    /// status, the body (at most `max_body` bytes), and `Retry-After`.
     async fn exchange(
         &self,
         request: RequestBuilder,
         credential: Option<&Credential>,
+        deadline: Deadline,
     ) -> Result<(u16, bytes::Bytes, Option<Duration>), PortalError> {
+        if deadline.has_passed() {
+            return Err(PortalError::Timeout);
+        }
         let request = match credential {
             Some(credential) => with_credential(request, credential)?,
             None => request,
         }
         .header(ACCEPT, HeaderValue::from_static("application/json"));
-        let response = request.send().await.map_err(transport_error)?;
+        let mut request = request.build().map_err(transport_error)?;
+        let policy = self.retry.policy(deadline, self.timeout);
+        *request.timeout_mut() = Some(policy.attempt_timeout(Instant::now()));
+        let response = Retry::new(policy, self.http.clone())
+            .oneshot(request)
+            .await
+            .map_err(transport_error)?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -192,7 +235,7 @@ impl PortalClient {
             content_type = ?response.headers().get(CONTENT_TYPE),
             "portal answered"
         );
-        let body = response.bytes().await.map_err(body_error)?;
+        let body = read_capped(response, self.max_body).await?;
         Ok((status, body, retry_after))
     }
 }
@@ -222,12 +265,50 @@ fn with_credential(
     Ok(request.header(name, value))
 }
 
+/// Reads the body chunk by chunk, giving up as soon as it grows past `cap`:
+/// an endless or huge answer costs at most `cap` bytes.
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<bytes::Bytes, PortalError> {
+    let too_large = || PortalError::Undecodable(format!("answer body larger than {cap} bytes"));
+    if response
+        .content_length()
+        .is_some_and(|length| length > cap as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(body_error)? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 fn transport_error(error: reqwest::Error) -> PortalError {
     if error.is_timeout() {
         PortalError::Timeout
+    } else if is_malformed_answer(&error) {
+        // The portal answered, but not with HTTP the client can read.
+        PortalError::Undecodable(describe(error))
     } else {
         PortalError::Unreachable(describe(error))
     }
+}
+
+/// An unparseable status line or head, or headers too many or too large.
+fn is_malformed_answer(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
+            return hyper_error.is_parse() || hyper_error.is_parse_status();
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// A body that broke off mid-way is unreadable; a slow one is a timeout.
@@ -261,6 +342,8 @@ mod tests {
             base_url: Url::parse(base).unwrap(),
             timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
+            max_body: 1024,
+            extra_roots_pem: None,
         })
         .unwrap()
     }

@@ -8,7 +8,7 @@ use people_gateway::domain::{Credential, PortalVersion};
 use people_gateway::pb::people_service_client::PeopleServiceClient;
 use people_gateway::people::PortalSetup;
 use people_gateway::portal::PortalSettings;
-use people_gateway::server::{self, ServeError};
+use people_gateway::server::{self, ServeError, ServeSettings};
 use people_gateway::simulator::{RecordedRequest, Simulator};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -33,6 +33,10 @@ pub struct Options {
     pub gateway_product: Option<ProductChoice>,
     /// `--portal-version`; `None` lets the gateway ask the portal.
     pub portal_version: Option<PortalVersion>,
+    /// `--portal-max-body`.
+    pub portal_max_body: usize,
+    /// The serving limits.
+    pub serve: ServeSettings,
 }
 
 impl Options {
@@ -44,6 +48,8 @@ impl Options {
             portal_url: None,
             gateway_product: None,
             portal_version: None,
+            portal_max_body: 4 * 1024 * 1024,
+            serve: ServeSettings::default(),
         }
     }
 }
@@ -53,6 +59,9 @@ pub struct Gateway {
     pub sim: Simulator,
     pub client: PeopleServiceClient<Channel>,
     pub channel: Channel,
+    /// Where the gateway listens.
+    pub addr: std::net::SocketAddr,
+    writes: tokio_util::task::TaskTracker,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -72,6 +81,8 @@ impl Gateway {
             base_url: options.portal_url.unwrap_or_else(|| sim.base_url()),
             timeout: options.portal_timeout,
             connect_timeout: Duration::from_secs(2),
+            max_body: options.portal_max_body,
+            extra_roots_pem: None,
         };
         let fallback = options
             .fallback_token
@@ -84,10 +95,11 @@ impl Gateway {
             version: options.portal_version,
         };
         let api = server::people_api(&settings, setup, fallback).expect("api");
+        let writes = api.pending_writes();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (shutdown, signal) = oneshot::channel::<()>();
-        let server = tokio::spawn(server::serve(listener, api, async {
+        let server = tokio::spawn(server::serve(listener, api, options.serve, async {
             let _ = signal.await;
         }));
         // The listener is bound already, so connecting needs no waiting.
@@ -100,6 +112,8 @@ impl Gateway {
             sim,
             client: PeopleServiceClient::new(channel.clone()),
             channel,
+            addr,
+            writes,
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -178,10 +192,18 @@ impl Gateway {
     }
 }
 
+/// How often the gateway tries a read whose answer is 502, 503 or 504.
+pub const READ_ATTEMPTS: usize = 3;
+
 /// Where both products report their release.
 pub const BUILD_PATH: &str = "/api/2.0/settings/version/build";
 
 impl Gateway {
+    /// Waits (bounded) until every write, also those whose callers left, has ended.
+    pub async fn writes_settled(&self) {
+        until("every write has ended", || self.writes.is_empty()).await;
+    }
+
     /// Requests other than the one-time question for the portal's release.
     pub fn people_requests(&self) -> Vec<RecordedRequest> {
         self.sim

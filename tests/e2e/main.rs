@@ -8,6 +8,8 @@
 mod harness;
 
 mod docspace;
+mod hostile;
+mod hostile_portal;
 mod releases;
 mod serving;
 mod statuses;

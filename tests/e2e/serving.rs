@@ -234,7 +234,10 @@ async fn credentials_never_reach_the_logs() {
     let secret = "s3cret-portal-token";
     let status = gateway.get_user(secret, get_self()).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
-    gateway.sim.push_fault(Fault::Html { status: 502 });
+    // A write: its PUT fails with 502 and is not tried again.
+    gateway
+        .sim
+        .push_fault_on("PUT", Fault::Html { status: 502 });
     let _ = gateway
         .update_user(
             seed::ADMIN_TOKEN,

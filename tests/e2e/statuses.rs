@@ -120,7 +120,14 @@ async fn portal_statuses_map_to_grpc_codes() {
     let mut gateway = Gateway::workspace().await;
     for (fault, code, expected_reason) in table {
         let label = format!("{fault:?}");
-        gateway.sim.push_fault(fault);
+        // Reads are tried again after a 502, 503 or 504: every attempt fails here.
+        let attempts = match fault {
+            Fault::Html { status: 502..=504 } => READ_ATTEMPTS,
+            _ => 1,
+        };
+        for _ in 0..attempts {
+            gateway.sim.push_fault(fault.clone());
+        }
         let status = get_mike(&mut gateway).await.expect_err(&label);
         assert_eq!(status.code(), code, "{label}: {status:?}");
         assert_eq!(reason(&status), expected_reason, "{label}");

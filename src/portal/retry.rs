@@ -1,0 +1,142 @@
+//! Which portal exchanges are tried again, when, and how often: tower's retry
+//! policy over the shared `reqwest::Client`, with tower's jittered exponential
+//! backoff and a retry budget shared by every call, all inside the caller's
+//! deadline.
+//!
+//! Tried again: a connection that failed before anything was sent (any
+//! method), and 502, 503 or 504 answers to reads. Never: any 4xx, a timeout,
+//! or a write that may have reached the portal. A `Retry-After` is honoured
+//! when the wait still fits the deadline; otherwise the answer stands.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, Request, Response, StatusCode};
+use tower::retry::Policy;
+use tower::retry::backoff::{
+    Backoff as _, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff as _,
+};
+use tower::retry::budget::{Budget as _, TpsBudget};
+use tower::util::rng::HasherRng;
+
+use super::envelope::parse_retry_after;
+use crate::domain::Deadline;
+
+/// Attempts per exchange, the first one included.
+const MAX_ATTEMPTS: u32 = 3;
+/// First backoff; it doubles per attempt, plus up to the same again as jitter.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// Longest backoff between two attempts.
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// What every exchange shares: the budget and the backoff shape.
+#[derive(Debug, Clone)]
+pub struct RetryShared {
+    budget: Arc<TpsBudget>,
+    backoff: ExponentialBackoffMaker,
+}
+
+impl Default for RetryShared {
+    fn default() -> Self {
+        // Retries may add at most 20% to the portal's load (over a 10 s window),
+        // beyond a floor of 5 per second.
+        let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 5, 0.2));
+        let backoff =
+            ExponentialBackoffMaker::new(BACKOFF_MIN, BACKOFF_MAX, 1.0, HasherRng::default())
+                .unwrap_or_default();
+        Self { budget, backoff }
+    }
+}
+
+impl RetryShared {
+    /// The policy for one exchange. `deadline` bounds waiting and, unless
+    /// `attempt_timeout` says otherwise, each attempt.
+    pub fn policy(&self, deadline: Deadline, attempt_timeout: Duration) -> ExchangeRetry {
+        self.budget.deposit();
+        ExchangeRetry {
+            budget: Arc::clone(&self.budget),
+            backoff: self.backoff.clone().make_backoff(),
+            deadline,
+            attempt_timeout,
+            attempts_left: MAX_ATTEMPTS - 1,
+        }
+    }
+}
+
+/// The retry state of one exchange.
+#[derive(Debug, Clone)]
+pub struct ExchangeRetry {
+    budget: Arc<TpsBudget>,
+    backoff: ExponentialBackoff,
+    deadline: Deadline,
+    attempt_timeout: Duration,
+    attempts_left: u32,
+}
+
+impl ExchangeRetry {
+    /// The timeout of an attempt that starts at `start`: the configured one, cut to the deadline.
+    pub fn attempt_timeout(&self, start: Instant) -> Duration {
+        match self.deadline.instant() {
+            Some(deadline) => deadline
+                .saturating_duration_since(start)
+                .min(self.attempt_timeout),
+            None => self.attempt_timeout,
+        }
+    }
+
+    fn fits(&self, resume_at: Instant) -> bool {
+        // The next attempt needs some time of its own after the wait.
+        self.deadline
+            .instant()
+            .is_none_or(|deadline| resume_at + BACKOFF_MIN < deadline)
+    }
+}
+
+impl Policy<Request, Response, reqwest::Error> for ExchangeRetry {
+    type Future = tokio::time::Sleep;
+
+    fn retry(
+        &mut self,
+        request: &mut Request,
+        result: &mut Result<Response, reqwest::Error>,
+    ) -> Option<Self::Future> {
+        let wait = match result {
+            Ok(response) if request.method() == Method::GET && is_retryable(response.status()) => {
+                match retry_after(response) {
+                    Some(delay) => tokio::time::sleep(delay),
+                    None => self.backoff.next_backoff(),
+                }
+            }
+            // Nothing reached the portal, so even a write is safe to send again.
+            Err(error) if error.is_connect() => self.backoff.next_backoff(),
+            _ => return None,
+        };
+        let resume_at = wait.deadline().into_std();
+        if self.attempts_left == 0 || !self.fits(resume_at) || !self.budget.withdraw() {
+            return None;
+        }
+        self.attempts_left -= 1;
+        // `request` is the copy sent after the wait.
+        *request.timeout_mut() = Some(self.attempt_timeout(resume_at));
+        Some(wait)
+    }
+
+    fn clone_request(&mut self, request: &Request) -> Option<Request> {
+        request.try_clone()
+    }
+}
+
+fn is_retryable(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+    )
+}
+
+fn retry_after(response: &Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(parse_retry_after)
+}

@@ -1,0 +1,542 @@
+//! The gateway against a hostile portal and hostile callers: every answer is
+//! a clear gRPC status, nothing is lost, nothing is leaked, and no one caller
+//! takes the gateway down for the others.
+
+use std::time::Duration;
+
+use people_gateway::config::Product;
+use tonic::Code;
+
+use crate::harness::*;
+use crate::hostile_portal::{HostilePortal, Misbehaviour};
+use tonic_types::StatusExt as _;
+
+async fn gateway_in_front_of(
+    portal: &HostilePortal,
+    configure: impl FnOnce(&mut Options),
+) -> Gateway {
+    let mut options = Options::new(Product::Workspace);
+    options.portal_url = Some(portal.url());
+    options.portal_timeout = Duration::from_secs(5);
+    configure(&mut options);
+    Gateway::start(options).await
+}
+
+fn get_by_guid() -> pb::GetUserRequest {
+    pb::GetUserRequest {
+        user_id: seed::USER_ID.into(),
+    }
+}
+
+#[tokio::test]
+async fn an_endless_or_huge_portal_answer_is_a_bad_response() {
+    for misbehaviour in [Misbehaviour::EndlessBody, Misbehaviour::HugeContentLength] {
+        let portal = HostilePortal::start(misbehaviour.clone()).await;
+        let mut gateway = gateway_in_front_of(&portal, |options| {
+            options.portal_max_body = 64 * 1024;
+        })
+        .await;
+        let status = gateway
+            .get_user(seed::ADMIN_TOKEN, get_by_guid())
+            .await
+            .unwrap_err();
+        // Not a timeout: the read stops at the cap, long before the portal timeout.
+        assert_status(&status, Code::Internal, "PORTAL_BAD_RESPONSE");
+        assert_eq!(
+            status.message(),
+            "portal answer could not be read",
+            "{misbehaviour:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_body_is_a_timeout() {
+    let portal = HostilePortal::start(Misbehaviour::StalledBody).await;
+    let mut gateway = gateway_in_front_of(&portal, |options| {
+        options.portal_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let status = gateway
+        .get_user(seed::ADMIN_TOKEN, get_by_guid())
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::DeadlineExceeded, "PORTAL_TIMEOUT");
+}
+
+#[tokio::test]
+async fn an_unreadable_head_is_a_bad_response_not_unavailable() {
+    for misbehaviour in [
+        Misbehaviour::GarbageHead,
+        Misbehaviour::HugeHeader,
+        Misbehaviour::ManyHeaders,
+    ] {
+        let portal = HostilePortal::start(misbehaviour.clone()).await;
+        let mut gateway = gateway_in_front_of(&portal, |_| {}).await;
+        let status = gateway
+            .get_user(seed::ADMIN_TOKEN, get_by_guid())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (status.code(), reason(&status)),
+            (Code::Internal, "PORTAL_BAD_RESPONSE".to_owned()),
+            "{misbehaviour:?}: {status:?}"
+        );
+        // A bad answer is no reason to ask again.
+        assert_eq!(portal.requests().len(), 1, "{misbehaviour:?}");
+        // No reqwest or hyper internals reach the caller.
+        assert!(!status.message().contains("hyper"), "{status:?}");
+    }
+}
+
+#[tokio::test]
+async fn another_users_record_is_never_written_onto_the_target() {
+    let portal = HostilePortal::start(Misbehaviour::AnotherUser(seed::GUEST_ID)).await;
+    let mut gateway = gateway_in_front_of(&portal, |_| {}).await;
+    let status = gateway
+        .update_contacts(
+            seed::ADMIN_TOKEN,
+            pb::UpdateContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: vec![contact("telegram", "@mike")],
+                spam: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "PORTAL_ANSWERED_FOR_ANOTHER_USER",
+    );
+    let requests = portal.requests();
+    assert!(
+        requests.iter().all(|line| line.starts_with("GET ")),
+        "{requests:?}"
+    );
+
+    let status = gateway
+        .update_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                comment: Some("x".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "PORTAL_ANSWERED_FOR_ANOTHER_USER",
+    );
+    let status = gateway
+        .get_user(seed::ADMIN_TOKEN, get_by_guid())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        portal
+            .requests()
+            .iter()
+            .all(|line| line.starts_with("GET "))
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let portal = HostilePortal::start(Misbehaviour::Redirect).await;
+    let mut gateway = gateway_in_front_of(&portal, |_| {}).await;
+    let status = gateway
+        .get_user(seed::ADMIN_TOKEN, get_by_guid())
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::FailedPrecondition, "PORTAL_REDIRECTED");
+    assert_eq!(portal.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_read_answered_503_is_tried_again_and_a_write_is_not() {
+    let mut gateway = Gateway::workspace().await;
+    gateway
+        .sim
+        .push_fault_on("GET", Fault::Html { status: 503 });
+    let user = gateway
+        .get_user(seed::ADMIN_TOKEN, get_by_guid())
+        .await
+        .unwrap();
+    assert_eq!(user.id, seed::USER_ID);
+    assert_eq!(gateway.portal_requests_of("GET").len(), 2);
+
+    gateway.sim.clear_requests();
+    gateway
+        .sim
+        .push_fault_on("PUT", Fault::Html { status: 503 });
+    let status = gateway
+        .set_contacts(
+            seed::ADMIN_TOKEN,
+            pb::SetContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: vec![contact("mail", "mike@example.com")],
+                spam: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::Unavailable, "PORTAL_UNAVAILABLE");
+    assert_eq!(
+        gateway.portal_requests_of("PUT").len(),
+        1,
+        "a write may have landed"
+    );
+}
+
+#[tokio::test]
+async fn client_errors_are_never_tried_again() {
+    let mut gateway = Gateway::workspace().await;
+    for status in [404, 429] {
+        gateway.sim.clear_requests();
+        gateway.sim.push_fault_on(
+            "GET",
+            Fault::PortalError {
+                status,
+                message: "no".into(),
+            },
+        );
+        let _ = gateway
+            .get_user(seed::ADMIN_TOKEN, get_by_guid())
+            .await
+            .unwrap_err();
+        assert_eq!(gateway.portal_requests_of("GET").len(), 1, "{status}");
+    }
+}
+
+fn unavailable_for(seconds: &str) -> Fault {
+    Fault::Respond {
+        status: 503,
+        content_type: Some("text/html".into()),
+        body: "<html>busy</html>".into(),
+        headers: vec![("Retry-After".into(), seconds.into())],
+    }
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_only_within_the_deadline_and_clamped_for_callers() {
+    let mut gateway = Gateway::workspace().await;
+    // A short wait fits the caller's deadline: asked again, and it works.
+    gateway.sim.push_fault_on("GET", unavailable_for("1"));
+    let mut request = as_user(seed::ADMIN_TOKEN, get_by_guid());
+    request.set_timeout(Duration::from_secs(10));
+    gateway.client.get_user(request).await.unwrap();
+    assert_eq!(gateway.portal_requests_of("GET").len(), 2);
+
+    // A wait of years fits no deadline: the caller hears at once, with a bounded hint.
+    gateway.sim.clear_requests();
+    gateway
+        .sim
+        .push_fault_on("GET", unavailable_for("99999999"));
+    let mut request = as_user(seed::ADMIN_TOKEN, get_by_guid());
+    request.set_timeout(Duration::from_secs(10));
+    let status = gateway.client.get_user(request).await.unwrap_err();
+    assert_status(&status, Code::Unavailable, "PORTAL_UNAVAILABLE");
+    assert_eq!(gateway.portal_requests_of("GET").len(), 1);
+    let hint = status
+        .get_error_details()
+        .retry_info()
+        .and_then(|info| info.retry_delay);
+    assert_eq!(hint, Some(Duration::from_secs(300)));
+}
+
+#[tokio::test]
+async fn a_write_whose_deadline_has_passed_is_never_started() {
+    let gateway = Gateway::workspace().await;
+    let mut client = gateway.client.clone();
+    let mut request = as_user(
+        seed::ADMIN_TOKEN,
+        pb::SetContactsRequest {
+            user_id: seed::USER_ID.into(),
+            contacts: vec![contact("mail", "x@example.com")],
+            spam: None,
+        },
+    );
+    request.set_timeout(Duration::from_nanos(1));
+    let status = client.set_contacts(request).await.unwrap_err();
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{status:?}"
+    );
+    gateway.writes_settled().await;
+    assert!(gateway.portal_requests().is_empty());
+    assert_eq!(
+        pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts).len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_write_waiting_for_its_lock_past_the_deadline_is_never_sent() {
+    let gateway = Gateway::workspace().await;
+    // The first write holds mike's lock while its read takes a second.
+    gateway
+        .sim
+        .push_fault_on("GET", Fault::Delay(Duration::from_secs(1)));
+    let first = tokio::spawn({
+        let mut client = gateway.client.clone();
+        async move {
+            client
+                .update_contacts(as_user(
+                    seed::ADMIN_TOKEN,
+                    pb::UpdateContactsRequest {
+                        user_id: seed::USER_ID.into(),
+                        contacts: vec![contact("telegram", "@first")],
+                        spam: None,
+                    },
+                ))
+                .await
+        }
+    });
+    until("the first write reads", || {
+        !gateway.portal_requests().is_empty()
+    })
+    .await;
+    let mut request = as_user(
+        seed::ADMIN_TOKEN,
+        pb::UpdateContactsRequest {
+            user_id: seed::USER_ID.into(),
+            contacts: vec![contact("telegram", "@second")],
+            spam: None,
+        },
+    );
+    request.set_timeout(Duration::from_millis(200));
+    let mut client = gateway.client.clone();
+    let status = client.update_contacts(request).await.unwrap_err();
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{status:?}"
+    );
+    first.await.unwrap().unwrap();
+    gateway.writes_settled().await;
+    assert_eq!(gateway.portal_requests_of("PUT").len(), 1);
+    let stored = pairs(&gateway.sim.user(uuid(seed::USER_ID)).unwrap().contacts);
+    assert!(stored.contains(&("telegram".into(), "@first".into())));
+    assert!(!stored.contains(&("telegram".into(), "@second".into())));
+}
+
+#[tokio::test]
+async fn beyond_max_concurrency_calls_are_shed_at_once_and_health_still_answers() {
+    let mut options = Options::new(Product::Workspace);
+    options.serve.max_concurrency = 2;
+    let gateway = Gateway::start(options).await;
+    for _ in 0..2 {
+        gateway.sim.push_fault(Fault::Delay(Duration::from_secs(1)));
+    }
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let mut client = gateway.client.clone();
+            tokio::spawn(async move {
+                client
+                    .get_user(as_user(seed::ADMIN_TOKEN, get_by_guid()))
+                    .await
+            })
+        })
+        .collect();
+    until("two calls are in flight", || {
+        gateway.portal_requests().len() == 2
+    })
+    .await;
+
+    let mut client = gateway.client.clone();
+    let status = client
+        .get_user(as_user(seed::ADMIN_TOKEN, get_by_guid()))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::ResourceExhausted, "OVERLOADED");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(gateway.channel.clone());
+    let serving = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        serving.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    for call in slow {
+        call.await.unwrap().unwrap();
+    }
+    // The slots are free again.
+    client
+        .get_user(as_user(seed::ADMIN_TOKEN, get_by_guid()))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_oversized_message_is_resource_exhausted_and_the_connection_lives_on() {
+    let mut options = Options::new(Product::Workspace);
+    options.serve.max_message_size = 4 * 1024;
+    let mut gateway = Gateway::start(options).await;
+    let status = gateway
+        .update_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                comment: Some("x".repeat(8 * 1024)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
+    assert!(gateway.portal_requests().is_empty());
+    gateway
+        .get_user(seed::ADMIN_TOKEN, get_by_guid())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn oversized_metadata_fails_that_call_only() {
+    let mut gateway = Gateway::workspace().await;
+    let innocent = tokio::spawn({
+        let mut client = gateway.client.clone();
+        async move {
+            for _ in 0..10 {
+                client
+                    .get_user(as_user(seed::ADMIN_TOKEN, get_by_guid()))
+                    .await?;
+            }
+            Ok::<_, tonic::Status>(())
+        }
+    });
+    let mut request = as_user(seed::ADMIN_TOKEN, get_by_guid());
+    request
+        .metadata_mut()
+        .insert("x-padding", "p".repeat(40 * 1024).parse().unwrap());
+    let status = gateway.client.get_user(request).await.unwrap_err();
+    assert_status(&status, Code::ResourceExhausted, "METADATA_TOO_LARGE");
+    innocent.await.unwrap().unwrap();
+    gateway
+        .get_user(seed::ADMIN_TOKEN, get_by_guid())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn unusable_credentials_are_refused_not_replaced_by_the_configured_token() {
+    let mut options = Options::new(Product::Workspace);
+    options.fallback_token = Some(seed::ADMIN_TOKEN);
+    let mut gateway = Gateway::start(options).await;
+    let cookie = |text: &str| {
+        let mut request = tonic::Request::new(get_by_guid());
+        request
+            .metadata_mut()
+            .insert("cookie", text.parse().unwrap());
+        request
+    };
+    for request in [
+        cookie("ASC_AUTH_KEY=t"),
+        cookie("asc_auth_key"),
+        cookie("asc_auth_key=a; asc_auth_key=b"),
+        {
+            let mut request = tonic::Request::new(get_by_guid());
+            request.metadata_mut().insert_bin(
+                "authorization-bin",
+                tonic::metadata::MetadataValue::from_bytes(b"t"),
+            );
+            request
+        },
+        {
+            let mut request = tonic::Request::new(get_by_guid());
+            request
+                .metadata_mut()
+                .append("authorization", "a".parse().unwrap());
+            request
+                .metadata_mut()
+                .append("authorization", "b".parse().unwrap());
+            request
+        },
+    ] {
+        let label = format!("{:?}", request.metadata());
+        let status = gateway.client.get_user(request).await.unwrap_err();
+        assert_status(&status, Code::Unauthenticated, "MALFORMED_CREDENTIALS");
+        assert!(gateway.portal_requests().is_empty(), "{label}");
+    }
+    // Unrelated cookies are no credential: the configured token acts.
+    let user = gateway
+        .client
+        .get_user(cookie("theme=dark; lang=en"))
+        .await
+        .unwrap();
+    assert_eq!(user.into_inner().id, seed::USER_ID);
+    assert_eq!(
+        gateway.portal_requests()[0].header("authorization"),
+        Some(seed::ADMIN_TOKEN)
+    );
+}
+
+#[tokio::test]
+async fn thousands_of_idle_connections_leave_calls_working() {
+    let mut gateway = Gateway::workspace().await;
+    let mut idle = Vec::new();
+    for _ in 0..2000 {
+        idle.push(tokio::net::TcpStream::connect(gateway.addr).await.unwrap());
+    }
+    // A new connection, not the harness's warm one.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut fresh = pb::people_service_client::PeopleServiceClient::new(channel);
+    fresh
+        .get_user(as_user(seed::ADMIN_TOKEN, get_by_guid()))
+        .await
+        .unwrap();
+    gateway
+        .get_user(seed::ADMIN_TOKEN, get_by_guid())
+        .await
+        .unwrap();
+    drop(idle);
+}
+
+#[tokio::test]
+async fn silent_connections_are_closed_and_free_their_slots() {
+    use tokio::io::AsyncReadExt as _;
+    let mut options = Options::new(Product::Workspace);
+    options.serve.connections.max_connections = 20;
+    options.serve.connections.idle_timeout = Duration::from_millis(300);
+    let gateway = Gateway::start(options).await;
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(tokio::net::TcpStream::connect(gateway.addr).await.unwrap());
+    }
+    // Every slot is taken by a silent client; a real one still gets through
+    // once the silent ones are closed.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(10))
+        .connect_lazy();
+    let mut fresh = pb::people_service_client::PeopleServiceClient::new(channel);
+    fresh
+        .get_user(as_user(seed::ADMIN_TOKEN, get_by_guid()))
+        .await
+        .unwrap();
+    // The first silent client was closed by the gateway: it reads the server's
+    // HTTP/2 preface (SETTINGS), then the end of the stream.
+    let mut buffer = vec![0; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match idle[0].read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a silent connection stayed open");
+}
