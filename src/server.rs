@@ -356,7 +356,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
 
 /// Lets in-flight calls finish, up to the grace period; then answers the
 /// rest SHUTTING_DOWN and reports how many there were.
-async fn drain(
+pub async fn drain(
     server: impl Future<Output = Result<(), ServeError>>,
     grace: Duration,
     stopper: &Stopper,

@@ -363,6 +363,25 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any `user_id` is refused, or reaches the portal as exactly one path
+        /// segment that decodes to what the caller sent.
+        #[test]
+        fn a_user_id_is_refused_or_exactly_one_segment(text in "\\PC{0,40}|[./%?#@ a-z\\\\]{0,12}") {
+            let client = client("http://portal.test/office/");
+            if let Ok(user) = UserRef::parse_for_read(&text) {
+                let url = client.user_url(&user.path_segment(), None);
+                let segments: Vec<&str> = url.path_segments().unwrap().collect();
+                proptest::prop_assert_eq!(&segments[..3], &["office", "api", "2.0"]);
+                proptest::prop_assert_eq!(segments[3], "people");
+                proptest::prop_assert_eq!(segments.len(), 5, "{:?} became {}", text, url);
+                let decoded = percent_encoding::percent_decode_str(segments[4]).decode_utf8().unwrap();
+                proptest::prop_assert_eq!(decoded, user.path_segment());
+                proptest::prop_assert!(url.query().is_none() && url.fragment().is_none());
+            }
+        }
+    }
+
     #[test]
     fn urls_are_shown_without_credentials() {
         let url = Url::parse("https://admin:hunter2@portal.test/office").unwrap();

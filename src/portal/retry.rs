@@ -140,3 +140,64 @@ fn retry_after(response: &Response) -> Option<Duration> {
         .and_then(|value| value.to_str().ok())
         .and_then(parse_retry_after)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: Method) -> Request {
+        Request::new(method, "http://portal.test/".parse().unwrap())
+    }
+
+    fn answer(status: u16, retry_after: Option<&str>) -> Result<Response, reqwest::Error> {
+        let mut builder = http::Response::builder().status(status);
+        if let Some(seconds) = retry_after {
+            builder = builder.header("retry-after", seconds);
+        }
+        Ok(Response::from(builder.body("").unwrap()))
+    }
+
+    #[tokio::test]
+    async fn reads_answered_5xx_are_tried_twice_more_and_nothing_else_is() {
+        let shared = RetryShared::default();
+        let mut policy = shared.policy(Deadline::NONE, Duration::from_secs(10));
+        let mut get = request(Method::GET);
+        assert!(policy.retry(&mut get, &mut answer(503, None)).is_some());
+        assert!(policy.retry(&mut get, &mut answer(502, None)).is_some());
+        assert!(
+            policy.retry(&mut get, &mut answer(504, None)).is_none(),
+            "three attempts at most"
+        );
+
+        let mut fresh = shared.policy(Deadline::NONE, Duration::from_secs(10));
+        for status in [200, 400, 404, 429, 500] {
+            assert!(
+                fresh.retry(&mut get, &mut answer(status, None)).is_none(),
+                "{status}"
+            );
+        }
+        let mut put = request(Method::PUT);
+        assert!(
+            fresh.retry(&mut put, &mut answer(503, None)).is_none(),
+            "a write may have landed"
+        );
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_waited_for_only_within_the_deadline() {
+        let shared = RetryShared::default();
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let mut policy = shared.policy(deadline, Duration::from_secs(10));
+        let mut get = request(Method::GET);
+        assert!(
+            policy
+                .retry(&mut get, &mut answer(503, Some("60")))
+                .is_none()
+        );
+        let wait = policy.retry(&mut get, &mut answer(503, Some("2")));
+        assert!(wait.is_some());
+        // The attempt after the wait gets what is left of the deadline, not the full timeout.
+        let timeout = get.timeout().copied().unwrap();
+        assert!(timeout <= Duration::from_secs(3), "{timeout:?}");
+    }
+}

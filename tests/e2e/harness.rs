@@ -35,8 +35,10 @@ pub struct Options {
     pub portal_version: Option<PortalVersion>,
     /// `--portal-max-body`.
     pub portal_max_body: usize,
-    /// The serving limits.
+    /// The serving limits (and TLS).
     pub serve: ServeSettings,
+    /// `--portal-ca`, as PEM.
+    pub portal_ca: Option<Vec<u8>>,
 }
 
 impl Options {
@@ -50,6 +52,7 @@ impl Options {
             portal_version: None,
             portal_max_body: 4 * 1024 * 1024,
             serve: ServeSettings::default(),
+            portal_ca: None,
         }
     }
 }
@@ -61,6 +64,8 @@ pub struct Gateway {
     pub channel: Channel,
     /// Where the gateway listens.
     pub addr: std::net::SocketAddr,
+    /// Ends the calls left when a grace period is over.
+    pub stopper: people_gateway::service::Stopper,
     writes: tokio_util::task::TaskTracker,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), ServeError>>>,
@@ -82,7 +87,7 @@ impl Gateway {
             timeout: options.portal_timeout,
             connect_timeout: Duration::from_secs(2),
             max_body: options.portal_max_body,
-            extra_roots_pem: None,
+            extra_roots_pem: options.portal_ca,
         };
         let fallback = options
             .fallback_token
@@ -96,23 +101,28 @@ impl Gateway {
         };
         let api = server::people_api(&settings, setup, fallback).expect("api");
         let writes = api.pending_writes();
+        let stopper = api.stopper();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (shutdown, signal) = oneshot::channel::<()>();
+        let serves_tls = options.serve.tls.is_some();
         let server = tokio::spawn(server::serve(listener, api, options.serve, async {
             let _ = signal.await;
         }));
-        // The listener is bound already, so connecting needs no waiting.
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
+        let endpoint = Channel::from_shared(format!("http://{addr}")).expect("uri");
+        // The listener is bound already, so connecting needs no waiting. A TLS
+        // gateway gets its clients from its test; this plaintext one stays unused.
+        let channel = if serves_tls {
+            endpoint.connect_lazy()
+        } else {
+            endpoint.connect().await.expect("connect")
+        };
         Self {
             sim,
             client: PeopleServiceClient::new(channel.clone()),
             channel,
             addr,
+            stopper,
             writes,
             shutdown: Some(shutdown),
             server: Some(server),

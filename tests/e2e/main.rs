@@ -13,4 +13,5 @@ mod hostile_portal;
 mod releases;
 mod serving;
 mod statuses;
+mod tls;
 mod workspace;

@@ -204,6 +204,39 @@ async fn shutdown_lets_an_in_flight_call_finish() {
         .unwrap();
 }
 
+#[tokio::test]
+async fn calls_still_running_after_the_grace_period_get_shutting_down() {
+    let mut gateway = Gateway::workspace().await;
+    gateway.sim.push_fault(Fault::Delay(Duration::from_secs(5)));
+    let mut client = gateway.client.clone();
+    let call = tokio::spawn(async move {
+        client
+            .get_user(as_user(seed::ADMIN_TOKEN, get_self()))
+            .await
+    });
+    until("the call reaches the portal", || {
+        !gateway.portal_requests().is_empty()
+    })
+    .await;
+    let stopper = gateway.stopper.clone();
+    let server = gateway.shut_down();
+    let drained = people_gateway::server::drain(
+        async { server.await.expect("server task") },
+        Duration::from_millis(100),
+        &stopper,
+    )
+    .await;
+    assert!(
+        matches!(
+            drained,
+            Err(people_gateway::server::ServeError::CallsDropped(1))
+        ),
+        "{drained:?}"
+    );
+    let status = call.await.unwrap().unwrap_err();
+    assert_status(&status, Code::Unavailable, "SHUTTING_DOWN");
+}
+
 /// Collects everything logged on this thread.
 #[derive(Clone, Default)]
 struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

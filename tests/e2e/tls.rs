@@ -1,0 +1,176 @@
+//! TLS on both sides, with certificates made in the test: the gateway serving
+//! TLS and requiring client certificates, and a portal behind a private CA.
+
+use std::sync::Arc;
+
+use people_gateway::config::Product;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer, pki_types::pem::PemObject as _};
+use tonic::Code;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity, ServerTlsConfig};
+
+use crate::harness::*;
+
+/// A private CA and what it signed.
+struct Pki {
+    ca_pem: String,
+    server: (String, String),
+    client: (String, String),
+}
+
+fn pki() -> Pki {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |usage: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        params.extended_key_usages = vec![usage];
+        let certificate = params.signed_by(&key, &ca).unwrap();
+        (certificate.pem(), key.serialize_pem())
+    };
+    Pki {
+        ca_pem: ca.pem(),
+        server: leaf(ExtendedKeyUsagePurpose::ServerAuth),
+        client: leaf(ExtendedKeyUsagePurpose::ClientAuth),
+    }
+}
+
+async fn channel(
+    gateway: &Gateway,
+    tls: Option<ClientTlsConfig>,
+) -> Result<Channel, tonic::transport::Error> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint =
+        Channel::from_shared(format!("{scheme}://localhost:{}", gateway.addr.port())).unwrap();
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    endpoint.connect().await
+}
+
+fn get_mike() -> pb::GetUserRequest {
+    pb::GetUserRequest {
+        user_id: seed::USER_ID.into(),
+    }
+}
+
+async fn call(channel: Channel) -> Result<pb::User, tonic::Status> {
+    pb::people_service_client::PeopleServiceClient::new(channel)
+        .get_user(as_user(seed::ADMIN_TOKEN, get_mike()))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn the_gateway_serves_tls_and_requires_client_certificates_when_told() {
+    let pki = pki();
+    let server_tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(&pki.server.0, &pki.server.1))
+        .client_ca_root(Certificate::from_pem(&pki.ca_pem));
+    let mut options = Options::new(Product::Workspace);
+    options.serve.tls = Some(server_tls);
+    let gateway = Gateway::start(options).await;
+
+    let trusting = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&pki.ca_pem))
+        .domain_name("localhost");
+    // With its certificate, a client is served.
+    let with_identity = trusting
+        .clone()
+        .identity(Identity::from_pem(&pki.client.0, &pki.client.1));
+    let user = call(channel(&gateway, Some(with_identity)).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(user.id, seed::USER_ID);
+
+    // Without one, the handshake (or the first call) fails.
+    let refused = match channel(&gateway, Some(trusting)).await {
+        Ok(channel) => call(channel).await.map(|_| ()),
+        Err(error) => Err(tonic::Status::unavailable(error.to_string())),
+    };
+    assert!(
+        refused.is_err(),
+        "a client without a certificate was served"
+    );
+
+    // And plaintext gets nowhere.
+    let plaintext = match channel(&gateway, None).await {
+        Ok(channel) => call(channel).await.map(|_| ()),
+        Err(error) => Err(tonic::Status::unavailable(error.to_string())),
+    };
+    assert!(plaintext.is_err(), "plaintext was served on a TLS port");
+}
+
+/// Terminates TLS with `pki.server` and passes the bytes on to the simulator.
+async fn tls_front(pki: &Pki, backend: std::net::SocketAddr) -> url::Url {
+    let certificates: Vec<_> = rustls_pemfile_certs(&pki.server.0);
+    let key = PrivateKeyDer::from_pem_slice(pki.server.1.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certificates, key)
+    .unwrap();
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    format!("https://localhost:{port}/").parse().unwrap()
+}
+
+fn rustls_pemfile_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_portal_behind_a_private_ca_is_reached_with_portal_ca() {
+    let pki = pki();
+    let sim = people_gateway::simulator::Simulator::start(Product::Workspace)
+        .await
+        .unwrap();
+    let portal = tls_front(&pki, sim.addr()).await;
+
+    let mut options = Options::new(Product::Workspace);
+    options.portal_url = Some(portal.clone());
+    options.portal_ca = Some(pki.ca_pem.clone().into_bytes());
+    let mut gateway = Gateway::start(options).await;
+    let user = gateway
+        .get_user(seed::ADMIN_TOKEN, get_mike())
+        .await
+        .unwrap();
+    assert_eq!(user.id, seed::USER_ID);
+
+    // Without the CA, the portal's certificate is not trusted.
+    let mut options = Options::new(Product::Workspace);
+    options.portal_url = Some(portal);
+    let mut untrusting = Gateway::start(options).await;
+    let status = untrusting
+        .get_user(seed::ADMIN_TOKEN, get_mike())
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::Unavailable, "PORTAL_UNREACHABLE");
+    assert_eq!(status.message(), "portal unreachable");
+}
