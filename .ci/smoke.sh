@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every grpcurl command of the README's demo sections as written, each
-# section against its own `people-gateway --demo` on the default port: calls
+# Runs every grpcurl command of the README's demo sections as written (with
+# the README's port 50051 replaced by a free one), each section against its
+# own `people-gateway --demo`: calls
 # must succeed, and the README's error examples must fail with readable
 # google.rpc details. Then checks what the calls changed, and that SIGTERM
 # stops the server cleanly.
@@ -16,11 +17,16 @@ failed=0
 
 pass() { passed=$((passed + 1)); }
 fail() { failed=$((failed + 1)); printf 'FAILED: %s\n' "$*"; }
-run_grpcurl() { eval "${1/#grpcurl/\"$grpcurl_bin\"}" 2>&1; }
+# A free loopback port: the README's 50051 may be taken, by a demo left running too.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+run_grpcurl() {
+  local command=${1//localhost:50051/localhost:$port}
+  eval "${command/#grpcurl/\"$grpcurl_bin\"}" 2>&1
+}
 
 start_demo() {
   local log="$work/gateway-$RANDOM.log"
-  "$gateway" --demo "$@" >"$log" 2>&1 &
+  "$gateway" --demo --listen "127.0.0.1:$port" "$@" >"$log" 2>&1 &
   pid=$!
   # Ready when the demo has printed its instructions (bounded wait).
   for _ in $(seq 1 100); do
@@ -98,6 +104,7 @@ check "service is listed" "onlyoffice.people.v1.PeopleService" "grpcurl -plainte
 check "health is SERVING" '"SERVING"' \
   "grpcurl -plaintext -d '{\"service\":\"onlyoffice.people.v1.PeopleService\"}' localhost:50051 grpc.health.v1.Health/Check"
 check "UpdateUser changed the title" '"title": "Head of Marketing"' "$get_mike"
+check "UpdateUser kept the departments" '"name": "Marketing"' "$get_mike"
 check "SetContacts kept the given contact" '"value": "mike@example.com"' "$get_mike"
 check_absent "SetContacts replaced the rest" '"value": "mike.z"' "$get_mike"
 stop_demo
