@@ -355,7 +355,8 @@ pub fn readme_portal_status_table() -> String {
             "`status: 1` inside a 2xx envelope",
             400,
             None,
-            "read as its `statusCode`, 400 when absent",
+            "read as its `statusCode` when that is 400–599, as 400 when absent, and as 500 \
+             (INTERNAL `PORTAL_ERROR`) when it names no error (200, 70000)",
         ),
     ];
     let mut table =
