@@ -6,6 +6,7 @@ use clap::{Parser, ValueEnum};
 use url::Url;
 
 use crate::domain::{Credential, PortalVersion};
+use crate::telemetry::logs::LogFormat;
 
 /// Which ONLYOFFICE product the portal runs; they differ in routes and rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
@@ -180,6 +181,22 @@ pub struct Config {
     /// Require client certificates signed by these PEM CAs (mutual TLS; needs --tls-cert).
     #[arg(long, env = "PEOPLE_GATEWAY_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+
+    /// Serve Prometheus metrics at /metrics on this address (off unless set).
+    #[arg(long, env = "PEOPLE_GATEWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Log lines as human-readable text or as one JSON object per line.
+    #[arg(long, env = "PEOPLE_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Also serve gRPC-Web (over HTTP/1.1 and HTTP/2), for browser tools.
+    #[arg(long, env = "PEOPLE_GATEWAY_GRPC_WEB")]
+    pub grpc_web: bool,
+
+    /// How often readiness asks the portal whether it answers.
+    #[arg(long, env = "PEOPLE_GATEWAY_READINESS_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub readiness_interval: Duration,
 
     /// Serve against the embedded portal simulator with demo users.
     #[arg(long, env = "PEOPLE_GATEWAY_DEMO")]

@@ -28,9 +28,11 @@ pub mod locks;
 pub mod mapping;
 pub mod people;
 pub mod portal;
+pub mod readiness;
 pub mod server;
 pub mod service;
 pub mod simulator;
+pub mod telemetry;
 
 /// Generated protobuf types and gRPC stubs for `onlyoffice.people.v1`.
 pub mod pb {

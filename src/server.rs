@@ -9,10 +9,12 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
@@ -27,7 +29,9 @@ use crate::error::GatewayError;
 use crate::pb::{self, people_service_server::PeopleServiceServer};
 use crate::people::{People, PortalSetup};
 use crate::portal::{PortalClient, PortalSettings, PortalSetupError, display_url};
+use crate::readiness::{self, Readiness};
 use crate::service::{PeopleApi, Stopper};
+use crate::telemetry::metrics::{GrpcMetricsLayer, Metrics, serve_metrics};
 
 /// Everything that bounds what callers can ask of the server.
 #[derive(Debug, Clone)]
@@ -46,10 +50,14 @@ pub struct ServeSettings {
     pub max_header_list_size: u32,
     /// Server TLS (and client certificates), when configured.
     pub tls: Option<ServerTlsConfig>,
+    /// Serve gRPC-Web (over HTTP/1.1 too) for browser tools.
+    pub grpc_web: bool,
+    /// How often readiness probes the portal; `None`: no probing, always ready.
+    pub readiness_interval: Option<Duration>,
 }
 
 impl Default for ServeSettings {
-    /// The command line's defaults, without TLS.
+    /// The command line's defaults, without TLS and without readiness probes.
     fn default() -> Self {
         Self {
             connections: ConnectionLimits {
@@ -62,6 +70,8 @@ impl Default for ServeSettings {
             keepalive: (Duration::from_secs(30), Duration::from_secs(10)),
             max_header_list_size: 16 * 1024,
             tls: None,
+            grpc_web: false,
+            readiness_interval: None,
         }
     }
 }
@@ -91,6 +101,8 @@ impl ServeSettings {
             keepalive: (config.keepalive_interval, config.keepalive_timeout),
             max_header_list_size: u32::try_from(config.max_header_list_size).unwrap_or(u32::MAX),
             tls,
+            grpc_web: config.grpc_web,
+            readiness_interval: Some(config.readiness_interval),
         })
     }
 }
@@ -149,7 +161,7 @@ pub fn people_api(
     setup: impl Into<PortalSetup>,
     fallback_credential: Option<Credential>,
 ) -> Result<PeopleApi, ServeError> {
-    let portal = PortalClient::new(settings)?;
+    let portal = PortalClient::new(settings, Arc::new(Metrics::new()))?;
     Ok(PeopleApi::new(
         People::new(portal, setup.into()),
         fallback_credential,
@@ -163,8 +175,17 @@ pub async fn serve(
     settings: ServeSettings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let metrics = api.metrics();
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<PeopleServiceServer<PeopleApi>>().await;
+    let stop_probing = CancellationToken::new();
+    match settings.readiness_interval {
+        Some(interval) => {
+            let readiness = Readiness::new(api.people().portal().clone(), health.clone(), interval);
+            let ready = readiness.check_once().await;
+            tokio::spawn(readiness.run(ready, stop_probing.clone()));
+        }
+        None => readiness::always_ready(&health).await,
+    }
 
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -179,9 +200,8 @@ pub async fn serve(
     let stop_serving = async move {
         shutdown.await;
         // Tell health checkers first, so balancers stop sending new calls.
-        health
-            .set_not_serving::<PeopleServiceServer<PeopleApi>>()
-            .await;
+        stop_probing.cancel();
+        readiness::stop_serving(&health).await;
     };
 
     // PeopleService, read top to bottom as a call passes through (health and
@@ -189,6 +209,7 @@ pub async fn serve(
     // metadata and answers the load shedder's refusal RESOURCE_EXHAUSTED.
     let people = Limited {
         max_metadata: settings.max_header_list_size as usize,
+        metrics: Arc::clone(&metrics),
         inner: ServiceBuilder::new()
             // tonic answers an over-size message OUT_OF_RANGE; the contract says RESOURCE_EXHAUSTED.
             .map_response(oversized_message_is_resource_exhausted)
@@ -200,13 +221,22 @@ pub async fn serve(
             ),
     };
 
+    // Every service, read top to bottom as a request passes through:
     let (keepalive_interval, keepalive_timeout) = settings.keepalive;
     let mut server = Server::builder()
         .max_concurrent_streams(settings.max_streams_per_connection)
         .http2_keepalive_interval(Some(keepalive_interval))
         .http2_keepalive_timeout(Some(keepalive_timeout))
         // Room above the per-call limit `Limited` enforces with a clear status.
-        .http2_max_header_list_size(settings.max_header_list_size.saturating_mul(4));
+        .http2_max_header_list_size(settings.max_header_list_size.saturating_mul(4))
+        // gRPC-Web arrives over HTTP/1.1 when enabled.
+        .accept_http1(settings.grpc_web)
+        // Counts and times every call, refused ones included.
+        .layer(GrpcMetricsLayer(metrics))
+        // Translates gRPC-Web to gRPC for browser tools, when enabled.
+        .layer(tower::util::option_layer(
+            settings.grpc_web.then(tonic_web::GrpcWebLayer::new),
+        ));
     if let Some(tls) = settings.tls {
         server = server.tls_config(tls)?;
     }
@@ -233,6 +263,7 @@ pub async fn serve(
 struct Limited<S> {
     inner: S,
     max_metadata: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl<S> NamedService for Limited<S> {
@@ -261,10 +292,12 @@ where
             return Box::pin(std::future::ready(Ok(refused)));
         }
         let answer = self.inner.call(request);
+        let metrics = Arc::clone(&self.metrics);
         Box::pin(async move {
-            Ok(answer
-                .await
-                .unwrap_or_else(|_| Status::from(GatewayError::Overloaded).into_http()))
+            Ok(answer.await.unwrap_or_else(|_| {
+                metrics.record_shed();
+                Status::from(GatewayError::Overloaded).into_http()
+            }))
         })
     }
 }
@@ -339,6 +372,16 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     };
     let api = people_api(&settings, setup, token)?;
     let stopper = api.stopper();
+    let stop_metrics = CancellationToken::new();
+    if let Some(address) = config.metrics_listen {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| ServeError::Bind { address, source })?;
+        info!(%address, "metrics at /metrics");
+        let stopped = stop_metrics.clone().cancelled_owned();
+        tokio::spawn(serve_metrics(listener, api.metrics(), stopped));
+    }
+    let _stop_metrics = stop_metrics.drop_guard();
     info!(listen = %local, portal = %display_url(&portal_url), ?product, "serving");
 
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();

@@ -6,23 +6,30 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tonic::metadata::MetadataMap;
-use tonic::{Request, Response, Status};
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Code, Request, Response, Status};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use crate::domain::{Contact, Credential, CredentialError, Deadline};
-use crate::error::GatewayError;
+use crate::error::code_name;
+use crate::error::{FieldViolation, GatewayError};
 use crate::mapping::{self, ContactsInput};
 use crate::pb::{self, people_service_server::PeopleService};
 use crate::people::{Call, ContactEdit, People};
 use crate::portal::PortalUser;
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::trace::{self, CallTrace};
 
 /// The cookie that carries a portal token.
 const AUTH_COOKIE: &str = "asc_auth_key";
+/// Echoed to the caller, and forwarded to the portal.
+const REQUEST_ID: &str = "x-request-id";
+/// A routing key a mesh may hash on; when sent, it must name the request's user.
+const ROUTING_KEY: &str = "x-people-user-id";
 
 /// Serves `PeopleService` on top of the People operations.
 #[derive(Debug, Clone)]
@@ -181,8 +188,12 @@ impl PeopleApi {
         // Dropped with this call's future, i.e. when the caller goes away.
         let _cancel_when_dropped = call.gone.clone().drop_guard();
         let work = write(Arc::clone(&self.people), call);
+        let trace = trace::current();
         let work = async move {
-            let result = work.await;
+            let result = match trace {
+                Some(trace) => trace.scope(work).await,
+                None => work.await,
+            };
             if gone.is_cancelled() {
                 match &result {
                     Ok(_) => info!("write completed after its caller left"),
@@ -199,6 +210,16 @@ impl PeopleApi {
         }
     }
 
+    /// The metrics of this gateway.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.people.portal().metrics()
+    }
+
+    /// The people operations (and through them the portal client).
+    pub fn people(&self) -> Arc<People> {
+        Arc::clone(&self.people)
+    }
+
     /// Stops calls at the end of shutdown's grace period.
     pub fn stopper(&self) -> Stopper {
         self.stopper.clone()
@@ -207,6 +228,20 @@ impl PeopleApi {
     /// Writes still running, for the shutdown drain.
     pub fn pending_writes(&self) -> TaskTracker {
         self.writes.clone()
+    }
+}
+
+/// A mesh may route on `x-people-user-id` so that one user's writes meet one
+/// replica (and its lock); a key that names another user would route around
+/// that lock, so it must match the request's `user_id` exactly.
+fn check_routing_key(metadata: &MetadataMap, user_id: &str) -> Result<(), GatewayError> {
+    match metadata.get(ROUTING_KEY).map(|value| value.to_str()) {
+        None => Ok(()),
+        Some(Ok(key)) if key == user_id => Ok(()),
+        Some(_) => Err(GatewayError::InvalidArgument(vec![FieldViolation::new(
+            ROUTING_KEY,
+            "must equal the request's user_id when sent",
+        )])),
     }
 }
 
@@ -230,34 +265,64 @@ fn parse_grpc_timeout(text: &str) -> Option<Duration> {
     })
 }
 
-/// Runs one RPC in a span, logs its outcome (never its payload or
-/// credential), and maps the result to the wire.
+/// Runs one RPC in a span with its trace context, logs one line with its
+/// outcome (never its payload or credential), echoes the request id, and maps
+/// the result to the wire.
 async fn respond(
     stopper: &Stopper,
     rpc: &'static str,
+    trace: CallTrace,
     work: impl Future<Output = Result<PortalUser, GatewayError>>,
 ) -> Result<Response<pb::User>, Status> {
-    let span = info_span!("rpc", rpc);
-    match stopper.run(work).instrument(span.clone()).await {
+    let started = Instant::now();
+    let request_id = trace.request_id().to_owned();
+    let span = info_span!(
+        "rpc",
+        rpc,
+        trace_id = %trace.trace_id(),
+        parent_span_id = trace.parent_id().unwrap_or_default(),
+        request_id = %request_id,
+        code = tracing::field::Empty,
+    );
+    let result = trace
+        .scope(stopper.run(work))
+        .instrument(span.clone())
+        .await;
+    let echoed = MetadataValue::try_from(request_id.as_str()).ok();
+    let (code, answer) = match result {
         Ok(user) => {
-            span.in_scope(|| debug!("ok"));
-            Ok(Response::new(mapping::user_to_pb(user)))
+            let mut response = Response::new(mapping::user_to_pb(user));
+            if let Some(id) = echoed {
+                response.metadata_mut().insert(REQUEST_ID, id);
+            }
+            (Code::Ok, Ok(response))
         }
         Err(error) => {
             let description = error.to_string();
             let portal_failed = matches!(error, GatewayError::Portal(_));
-            let status = Status::from(error);
-            let code = status.code();
+            let mut status = Status::from(error);
+            if let Some(id) = echoed {
+                status.metadata_mut().insert(REQUEST_ID, id);
+            }
             span.in_scope(|| {
                 if portal_failed {
-                    warn!(?code, error = %description, "failed");
+                    warn!(error = %description, "portal call failed");
                 } else {
-                    debug!(?code, error = %description, "refused");
+                    debug!(error = %description, "refused");
                 }
             });
-            Err(status)
+            (status.code(), Err(status))
         }
-    }
+    };
+    span.record("code", code_name(code));
+    span.in_scope(|| {
+        info!(
+            code = code_name(code),
+            took_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "handled"
+        );
+    });
+    answer
 }
 
 #[tonic::async_trait]
@@ -266,8 +331,10 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        respond(&self.stopper, "GetUser", async {
+        let trace = CallTrace::from_metadata(request.metadata());
+        respond(&self.stopper, "GetUser", trace, async {
             let (metadata, _, message) = request.into_parts();
+            check_routing_key(&metadata, &message.user_id)?;
             let user = mapping::get_user_request(message)?;
             let call = self.call(&metadata)?;
             self.people.get_user(&call, &user).await
@@ -279,8 +346,10 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::UpdateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        respond(&self.stopper, "UpdateUser", async {
+        let trace = CallTrace::from_metadata(request.metadata());
+        respond(&self.stopper, "UpdateUser", trace, async {
             let (metadata, _, message) = request.into_parts();
+            check_routing_key(&metadata, &message.user_id)?;
             let (user, changes) = mapping::update_user_request(message)?;
             let call = self.call(&metadata)?;
             self.run_to_completion(call, move |people, call| async move {
@@ -295,8 +364,10 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::UpdateContactsRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        respond(&self.stopper, "UpdateContacts", async {
+        let trace = CallTrace::from_metadata(request.metadata());
+        respond(&self.stopper, "UpdateContacts", trace, async {
             let (metadata, _, message) = request.into_parts();
+            check_routing_key(&metadata, &message.user_id)?;
             let input = mapping::update_contacts_request(message)?;
             self.edit_contacts(&metadata, input, ContactEdit::Merge)
                 .await
@@ -308,8 +379,10 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::SetContactsRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        respond(&self.stopper, "SetContacts", async {
+        let trace = CallTrace::from_metadata(request.metadata());
+        respond(&self.stopper, "SetContacts", trace, async {
             let (metadata, _, message) = request.into_parts();
+            check_routing_key(&metadata, &message.user_id)?;
             let input = mapping::set_contacts_request(message)?;
             self.edit_contacts(&metadata, input, ContactEdit::Replace)
                 .await
@@ -321,8 +394,10 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::DeleteContactsRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        respond(&self.stopper, "DeleteContacts", async {
+        let trace = CallTrace::from_metadata(request.metadata());
+        respond(&self.stopper, "DeleteContacts", trace, async {
             let (metadata, _, message) = request.into_parts();
+            check_routing_key(&metadata, &message.user_id)?;
             let input = mapping::delete_contacts_request(message)?;
             self.edit_contacts(&metadata, input, ContactEdit::Remove)
                 .await

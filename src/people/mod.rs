@@ -289,12 +289,22 @@ impl People {
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let started = std::time::Instant::now();
+        let (outcome, result) = tokio::select! {
             biased;
-            () = call.gone.cancelled() => Err(GatewayError::CallerGone),
-            () = deadline => Err(GatewayError::DeadlineExceeded),
-            guard = self.locks.lock(id) => Ok(guard),
-        }
+            () = call.gone.cancelled() => ("caller_gone", Err(GatewayError::CallerGone)),
+            () = deadline => ("deadline", Err(GatewayError::DeadlineExceeded)),
+            guard = self.locks.lock(id) => ("acquired", Ok(guard)),
+        };
+        self.portal
+            .metrics()
+            .record_lock_wait(outcome, started.elapsed());
+        result
+    }
+
+    /// The portal client, for the metrics and health it keeps.
+    pub fn portal(&self) -> &PortalClient {
+        &self.portal
     }
 
     /// Reads a user by GUID, and makes sure the portal answered for that user:

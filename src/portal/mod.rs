@@ -8,6 +8,8 @@ pub mod envelope;
 pub mod model;
 mod retry;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::{
@@ -25,6 +27,8 @@ pub use model::{PortalBuild, PortalUser};
 
 use crate::config::Product;
 use crate::domain::{Credential, Deadline, UserId, UserRef};
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::trace;
 use model::{ContactBody, ContactsBody};
 use retry::RetryShared;
 
@@ -63,11 +67,13 @@ pub struct PortalClient {
     timeout: Duration,
     max_body: usize,
     retry: RetryShared,
+    metrics: Arc<Metrics>,
+    health: Arc<PortalHealth>,
 }
 
 impl PortalClient {
     /// Builds the client; `base_url` is the portal root.
-    pub fn new(settings: &PortalSettings) -> Result<Self, PortalSetupError> {
+    pub fn new(settings: &PortalSettings, metrics: Arc<Metrics>) -> Result<Self, PortalSetupError> {
         let api_url = |path: &[&str]| {
             let mut url = settings.base_url.clone();
             url.path_segments_mut()
@@ -97,6 +103,8 @@ impl PortalClient {
             timeout: settings.timeout,
             max_body: settings.max_body,
             retry: RetryShared::default(),
+            metrics,
+            health: Arc::default(),
         })
     }
 
@@ -109,8 +117,13 @@ impl PortalClient {
         deadline: Deadline,
     ) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&user.path_segment(), None);
-        self.send(self.http.request(Method::GET, url), credential, deadline)
-            .await
+        self.send(
+            "get_user",
+            self.http.request(Method::GET, url),
+            credential,
+            deadline,
+        )
+        .await
     }
 
     /// `PUT /api/2.0/people/{id}` with a product-specific JSON body. A write
@@ -125,7 +138,8 @@ impl PortalClient {
     ) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&id.to_string(), None);
         let request = self.http.request(Method::PUT, url).json(body);
-        self.send(request, credential, Deadline::NONE).await
+        self.send("update_member", request, credential, Deadline::NONE)
+            .await
     }
 
     /// Workspace `PUT /api/2.0/people/{id}/contacts`: replaces the whole list.
@@ -139,7 +153,8 @@ impl PortalClient {
         let url = self.user_url(&id.to_string(), Some("contacts"));
         let body = ContactsBody { contacts };
         let request = self.http.request(Method::PUT, url).json(&body);
-        self.send(request, credential, Deadline::NONE).await
+        self.send("replace_contacts", request, credential, Deadline::NONE)
+            .await
     }
 
     /// `GET /api/2.0/settings/version/build`, which both products answer
@@ -150,7 +165,8 @@ impl PortalClient {
     #[instrument(skip_all)]
     pub async fn build_info(&self, deadline: Deadline) -> Result<Option<PortalBuild>, PortalError> {
         let request = self.http.request(Method::GET, self.build_url.clone());
-        let (status, body, retry_after) = self.exchange(request, None, deadline).await?;
+        let (status, body, retry_after) =
+            self.exchange("build_info", request, None, deadline).await?;
         envelope::read_build(status, &body, retry_after)
     }
 
@@ -165,6 +181,7 @@ impl PortalClient {
         let url = self.user_url(UserRef::SELF_ALIAS, None);
         let (status, body, retry_after) = self
             .exchange(
+                "detect_product",
                 self.http.request(Method::GET, url),
                 Some(credential),
                 deadline,
@@ -192,19 +209,24 @@ impl PortalClient {
 
     async fn send(
         &self,
+        endpoint: &'static str,
         request: RequestBuilder,
         credential: &Credential,
         deadline: Deadline,
     ) -> Result<PortalUser, PortalError> {
-        let (status, body, retry_after) =
-            self.exchange(request, Some(credential), deadline).await?;
+        let (status, body, retry_after) = self
+            .exchange(endpoint, request, Some(credential), deadline)
+            .await?;
         envelope::read_user(status, &body, retry_after)
     }
 
     /// One HTTP exchange, tried again where that is safe (see [`retry`]):
     /// status, the body (at most `max_body` bytes), and `Retry-After`.
+    /// Counted and timed per endpoint, and reported to the readiness check.
+    #[instrument(skip_all, fields(endpoint, http_status = tracing::field::Empty))]
     async fn exchange(
         &self,
+        endpoint: &'static str,
         request: RequestBuilder,
         credential: Option<&Credential>,
         deadline: Deadline,
@@ -212,13 +234,50 @@ impl PortalClient {
         if deadline.has_passed() {
             return Err(PortalError::Timeout);
         }
-        let request = match credential {
+        let started = Instant::now();
+        let result = self.attempt(endpoint, request, credential, deadline).await;
+        let outcome = match &result {
+            Ok((status, _, _)) => {
+                tracing::Span::current().record("http_status", status);
+                status.to_string()
+            }
+            Err(PortalError::Timeout) => "timeout".into(),
+            Err(PortalError::Unreachable(_)) => "unreachable".into(),
+            Err(PortalError::Undecodable(_)) => "bad_response".into(),
+            Err(PortalError::Status { status, .. }) => status.to_string(),
+        };
+        self.metrics
+            .record_portal(endpoint, &outcome, started.elapsed());
+        let portal_down = match &result {
+            Ok((status, _, _)) => *status >= 502 && *status <= 504,
+            Err(error) => matches!(error, PortalError::Unreachable(_) | PortalError::Timeout),
+        };
+        self.health.record(!portal_down);
+        debug!(endpoint, outcome, took = ?started.elapsed(), "portal exchange");
+        result
+    }
+
+    async fn attempt(
+        &self,
+        endpoint: &'static str,
+        request: RequestBuilder,
+        credential: Option<&Credential>,
+        deadline: Deadline,
+    ) -> Result<(u16, bytes::Bytes, Option<Duration>), PortalError> {
+        let mut request = match credential {
             Some(credential) => with_credential(request, credential)?,
             None => request,
         }
         .header(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(trace) = trace::current() {
+            request = request
+                .header("traceparent", trace.child_traceparent())
+                .header("x-request-id", trace.request_id());
+        }
         let mut request = request.build().map_err(transport_error)?;
-        let policy = self.retry.policy(deadline, self.timeout);
+        let policy = self
+            .retry
+            .policy(deadline, self.timeout, endpoint, Arc::clone(&self.metrics));
         *request.timeout_mut() = Some(policy.attempt_timeout(Instant::now()));
         let response = Retry::new(policy, self.http.clone())
             .oneshot(request)
@@ -237,6 +296,48 @@ impl PortalClient {
         );
         let body = read_capped(response, self.max_body).await?;
         Ok((status, body, retry_after))
+    }
+
+    /// Asks the anonymous build endpoint whether the portal answers at all,
+    /// for the readiness check: any HTTP answer below 502 means it does.
+    pub async fn probe(&self, timeout: Duration) -> bool {
+        let request = self.http.request(Method::GET, self.build_url.clone());
+        matches!(
+            self.exchange("probe", request, None, Deadline::after(timeout)).await,
+            Ok((status, _, _)) if status < 502
+        )
+    }
+
+    /// The metrics this client records into.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// Whether the portal answered lately.
+    pub fn health(&self) -> Arc<PortalHealth> {
+        Arc::clone(&self.health)
+    }
+}
+
+/// Whether the portal answers, from the outcome of recent exchanges.
+#[derive(Debug, Default)]
+pub struct PortalHealth {
+    consecutive_failures: AtomicU32,
+}
+
+impl PortalHealth {
+    /// Records one exchange: the portal answered, or it is away or failing.
+    pub fn record(&self, answered: bool) {
+        if answered {
+            self.consecutive_failures.store(0, Ordering::Relaxed);
+        } else {
+            self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Failed exchanges in a row, up to now.
+    pub fn consecutive_failures(&self) -> u32 {
+        self.consecutive_failures.load(Ordering::Relaxed)
     }
 }
 
@@ -338,13 +439,16 @@ mod tests {
     use super::*;
 
     fn client(base: &str) -> PortalClient {
-        PortalClient::new(&PortalSettings {
-            base_url: Url::parse(base).unwrap(),
-            timeout: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(1),
-            max_body: 1024,
-            extra_roots_pem: None,
-        })
+        PortalClient::new(
+            &PortalSettings {
+                base_url: Url::parse(base).unwrap(),
+                timeout: Duration::from_secs(1),
+                connect_timeout: Duration::from_secs(1),
+                max_body: 1024,
+                extra_roots_pem: None,
+            },
+            Arc::default(),
+        )
         .unwrap()
     }
 

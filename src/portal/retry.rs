@@ -21,6 +21,7 @@ use tower::util::rng::HasherRng;
 
 use super::envelope::parse_retry_after;
 use crate::domain::Deadline;
+use crate::telemetry::metrics::Metrics;
 
 /// Attempts per exchange, the first one included.
 const MAX_ATTEMPTS: u32 = 3;
@@ -50,8 +51,14 @@ impl Default for RetryShared {
 
 impl RetryShared {
     /// The policy for one exchange. `deadline` bounds waiting and, unless
-    /// `attempt_timeout` says otherwise, each attempt.
-    pub fn policy(&self, deadline: Deadline, attempt_timeout: Duration) -> ExchangeRetry {
+    /// `attempt_timeout` says otherwise, each attempt; retries are counted per `endpoint`.
+    pub fn policy(
+        &self,
+        deadline: Deadline,
+        attempt_timeout: Duration,
+        endpoint: &'static str,
+        metrics: Arc<Metrics>,
+    ) -> ExchangeRetry {
         self.budget.deposit();
         ExchangeRetry {
             budget: Arc::clone(&self.budget),
@@ -59,6 +66,8 @@ impl RetryShared {
             deadline,
             attempt_timeout,
             attempts_left: MAX_ATTEMPTS - 1,
+            endpoint,
+            metrics,
         }
     }
 }
@@ -71,6 +80,8 @@ pub struct ExchangeRetry {
     deadline: Deadline,
     attempt_timeout: Duration,
     attempts_left: u32,
+    endpoint: &'static str,
+    metrics: Arc<Metrics>,
 }
 
 impl ExchangeRetry {
@@ -116,6 +127,7 @@ impl Policy<Request, Response, reqwest::Error> for ExchangeRetry {
             return None;
         }
         self.attempts_left -= 1;
+        self.metrics.record_portal_retry(self.endpoint);
         // `request` is the copy sent after the wait.
         *request.timeout_mut() = Some(self.attempt_timeout(resume_at));
         Some(wait)
@@ -160,7 +172,12 @@ mod tests {
     #[tokio::test]
     async fn reads_answered_5xx_are_tried_twice_more_and_nothing_else_is() {
         let shared = RetryShared::default();
-        let mut policy = shared.policy(Deadline::NONE, Duration::from_secs(10));
+        let mut policy = shared.policy(
+            Deadline::NONE,
+            Duration::from_secs(10),
+            "test",
+            Arc::default(),
+        );
         let mut get = request(Method::GET);
         assert!(policy.retry(&mut get, &mut answer(503, None)).is_some());
         assert!(policy.retry(&mut get, &mut answer(502, None)).is_some());
@@ -169,7 +186,12 @@ mod tests {
             "three attempts at most"
         );
 
-        let mut fresh = shared.policy(Deadline::NONE, Duration::from_secs(10));
+        let mut fresh = shared.policy(
+            Deadline::NONE,
+            Duration::from_secs(10),
+            "test",
+            Arc::default(),
+        );
         for status in [200, 400, 404, 429, 500] {
             assert!(
                 fresh.retry(&mut get, &mut answer(status, None)).is_none(),
@@ -187,7 +209,7 @@ mod tests {
     async fn retry_after_is_waited_for_only_within_the_deadline() {
         let shared = RetryShared::default();
         let deadline = Deadline::after(Duration::from_secs(5));
-        let mut policy = shared.policy(deadline, Duration::from_secs(10));
+        let mut policy = shared.policy(deadline, Duration::from_secs(10), "test", Arc::default());
         let mut get = request(Method::GET);
         assert!(
             policy

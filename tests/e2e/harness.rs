@@ -66,6 +66,8 @@ pub struct Gateway {
     pub addr: std::net::SocketAddr,
     /// Ends the calls left when a grace period is over.
     pub stopper: people_gateway::service::Stopper,
+    /// The gateway's metrics.
+    pub metrics: std::sync::Arc<people_gateway::telemetry::metrics::Metrics>,
     writes: tokio_util::task::TaskTracker,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), ServeError>>>,
@@ -102,6 +104,7 @@ impl Gateway {
         let api = server::people_api(&settings, setup, fallback).expect("api");
         let writes = api.pending_writes();
         let stopper = api.stopper();
+        let metrics = api.metrics();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (shutdown, signal) = oneshot::channel::<()>();
@@ -123,6 +126,7 @@ impl Gateway {
             channel,
             addr,
             stopper,
+            metrics,
             writes,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -212,6 +216,25 @@ impl Gateway {
     /// Waits (bounded) until every write, also those whose callers left, has ended.
     pub async fn writes_settled(&self) {
         until("every write has ended", || self.writes.is_empty()).await;
+    }
+
+    /// Stops the portal (the simulator); returns its address, to start it there again.
+    pub async fn stop_portal(&mut self) -> std::net::SocketAddr {
+        let addr = self.sim.addr();
+        let product = self.sim.product();
+        // Another simulator takes the field; the old one stops when dropped.
+        let elsewhere = Simulator::start(product).await.expect("simulator");
+        drop(std::mem::replace(&mut self.sim, elsewhere));
+        addr
+    }
+
+    /// Starts the portal again at `addr`, with fresh data.
+    pub async fn restart_portal(&mut self, addr: std::net::SocketAddr) {
+        let product = self.sim.product();
+        let listener = TcpListener::bind(addr)
+            .await
+            .expect("rebind the portal's port");
+        self.sim = Simulator::serve(listener, product).expect("simulator");
     }
 
     /// Requests other than the one-time question for the portal's release.

@@ -10,6 +10,7 @@ mod harness;
 mod docspace;
 mod hostile;
 mod hostile_portal;
+mod operability;
 mod releases;
 mod serving;
 mod statuses;

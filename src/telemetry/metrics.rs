@@ -1,0 +1,416 @@
+//! Prometheus metrics: the gRPC server's (named as go-grpc-prometheus names
+//! them), the portal calls', and the gateway's own (shed calls, lock waits,
+//! calls in flight), in one registry per gateway, served as text at
+//! `/metrics` on `--metrics-listen`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use prometheus::{
+    Encoder as _, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+use tokio::net::TcpListener;
+use tonic::Code;
+use tracing::warn;
+
+/// Latency buckets, in seconds: a cheap gateway hop up to a slow portal.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Every metric of one gateway.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    started: IntCounterVec,
+    handled: IntCounterVec,
+    handling: HistogramVec,
+    in_flight: IntGauge,
+    shed: IntCounter,
+    portal_requests: IntCounterVec,
+    portal_seconds: HistogramVec,
+    portal_retries: IntCounterVec,
+    lock_wait: HistogramVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Builds and registers a metric; names and labels are fixed here, so this cannot fail.
+fn register<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<M>,
+) -> M {
+    #[allow(clippy::expect_used)]
+    let metric = metric.expect("metric definitions are valid");
+    #[allow(clippy::expect_used)]
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric names are unique");
+    metric
+}
+
+impl Metrics {
+    /// A fresh registry with every metric at zero.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let grpc = ["grpc_service", "grpc_method", "grpc_type"];
+        let started = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new("grpc_server_started_total", "RPCs started on the server."),
+                &grpc,
+            ),
+        );
+        let handled = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "grpc_server_handled_total",
+                    "RPCs completed on the server, regardless of success or failure.",
+                ),
+                &["grpc_service", "grpc_method", "grpc_type", "grpc_code"],
+            ),
+        );
+        let handling = register(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "grpc_server_handling_seconds",
+                    "Response latency of RPCs handled by the server.",
+                )
+                .buckets(BUCKETS.to_vec()),
+                &grpc,
+            ),
+        );
+        let in_flight = register(
+            &registry,
+            IntGauge::new("people_gateway_calls_in_flight", "RPCs being handled now."),
+        );
+        let shed = register(
+            &registry,
+            IntCounter::new(
+                "people_gateway_shed_total",
+                "PeopleService calls refused because --max-concurrency calls were in flight.",
+            ),
+        );
+        let portal_requests = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "people_gateway_portal_requests_total",
+                    "Portal HTTP exchanges by endpoint and outcome (HTTP status, or timeout, unreachable, bad_response).",
+                ),
+                &["endpoint", "status"],
+            ),
+        );
+        let portal_seconds = register(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "people_gateway_portal_request_seconds",
+                    "Latency of portal HTTP exchanges, retries included.",
+                )
+                .buckets(BUCKETS.to_vec()),
+                &["endpoint"],
+            ),
+        );
+        let portal_retries = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "people_gateway_portal_retries_total",
+                    "Portal requests sent again after a retryable failure.",
+                ),
+                &["endpoint"],
+            ),
+        );
+        let lock_wait = register(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "people_gateway_lock_wait_seconds",
+                    "Time writes waited for their user's lock, by outcome (acquired, caller_gone, deadline).",
+                )
+                .buckets(BUCKETS.to_vec()),
+                &["outcome"],
+            ),
+        );
+        #[cfg(target_os = "linux")]
+        {
+            let process = prometheus::process_collector::ProcessCollector::for_self();
+            if let Err(error) = registry.register(Box::new(process)) {
+                warn!(%error, "process metrics are not available");
+            }
+        }
+        Self {
+            registry,
+            started,
+            handled,
+            handling,
+            in_flight,
+            shed,
+            portal_requests,
+            portal_seconds,
+            portal_retries,
+            lock_wait,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut text = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
+            warn!(%error, "metrics could not be encoded");
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    /// One PeopleService call refused by the load shedder.
+    pub fn record_shed(&self) {
+        self.shed.inc();
+    }
+
+    /// One portal exchange and how it ended.
+    pub fn record_portal(&self, endpoint: &str, outcome: &str, took: Duration) {
+        self.portal_requests
+            .with_label_values(&[endpoint, outcome])
+            .inc();
+        self.portal_seconds
+            .with_label_values(&[endpoint])
+            .observe(took.as_secs_f64());
+    }
+
+    /// One portal request sent again.
+    pub fn record_portal_retry(&self, endpoint: &str) {
+        self.portal_retries.with_label_values(&[endpoint]).inc();
+    }
+
+    /// One wait for a user's lock.
+    pub fn record_lock_wait(&self, outcome: &str, took: Duration) {
+        self.lock_wait
+            .with_label_values(&[outcome])
+            .observe(took.as_secs_f64());
+    }
+}
+
+/// Serves `/metrics` on `listener` until `shutdown` completes.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = Arc::clone(&metrics);
+            async move {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    metrics.render(),
+                )
+            }
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The tower layer that counts and times every RPC.
+#[derive(Debug, Clone)]
+pub struct GrpcMetricsLayer(pub Arc<Metrics>);
+
+impl<S> tower::Layer<S> for GrpcMetricsLayer {
+    type Service = GrpcMetrics<S>;
+
+    fn layer(&self, inner: S) -> GrpcMetrics<S> {
+        GrpcMetrics {
+            inner,
+            metrics: Arc::clone(&self.0),
+        }
+    }
+}
+
+/// Counts and times every RPC: started when the request comes, handled (with
+/// its code) when the response's last frame has gone, or when the caller leaves.
+#[derive(Debug, Clone)]
+pub struct GrpcMetrics<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B, ResBody> tower::Service<http::Request<B>> for GrpcMetrics<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: HttpBody,
+{
+    type Response = http::Response<MetricsBody<ResBody>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let rpc = Rpc::new(request.uri().path(), Arc::clone(&self.metrics));
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let response = response.await?;
+            // Trailers-only answers (errors) carry the status in the headers.
+            let code = response
+                .headers()
+                .get("grpc-status")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<i32>().ok())
+                .map(Code::from);
+            let (parts, body) = response.into_parts();
+            Ok(http::Response::from_parts(
+                parts,
+                MetricsBody {
+                    inner: body,
+                    rpc: Some(rpc),
+                    code,
+                },
+            ))
+        })
+    }
+}
+
+/// One RPC being counted.
+#[derive(Debug)]
+struct Rpc {
+    labels: [String; 3],
+    started: Instant,
+    metrics: Arc<Metrics>,
+}
+
+impl Rpc {
+    fn new(path: &str, metrics: Arc<Metrics>) -> Self {
+        let (service, method) = path
+            .trim_start_matches('/')
+            .split_once('/')
+            .unwrap_or(("unknown", "unknown"));
+        let kind = match (service, method) {
+            (_, "ServerReflectionInfo") => "bidi_stream",
+            ("grpc.health.v1.Health", "Watch") => "server_stream",
+            _ => "unary",
+        };
+        let labels = [service.to_owned(), method.to_owned(), kind.to_owned()];
+        metrics.started.with_label_values(&labels).inc();
+        metrics.in_flight.inc();
+        Self {
+            labels,
+            started: Instant::now(),
+            metrics,
+        }
+    }
+
+    fn finish(self, code: Code) {
+        let [service, method, kind] = &self.labels;
+        self.metrics
+            .handled
+            .with_label_values(&[service, method, kind, code_label(code)])
+            .inc();
+        self.metrics
+            .handling
+            .with_label_values(&self.labels)
+            .observe(self.started.elapsed().as_secs_f64());
+        self.metrics.in_flight.dec();
+    }
+}
+
+/// go-grpc-prometheus labels codes by their Go names.
+fn code_label(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "Canceled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
+    }
+}
+
+/// A response body that reports its RPC as handled once its last frame
+/// (the trailers with `grpc-status`) has gone, or as cancelled if dropped early.
+#[derive(Debug)]
+pub struct MetricsBody<B> {
+    inner: B,
+    rpc: Option<Rpc>,
+    code: Option<Code>,
+}
+
+impl<B: HttpBody + Unpin> HttpBody for MetricsBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(code) = frame
+                    .trailers_ref()
+                    .and_then(|trailers| trailers.get("grpc-status"))
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.parse::<i32>().ok())
+                {
+                    self.code = Some(Code::from(code));
+                }
+            }
+            Some(Err(_)) => self.code = Some(Code::Internal),
+            None => {}
+        }
+        if frame.is_none() || self.inner.is_end_stream() {
+            let code = self.code.unwrap_or(Code::Unknown);
+            if let Some(rpc) = self.rpc.take() {
+                rpc.finish(code);
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for MetricsBody<B> {
+    fn drop(&mut self) {
+        if let Some(rpc) = self.rpc.take() {
+            // Trailers-only answers end with the headers; others were cut short.
+            rpc.finish(self.code.unwrap_or(Code::Cancelled));
+        }
+    }
+}

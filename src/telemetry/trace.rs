@@ -1,0 +1,199 @@
+//! Trace context and request ids for one call: a W3C `traceparent` from the
+//! caller is continued (each portal request carries the same trace id and a
+//! span id of its own), a new trace starts when none came, and `x-request-id`
+//! (made up when absent) is forwarded to the portal and echoed to the caller.
+//! The context travels with the call's task (and the write it spawns) as a
+//! task-local, so the portal client reads it without every signature carrying it.
+
+use std::fmt::Write as _;
+
+use tonic::metadata::MetadataMap;
+
+/// The longest caller `x-request-id` passed on; a longer or odd one is replaced.
+const MAX_REQUEST_ID: usize = 128;
+
+tokio::task_local! {
+    static CURRENT: CallTrace;
+}
+
+/// What ties one call's log lines and portal requests together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallTrace {
+    trace_id: [u8; 16],
+    parent_id: Option<[u8; 8]>,
+    sampled: bool,
+    request_id: String,
+}
+
+impl CallTrace {
+    /// From the caller's metadata: its `traceparent` and `x-request-id`, or new ones.
+    pub fn from_metadata(metadata: &MetadataMap) -> Self {
+        let parent = metadata
+            .get("traceparent")
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_traceparent);
+        let request_id = metadata
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .filter(|id| {
+                !id.is_empty()
+                    && id.len() <= MAX_REQUEST_ID
+                    && id.bytes().all(|b| b.is_ascii_graphic())
+            })
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        match parent {
+            Some((trace_id, parent_id, sampled)) => Self {
+                trace_id,
+                parent_id: Some(parent_id),
+                sampled,
+                request_id,
+            },
+            None => Self {
+                trace_id: *uuid::Uuid::new_v4().as_bytes(),
+                parent_id: None,
+                sampled: true,
+                request_id,
+            },
+        }
+    }
+
+    /// The trace id, 32 hex digits.
+    pub fn trace_id(&self) -> String {
+        hex(&self.trace_id)
+    }
+
+    /// The caller's span id, when it sent one.
+    pub fn parent_id(&self) -> Option<String> {
+        self.parent_id.map(|id| hex(&id))
+    }
+
+    /// The request id.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// A `traceparent` for one outgoing request: this trace, a new span id.
+    pub fn child_traceparent(&self) -> String {
+        let mut span = [0u8; 8];
+        span.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
+        // An all-zero span id is invalid.
+        span[0] |= 1;
+        let flags = if self.sampled { "01" } else { "00" };
+        format!("00-{}-{}-{flags}", self.trace_id(), hex(&span))
+    }
+
+    /// Runs `work` with this context as the current one.
+    pub async fn scope<F: Future>(self, work: F) -> F::Output {
+        CURRENT.scope(self, work).await
+    }
+}
+
+/// The current call's context, if the code runs inside one.
+pub fn current() -> Option<CallTrace> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
+/// Parses `00-<32 hex>-<16 hex>-<2 hex>`; all-zero ids and version `ff` are invalid.
+fn parse_traceparent(text: &str) -> Option<([u8; 16], [u8; 8], bool)> {
+    let mut parts = text.trim().split('-');
+    let version = parts.next()?;
+    let trace = parts.next()?;
+    let span = parts.next()?;
+    let flags = parts.next()?;
+    if version.len() != 2 || version == "ff" || u8::from_str_radix(version, 16).is_err() {
+        return None;
+    }
+    // Version 00 has exactly four fields; later versions may append more.
+    if version == "00" && parts.next().is_some() {
+        return None;
+    }
+    let trace_id: [u8; 16] = unhex(trace)?.try_into().ok()?;
+    let span_id: [u8; 8] = unhex(span)?.try_into().ok()?;
+    let flags = u8::from_str_radix(flags, 16)
+        .ok()
+        .filter(|_| flags.len() == 2)?;
+    if trace_id == [0; 16] || span_id == [0; 8] {
+        return None;
+    }
+    Some((trace_id, span_id, flags & 1 == 1))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2)
+        || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(pairs: &[(&'static str, &str)]) -> MetadataMap {
+        let mut metadata = MetadataMap::new();
+        for (key, value) in pairs {
+            metadata.insert(*key, value.parse().unwrap());
+        }
+        metadata
+    }
+
+    #[test]
+    fn a_callers_trace_is_continued_with_new_span_ids() {
+        let trace = CallTrace::from_metadata(&metadata(&[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )]));
+        assert_eq!(trace.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(trace.parent_id().as_deref(), Some("00f067aa0ba902b7"));
+        let child = trace.child_traceparent();
+        let parts: Vec<_> = child.split('-').collect();
+        assert_eq!(parts[0], "00");
+        assert_eq!(parts[1], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(parts[2], "00f067aa0ba902b7");
+        assert_eq!(parts[3], "01");
+        assert_ne!(
+            child,
+            trace.child_traceparent(),
+            "each request gets its own span id"
+        );
+    }
+
+    #[test]
+    fn malformed_trace_context_starts_a_new_trace() {
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "garbage",
+        ] {
+            let trace = CallTrace::from_metadata(&metadata(&[("traceparent", bad)]));
+            assert_eq!(trace.parent_id(), None, "{bad}");
+            assert_eq!(trace.trace_id().len(), 32);
+        }
+    }
+
+    #[test]
+    fn request_ids_are_kept_when_sane_and_made_up_otherwise() {
+        let kept = CallTrace::from_metadata(&metadata(&[("x-request-id", "abc-123")]));
+        assert_eq!(kept.request_id(), "abc-123");
+        let long = "x".repeat(200);
+        let made = CallTrace::from_metadata(&metadata(&[("x-request-id", &long)]));
+        assert_eq!(made.request_id().len(), 36);
+        let none = CallTrace::from_metadata(&MetadataMap::new());
+        assert_eq!(none.request_id().len(), 36);
+    }
+}

@@ -1,0 +1,362 @@
+//! What operators see: metrics scraped over HTTP, trace context and request
+//! ids carried to the portal and back, JSON log lines, readiness that follows
+//! the portal, gRPC-Web, and the routing key a mesh may hash on.
+
+use std::time::Duration;
+
+use people_gateway::config::Product;
+use people_gateway::telemetry::metrics::serve_metrics;
+use prost::Message as _;
+use tokio_stream::StreamExt as _;
+use tonic::Code;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::harness::*;
+
+fn get(user_id: &str) -> pb::GetUserRequest {
+    pb::GetUserRequest {
+        user_id: user_id.into(),
+    }
+}
+
+/// The value of one sample line (`name{labels} value`) whose name and labels all match.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find(|line| {
+            let Some((head, _)) = line.rsplit_once(' ') else {
+                return false;
+            };
+            let metric = head.split('{').next().unwrap_or(head);
+            metric == name
+                && labels
+                    .iter()
+                    .all(|(key, value)| head.contains(&format!("{key}=\"{value}\"")))
+        })
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_calls_codes_portal_requests_retries_and_lock_waits() {
+    let mut gateway = Gateway::workspace().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    tokio::spawn(serve_metrics(
+        listener,
+        gateway.metrics.clone(),
+        std::future::pending(),
+    ));
+
+    gateway
+        .get_user(seed::ADMIN_TOKEN, get(seed::USER_ID))
+        .await
+        .unwrap();
+    // Answered after one retry.
+    gateway
+        .sim
+        .push_fault_on("GET", Fault::Html { status: 503 });
+    gateway
+        .get_user(seed::ADMIN_TOKEN, get(seed::ADMIN_ID))
+        .await
+        .unwrap();
+    let missing = gateway
+        .get_user(
+            seed::ADMIN_TOKEN,
+            get("00000000-0000-0000-0000-0000000000ff"),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    gateway
+        .update_contacts(
+            seed::ADMIN_TOKEN,
+            pb::UpdateContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: vec![contact("telegram", "@m")],
+                spam: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    let response = reqwest::get(&metrics_url).await.unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    let people = ("grpc_service", "onlyoffice.people.v1.PeopleService");
+    let get_user = ("grpc_method", "GetUser");
+    assert_eq!(
+        sample(
+            &text,
+            "grpc_server_started_total",
+            &[people, get_user, ("grpc_type", "unary")]
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "grpc_server_handled_total",
+            &[people, get_user, ("grpc_code", "OK")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "grpc_server_handled_total",
+            &[people, get_user, ("grpc_code", "NotFound")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "grpc_server_handling_seconds_count",
+            &[people, get_user]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "grpc_server_handled_total",
+            &[
+                people,
+                ("grpc_method", "UpdateContacts"),
+                ("grpc_code", "OK")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "people_gateway_portal_requests_total",
+            &[("endpoint", "get_user"), ("status", "404")]
+        ),
+        Some(1.0)
+    );
+    // Four reads answered 200: two GetUser, and the read and the write of the merge.
+    assert_eq!(
+        sample(
+            &text,
+            "people_gateway_portal_requests_total",
+            &[("endpoint", "get_user"), ("status", "200")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "people_gateway_portal_requests_total",
+            &[("endpoint", "replace_contacts"), ("status", "200")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "people_gateway_portal_retries_total",
+            &[("endpoint", "get_user")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "people_gateway_lock_wait_seconds_count",
+            &[("outcome", "acquired")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "people_gateway_calls_in_flight", &[]),
+        Some(0.0)
+    );
+    assert_eq!(sample(&text, "people_gateway_shed_total", &[]), Some(0.0));
+}
+
+#[tokio::test]
+async fn trace_context_and_request_ids_reach_the_portal_and_come_back() {
+    let gateway = Gateway::workspace().await;
+    let mut client = gateway.client.clone();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = as_user(
+        seed::ADMIN_TOKEN,
+        pb::UpdateContactsRequest {
+            user_id: seed::USER_ID.into(),
+            contacts: vec![contact("telegram", "@traced")],
+            spam: None,
+        },
+    );
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    request
+        .metadata_mut()
+        .insert("x-request-id", "req-42".parse().unwrap());
+    let response = client.update_contacts(request).await.unwrap();
+    assert_eq!(response.metadata().get("x-request-id").unwrap(), "req-42");
+
+    // Both the read and the write (which runs on a task of its own) carry them.
+    let received = gateway.portal_requests();
+    assert_eq!(received.len(), 2);
+    let mut span_ids = Vec::new();
+    for portal_request in &received {
+        let traceparent = portal_request.header("traceparent").expect("traceparent");
+        let parts: Vec<_> = traceparent.split('-').collect();
+        assert_eq!((parts[0], parts[1], parts[3]), ("00", trace_id, "01"));
+        assert_ne!(parts[2], "00f067aa0ba902b7");
+        span_ids.push(parts[2].to_owned());
+        assert_eq!(portal_request.header("x-request-id"), Some("req-42"));
+    }
+    assert_ne!(
+        span_ids[0], span_ids[1],
+        "each portal request is a span of its own"
+    );
+
+    // Without either, a new trace and a new request id, echoed on errors too.
+    gateway.sim.clear_requests();
+    let status = client
+        .get_user(as_user(
+            seed::ADMIN_TOKEN,
+            get("00000000-0000-0000-0000-0000000000ff"),
+        ))
+        .await
+        .unwrap_err();
+    let echoed = status
+        .metadata()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(echoed.len(), 36);
+    let received = gateway.portal_requests();
+    assert_eq!(received[0].header("x-request-id"), Some(echoed.as_str()));
+    let traceparent = received[0].header("traceparent").unwrap();
+    assert_eq!(traceparent.len(), 55);
+    assert!(!traceparent.contains(trace_id));
+}
+
+async fn next_status(
+    watch: &mut tonic::Streaming<tonic_health::pb::HealthCheckResponse>,
+) -> ServingStatus {
+    let message = tokio::time::timeout(Duration::from_secs(10), watch.next())
+        .await
+        .expect("no health change within 10 s")
+        .expect("the watch ended")
+        .expect("watch error");
+    ServingStatus::try_from(message.status).unwrap()
+}
+
+#[tokio::test]
+async fn readiness_follows_the_portal_and_liveness_does_not() {
+    let mut options = Options::new(Product::Workspace);
+    options.serve.readiness_interval = Some(Duration::from_millis(100));
+    let mut gateway = Gateway::start(options).await;
+    let mut health = HealthClient::new(gateway.channel.clone());
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next_status(&mut watch).await, ServingStatus::Serving);
+
+    let addr = gateway.stop_portal().await;
+    assert_eq!(next_status(&mut watch).await, ServingStatus::NotServing);
+    let people = health
+        .check(HealthCheckRequest {
+            service: "onlyoffice.people.v1.PeopleService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(people.status, ServingStatus::NotServing as i32);
+    let liveness = health
+        .check(HealthCheckRequest {
+            service: "liveness".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(liveness.status, ServingStatus::Serving as i32);
+
+    gateway.restart_portal(addr).await;
+    assert_eq!(next_status(&mut watch).await, ServingStatus::Serving);
+    gateway
+        .get_user(seed::ADMIN_TOKEN, get(seed::USER_ID))
+        .await
+        .unwrap();
+}
+
+/// One gRPC-Web frame: flag, big-endian length, payload.
+fn frame(flag: u8, payload: &[u8]) -> Vec<u8> {
+    let mut framed = vec![flag];
+    framed.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+    framed.extend_from_slice(payload);
+    framed
+}
+
+#[tokio::test]
+async fn grpc_web_calls_are_served_when_enabled() {
+    let mut options = Options::new(Product::Workspace);
+    options.serve.grpc_web = true;
+    let gateway = Gateway::start(options).await;
+    let body = frame(0, &get(seed::USER_ID).encode_to_vec());
+    let response = reqwest::Client::builder()
+        .http1_only()
+        .build()
+        .unwrap()
+        .post(format!(
+            "http://{}/onlyoffice.people.v1.PeopleService/GetUser",
+            gateway.addr
+        ))
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .header("authorization", seed::ADMIN_TOKEN)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(bytes[0], 0, "a data frame first");
+    let length = u32::from_be_bytes(bytes[1..5].try_into().unwrap()) as usize;
+    let user = pb::User::decode(&bytes[5..5 + length]).unwrap();
+    assert_eq!(user.id, seed::USER_ID);
+    let trailers = &bytes[5 + length..];
+    assert_eq!(trailers[0], 0x80, "then the trailers frame");
+    assert!(String::from_utf8_lossy(&trailers[5..]).contains("grpc-status:0"));
+}
+
+#[tokio::test]
+async fn a_routing_key_must_name_the_requests_user() {
+    let gateway = Gateway::workspace().await;
+    let mut client = gateway.client.clone();
+    let keyed = |key: &str| {
+        let mut request = as_user(seed::ADMIN_TOKEN, get(seed::USER_ID));
+        request
+            .metadata_mut()
+            .insert("x-people-user-id", key.parse().unwrap());
+        request
+    };
+    client.get_user(keyed(seed::USER_ID)).await.unwrap();
+    let status = client.get_user(keyed(seed::ADMIN_ID)).await.unwrap_err();
+    assert_status(&status, Code::InvalidArgument, "INVALID_REQUEST");
+    assert_eq!(bad_fields(&status), ["x-people-user-id"]);
+    assert_eq!(gateway.portal_requests().len(), 1);
+}
