@@ -105,6 +105,7 @@ check "health is SERVING" '"SERVING"' \
   "grpcurl -plaintext -d '{\"service\":\"onlyoffice.people.v1.PeopleService\"}' localhost:50051 grpc.health.v1.Health/Check"
 check "UpdateUser changed the title" '"title": "Head of Marketing"' "$get_mike"
 check "UpdateUser kept the departments" '"name": "Marketing"' "$get_mike"
+check "UpdateUser set a second department" '"name": "Sales' "$get_mike"
 check "SetContacts kept the given contact" '"value": "mike@example.com"' "$get_mike"
 check_absent "SetContacts replaced the rest" '"value": "mike.z"' "$get_mike"
 stop_demo
@@ -113,7 +114,7 @@ start_demo --portal-product docspace
 run_section "## Calling a DocSpace demo"
 check "UpdateUser changed the first name" '"firstName": "Michael"' "$get_mike"
 check "UpdateContacts merged on DocSpace" '"value": "@mike"' "$get_mike"
-check "the admin suspended the user" '"status": "USER_STATUS_TERMINATED"' "$get_mike"
+check "the admin let the suspended user back in" '"status": "USER_STATUS_ACTIVE"' "$get_mike"
 stop_demo
 
 echo "smoke: $passed passed, $failed failed"

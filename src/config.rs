@@ -80,11 +80,11 @@ impl std::fmt::Display for Product {
     about = "gRPC gateway to the ONLYOFFICE People API"
 )]
 pub struct Config {
-    /// Address to serve gRPC on.
-    #[arg(long, env = "PEOPLE_GATEWAY_LISTEN", default_value = "[::]:50051")]
+    /// Address to serve gRPC on, e.g. 0.0.0.0:50051 or 127.0.0.1:50051.
+    #[arg(long, env = "PEOPLE_GATEWAY_LISTEN", default_value = "[::]:50051", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
-    /// Portal root URL, e.g. https://portal.example.com/.
+    /// Portal root URL, e.g. https://portal.example.com/ [required unless --demo].
     #[arg(
         long,
         env = "PEOPLE_GATEWAY_PORTAL_URL",
@@ -94,7 +94,8 @@ pub struct Config {
     )]
     pub portal_url: Option<Url>,
 
-    /// Which product the portal runs (`auto` detects it on the first call).
+    /// Which product the portal runs; `auto` asks the portal on the first write
+    /// [required unless --demo; the demo plays workspace].
     #[arg(
         long,
         env = "PEOPLE_GATEWAY_PORTAL_PRODUCT",
@@ -269,6 +270,17 @@ fn parse_portal_url(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// A socket address; a bare port gets a hint instead of a parse error.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            format!("give an address with the port: 0.0.0.0:{text} (every interface) or 127.0.0.1:{text}")
+        } else {
+            format!("expected an address such as 0.0.0.0:50051 or [::]:50051, not {text:?}")
+        }
+    })
+}
+
 /// A byte count: `4096`, `64KiB`, `4MiB` (also `KB`/`MB` as the binary units).
 fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
@@ -301,6 +313,7 @@ fn parse_token(text: &str) -> Result<Credential, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory as _;
 
     fn parse(args: &[&str]) -> Result<Config, clap::Error> {
         Config::try_parse_from(std::iter::once("people-gateway").chain(args.iter().copied()))
@@ -350,7 +363,6 @@ mod tests {
 
     #[test]
     fn every_flag_has_its_environment_variable() {
-        use clap::CommandFactory as _;
         let command = Config::command();
         let flags: Vec<_> = command
             .get_arguments()
@@ -366,6 +378,16 @@ mod tests {
                 "--{long}"
             );
         }
+    }
+
+    #[test]
+    fn a_bare_port_gets_a_hint() {
+        let error = parse(&["--demo", "--listen", "50051"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("0.0.0.0:50051"), "{error}");
+        let help = Config::command().render_long_help().to_string();
+        assert!(help.contains("required unless --demo"), "{help}");
     }
 
     #[test]

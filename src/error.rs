@@ -46,7 +46,10 @@ pub enum GatewayError {
     #[error("invalid request: {}", .0.iter().map(|v| format!("{} {}", v.field, v.description)).collect::<Vec<_>>().join("; "))]
     InvalidArgument(Vec<FieldViolation>),
     /// No credential in the call and none configured.
-    #[error("no credentials")]
+    #[error(
+        "no credentials: send the portal token as `authorization` metadata, or as the \
+         `asc_auth_key` cookie in `cookie` metadata, or start the gateway with --portal-token"
+    )]
     MissingCredentials,
     /// A credential that must not be forwarded.
     #[error("credential {0}")]
@@ -522,6 +525,9 @@ impl From<GatewayError> for Status {
                     None if (300..400).contains(&status) => format!(
                         "portal redirected the call (HTTP {status}); check the configured portal URL"
                     ),
+                    None if status == 401 => "portal answered HTTP 401: the credential is unknown \
+                         or expired, or its user is suspended"
+                        .into(),
                     None => format!("portal answered HTTP {status}"),
                 };
                 return finish(code, text, reason, metadata, details);
@@ -537,6 +543,17 @@ impl From<GatewayError> for Status {
             GatewayError::MetadataTooLarge => (Code::ResourceExhausted, "METADATA_TOO_LARGE"),
             GatewayError::Portal(PortalError::Timeout) => {
                 (Code::DeadlineExceeded, "PORTAL_TIMEOUT")
+            }
+            GatewayError::Portal(PortalError::NotTls) => {
+                return finish(
+                    Code::Unavailable,
+                    "the portal does not speak TLS on that port: use http:// in --portal-url, \
+                     or the port that serves https"
+                        .into(),
+                    "PORTAL_NOT_TLS",
+                    metadata,
+                    details,
+                );
             }
             GatewayError::Portal(PortalError::Unreachable(_)) => {
                 // The transport's error chain is logged; it names hosts and TLS internals.

@@ -32,6 +32,9 @@ pub enum PortalError {
     /// No answer within the configured timeout.
     #[error("portal did not answer in time")]
     Timeout,
+    /// `https://` met a server that answers plain HTTP.
+    #[error("the portal does not speak TLS on that port")]
+    NotTls,
     /// The portal could not be reached or dropped the connection.
     #[error("portal unreachable: {0}")]
     Unreachable(String),

@@ -242,7 +242,7 @@ impl PortalClient {
                 status.to_string()
             }
             Err(PortalError::Timeout) => "timeout".into(),
-            Err(PortalError::Unreachable(_)) => "unreachable".into(),
+            Err(PortalError::Unreachable(_) | PortalError::NotTls) => "unreachable".into(),
             Err(PortalError::Undecodable(_)) => "bad_response".into(),
             Err(PortalError::Status { status, .. }) => status.to_string(),
         };
@@ -250,7 +250,10 @@ impl PortalClient {
             .record_portal(endpoint, &outcome, started.elapsed());
         let portal_down = match &result {
             Ok((status, _, _)) => *status >= 502 && *status <= 504,
-            Err(error) => matches!(error, PortalError::Unreachable(_) | PortalError::Timeout),
+            Err(error) => matches!(
+                error,
+                PortalError::Unreachable(_) | PortalError::NotTls | PortalError::Timeout
+            ),
         };
         self.health.record(!portal_down);
         debug!(endpoint, outcome, took = ?started.elapsed(), "portal exchange");
@@ -392,12 +395,27 @@ async fn read_capped(
 fn transport_error(error: reqwest::Error) -> PortalError {
     if error.is_timeout() {
         PortalError::Timeout
+    } else if is_plain_http_answer(&error) {
+        PortalError::NotTls
     } else if is_malformed_answer(&error) {
         // The portal answered, but not with HTTP the client can read.
         PortalError::Undecodable(describe(error))
     } else {
         PortalError::Unreachable(describe(error))
     }
+}
+
+/// A TLS handshake that got a plain HTTP answer: rustls reports the first
+/// bytes (`HTTP/1.1 …`) as a record of an invalid content type.
+fn is_plain_http_answer(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.to_string().contains("InvalidContentType") {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// An unparseable status line or head, or headers too many or too large.

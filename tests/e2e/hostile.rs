@@ -540,3 +540,33 @@ async fn silent_connections_are_closed_and_free_their_slots() {
     .await;
     assert!(closed.is_ok(), "a silent connection stayed open");
 }
+
+#[tokio::test]
+async fn https_against_a_plain_http_port_says_so() {
+    let mut options = Options::new(Product::Workspace);
+    let sim = people_gateway::simulator::Simulator::start(Product::Workspace)
+        .await
+        .unwrap();
+    options.portal_url = Some(format!("https://{}/", sim.addr()).parse().unwrap());
+    let mut gateway = Gateway::start(options).await;
+    let status = gateway
+        .get_user(seed::ADMIN_TOKEN, get_by_guid())
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::Unavailable, "PORTAL_NOT_TLS");
+    assert!(status.message().contains("use http://"), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_call_without_credentials_is_told_how_to_send_one() {
+    let mut gateway = Gateway::workspace().await;
+    let status = gateway
+        .client
+        .get_user(tonic::Request::new(get_by_guid()))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::Unauthenticated, "MISSING_CREDENTIALS");
+    for hint in ["authorization", "asc_auth_key", "--portal-token"] {
+        assert!(status.message().contains(hint), "{status:?}");
+    }
+}

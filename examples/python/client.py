@@ -1,0 +1,65 @@
+"""A people-gateway client in Python (grpcio): reads a user, merges a contact,
+and reads the google.rpc details of an error.
+
+    pip install -r requirements.txt && ./generate.sh
+    python client.py localhost:50051 demo-admin-token
+"""
+
+import sys
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+sys.path.insert(0, "generated")
+from onlyoffice.people.v1 import people_pb2, people_pb2_grpc  # noqa: E402
+
+MIKE = "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302"
+NOBODY = "00000000-0000-0000-0000-0000000000ff"
+
+
+def details(error: grpc.RpcError) -> dict:
+    """The reason and metadata of a gateway error, from google.rpc.ErrorInfo."""
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return {"reason": info.reason, "domain": info.domain, **dict(info.metadata)}
+    return {}
+
+
+def main(target: str, token: str) -> int:
+    metadata = [("authorization", token)]
+    with grpc.insecure_channel(target) as channel:
+        people = people_pb2_grpc.PeopleServiceStub(channel)
+
+        user = people.GetUser(people_pb2.GetUserRequest(user_id=MIKE), metadata=metadata, timeout=10)
+        print(f"read {user.display_name} ({user.id})")
+
+        merged = people.UpdateContacts(
+            people_pb2.UpdateContactsRequest(
+                user_id=MIKE,
+                contacts=[people_pb2.Contact(type="telegram", value="@mike_from_python")],
+            ),
+            metadata=metadata,
+            timeout=10,
+        )
+        kept = [(c.type, c.value) for c in merged.contacts.contacts]
+        assert ("telegram", "@mike_from_python") in kept, kept
+        print(f"merged a contact: {len(kept)} contacts now")
+
+        try:
+            people.GetUser(people_pb2.GetUserRequest(user_id=NOBODY), metadata=metadata, timeout=10)
+        except grpc.RpcError as error:
+            info = details(error)
+            print(f"error {error.code().name}: {error.details()} {info}")
+            assert error.code() == grpc.StatusCode.NOT_FOUND
+            assert info.get("reason") == "PORTAL_NOT_FOUND", info
+            return 0
+    print("expected NOT_FOUND")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
