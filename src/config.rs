@@ -191,6 +191,10 @@ pub struct Config {
     #[arg(long, env = "PEOPLE_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Export spans over OTLP/gRPC to this collector, e.g. http://collector:4317 (off unless set).
+    #[arg(long, env = "PEOPLE_GATEWAY_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<Url>,
+
     /// Also serve gRPC-Web (over HTTP/1.1 and HTTP/2), for browser tools.
     #[arg(long, env = "PEOPLE_GATEWAY_GRPC_WEB")]
     pub grpc_web: bool,

@@ -8,8 +8,25 @@ use people_gateway::{config::Config, server, telemetry};
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    telemetry::logs::init(config.log_format);
-    match server::run(config).await {
+    let otel = match config
+        .otlp_endpoint
+        .as_ref()
+        .map(|url| telemetry::otel::provider(url.as_str()))
+    {
+        None => None,
+        Some(Ok(provider)) => Some(provider),
+        Some(Err(error)) => {
+            eprintln!("people-gateway: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::logs::init(config.log_format, otel.as_ref());
+    let outcome = server::run(config).await;
+    if let Some(provider) = otel {
+        // Sends the spans still buffered; it waits on the runtime's export task.
+        let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("people-gateway: {error}");

@@ -275,15 +275,17 @@ async fn respond(
     work: impl Future<Output = Result<PortalUser, GatewayError>>,
 ) -> Result<Response<pb::User>, Status> {
     let started = Instant::now();
+    let mut trace = trace;
     let request_id = trace.request_id().to_owned();
     let span = info_span!(
         "rpc",
         rpc,
-        trace_id = %trace.trace_id(),
+        trace_id = tracing::field::Empty,
         parent_span_id = trace.parent_id().unwrap_or_default(),
         request_id = %request_id,
         code = tracing::field::Empty,
     );
+    trace.attach(&span);
     let result = trace
         .scope(stopper.run(work))
         .instrument(span.clone())

@@ -85,6 +85,7 @@ async fn json_logs_are_one_object_per_line_with_the_rpc_and_no_personal_data() {
         tracing_subscriber::EnvFilter::new("trace"),
         move || writer.clone(),
         false,
+        None,
     );
     // The test runtime is single-threaded, so gateway, client and simulator all log here.
     let _guard = tracing::subscriber::set_default(subscriber);

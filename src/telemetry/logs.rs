@@ -7,8 +7,11 @@ use std::io::IsTerminal as _;
 
 use clap::ValueEnum;
 use tracing::Subscriber;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::{self, MakeWriter};
+use tracing_subscriber::layer::{Layered, SubscriberExt as _};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+use super::otel;
 
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -20,37 +23,47 @@ pub enum LogFormat {
     Json,
 }
 
-/// The subscriber for `format`, writing to `writer`, filtered by `filter`.
+/// The subscriber for `format`, writing to `writer`, filtered by `filter`,
+/// and exporting spans to `otel` when given.
 pub fn subscriber<W>(
     format: LogFormat,
     filter: EnvFilter,
     writer: W,
     ansi: bool,
+    otel: Option<&otel::Provider>,
 ) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
-    match format {
-        LogFormat::Text => Box::new(builder.with_ansi(ansi).finish()),
-        LogFormat::Json => Box::new(
-            builder
-                .json()
-                .with_current_span(true)
-                .with_span_list(true)
-                .flatten_event(false)
-                .finish(),
+    let lines: Box<dyn Layer<Base> + Send + Sync> = match format {
+        LogFormat::Text => fmt::layer().with_writer(writer).with_ansi(ansi).boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(writer)
+            .boxed(),
+    };
+    let export = otel.map(|provider| otel::layer::<Base>(provider).boxed());
+    Box::new(
+        tracing_subscriber::registry().with(filter).with(
+            vec![Some(lines), export]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
         ),
-    }
+    )
 }
 
-/// Installs the process-wide subscriber: `format` on stderr, `RUST_LOG` or `info`.
-pub fn init(format: LogFormat) {
+/// The subscriber the layers above sit on.
+type Base = Layered<EnvFilter, Registry>;
+
+/// Installs the process-wide subscriber: `format` on stderr, `RUST_LOG` or
+/// `info`, spans to `otel` when given.
+pub fn init(format: LogFormat, otel: Option<&otel::Provider>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal();
-    let subscriber = subscriber(format, filter, std::io::stderr, ansi);
+    let subscriber = subscriber(format, filter, std::io::stderr, ansi, otel);
     // Fails only when a subscriber is installed already, which then stays.
     let _ = tracing::subscriber::set_global_default(subscriber);
 }

@@ -1,6 +1,8 @@
 //! What operators see of the gateway: metrics (`metrics`), the trace context
-//! and request id of each call (`trace`), and log lines (`logs`).
+//! and request id of each call (`trace`), their export to a collector
+//! (`otel`), and log lines (`logs`).
 
 pub mod logs;
 pub mod metrics;
+pub mod otel;
 pub mod trace;

@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 
 use tonic::metadata::MetadataMap;
 
+use super::otel;
+
 /// The longest caller `x-request-id` passed on; a longer or odd one is replaced.
 const MAX_REQUEST_ID: usize = 128;
 
@@ -72,8 +74,29 @@ impl CallTrace {
         &self.request_id
     }
 
-    /// A `traceparent` for one outgoing request: this trace, a new span id.
+    /// Ties `span` (the call's) to this context: with OpenTelemetry on, the
+    /// caller's span becomes its remote parent and the trace id is OpenTelemetry's;
+    /// the span's `trace_id` field says which.
+    pub fn attach(&mut self, span: &tracing::Span) {
+        if let Some(parent) = self.parent_id {
+            otel::continue_trace(span, self.trace_id, parent, self.sampled);
+        }
+        if let Some(trace_id) = otel::trace_id_of(span) {
+            self.trace_id = trace_id;
+        }
+        span.record("trace_id", self.trace_id());
+    }
+
+    /// A `traceparent` for one outgoing request: this trace and a new span id
+    /// (with OpenTelemetry on, the id of the exchange's own span).
     pub fn child_traceparent(&self) -> String {
+        if let Some(traceparent) = otel::current_traceparent() {
+            return traceparent;
+        }
+        self.made_up_child()
+    }
+
+    fn made_up_child(&self) -> String {
         let mut span = [0u8; 8];
         span.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
         // An all-zero span id is invalid.
@@ -157,7 +180,7 @@ mod tests {
         )]));
         assert_eq!(trace.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(trace.parent_id().as_deref(), Some("00f067aa0ba902b7"));
-        let child = trace.child_traceparent();
+        let child = trace.made_up_child();
         let parts: Vec<_> = child.split('-').collect();
         assert_eq!(parts[0], "00");
         assert_eq!(parts[1], "4bf92f3577b34da6a3ce929d0e0e4736");
