@@ -66,9 +66,10 @@ impl From<Product> for ProductChoice {
     }
 }
 
+/// The product's own name (`Workspace`, `DocSpace`): the one place messages take it from.
 impl std::fmt::Display for Product {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.display_name())
     }
 }
 

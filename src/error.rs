@@ -173,7 +173,7 @@ impl Refusal {
     /// A sentence for the caller.
     pub fn message(&self) -> String {
         let fields = self.fields.join(", ");
-        let product = self.rules.product.display_name();
+        let product = self.rules.product;
         let releases = self.rules.releases;
         match self.kind {
             RefusalKind::Unsupported => {
