@@ -126,6 +126,7 @@ async fn run() {
         connect_timeout: Duration::from_secs(2),
         max_body: 4 * 1024 * 1024,
         extra_roots_pem: None,
+        max_connections: 64,
     };
     let token = Credential::authorization(seed::ADMIN_TOKEN).expect("token");
     let api = server::people_api(&settings, Product::Workspace, Some(token)).expect("api");

@@ -135,6 +135,10 @@ pub struct Config {
     #[arg(long, env = "PEOPLE_GATEWAY_PORTAL_MAX_BODY", default_value = "4MiB", value_parser = parse_size)]
     pub portal_max_body: usize,
 
+    /// Portal requests in flight at once (the connection pool never opens more).
+    #[arg(long, env = "PEOPLE_GATEWAY_PORTAL_MAX_CONNECTIONS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub portal_max_connections: u32,
+
     /// A PEM file of CA certificates trusted for the portal, besides the built-in roots.
     #[arg(long, env = "PEOPLE_GATEWAY_PORTAL_CA")]
     pub portal_ca: Option<PathBuf>,

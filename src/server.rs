@@ -364,6 +364,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         connect_timeout: config.portal_connect_timeout,
         max_body: config.portal_max_body,
         extra_roots_pem: config.portal_ca.as_deref().map(read).transpose()?,
+        max_connections: config.portal_max_connections as usize,
     };
     let serve_settings = ServeSettings::from_config(&config)?;
     let setup = PortalSetup {

@@ -136,6 +136,9 @@ const STATUSES: [u16; 9] = [200, 201, 400, 401, 403, 404, 429, 500, 503];
 fn decode(status: u16, body: &[u8]) -> Result<(), TestCaseError> {
     if let Ok(user) = envelope::read_user(status, body, None) {
         prop_assert!((200..300).contains(&status));
+        // The one-pass path reads exactly what the tolerant path reads.
+        let tolerant = envelope::read_user_tolerantly(status, body, None);
+        prop_assert_eq!(Some(&user), tolerant.as_ref().ok());
         prop_assert!(!user.id.is_empty());
         let message = mapping::user_to_pb(user);
         let encoded = message.encode_to_vec();

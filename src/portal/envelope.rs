@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::model::{PortalBuild, PortalUser};
@@ -44,7 +46,100 @@ pub enum PortalError {
 }
 
 /// Interprets a finished HTTP exchange.
+///
+/// The answer is decoded in one pass into typed structs: object keys are
+/// lower-cased in a copy of the bytes first ([`lowercase_keys_in_place`]), so
+/// `firstName`, `FirstName` and `firstname` all meet the same field without a
+/// `serde_json::Value` in between. Only error answers, and the rare answer
+/// with an escaped key, take the slower tolerant path through `Value`.
 pub fn read_user(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<PortalUser, PortalError> {
+    if (200..300).contains(&status)
+        && let Some(user) = read_user_directly(body)
+    {
+        return Ok(user);
+    }
+    read_user_tolerantly(status, body, retry_after)
+}
+
+/// The one-pass path for a well-formed success answer; `None` sends anything
+/// else (an error envelope, an escaped or repeated key, a wrong type) to the
+/// tolerant path, which explains it.
+fn read_user_directly(body: &[u8]) -> Option<PortalUser> {
+    let mut lowered = body.to_vec();
+    if !lowercase_keys_in_place(&mut lowered) {
+        return None;
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(&lowered).ok()?;
+    if envelope.status == Some(1) {
+        return None;
+    }
+    let user: PortalUser = serde_json::from_str(envelope.response?.get()).ok()?;
+    (!user.id.is_empty()).then_some(user)
+}
+
+/// The success envelope, after its keys were lower-cased.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    /// 0 on success, 1 on error; anything else is no error.
+    #[serde(default, deserialize_with = "integer_or_nothing")]
+    status: Option<i64>,
+    #[serde(borrow, default)]
+    response: Option<&'a RawValue>,
+}
+
+/// An integer, or `None` for any other JSON value.
+fn integer_or_nothing<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    Ok(serde_json::Value::deserialize(deserializer)?.as_i64())
+}
+
+/// Lower-cases every object key of a JSON text in place (ASCII letters only,
+/// as the portal's binders compare). Returns `false`, leaving the rest as it
+/// is, when a key holds an escape (it would need decoding first) or the text
+/// is not well formed: the caller then takes the tolerant path.
+pub fn lowercase_keys_in_place(json: &mut [u8]) -> bool {
+    let mut at = 0;
+    while at < json.len() {
+        if json[at] != b'"' {
+            at += 1;
+            continue;
+        }
+        let start = at + 1;
+        let mut end = start;
+        let mut escaped = false;
+        loop {
+            match json.get(end) {
+                None => return false,
+                Some(b'\\') => {
+                    escaped = true;
+                    end += 2;
+                }
+                Some(b'"') => break,
+                Some(_) => end += 1,
+            }
+        }
+        let mut next = end + 1;
+        while json.get(next).is_some_and(u8::is_ascii_whitespace) {
+            next += 1;
+        }
+        if json.get(next) == Some(&b':') {
+            if escaped {
+                return false;
+            }
+            json[start..end].make_ascii_lowercase();
+        }
+        at = end + 1;
+    }
+    true
+}
+
+/// The tolerant path: the whole answer as a `Value` with lower-cased keys.
+/// [`read_user`] takes it for error answers and odd ones; public so that tests
+/// can hold the two paths to the same result.
+pub fn read_user_tolerantly(
     status: u16,
     body: &[u8],
     retry_after: Option<Duration>,
@@ -60,7 +155,7 @@ pub fn read_user(
     if !(200..300).contains(&status) {
         return Err(error_from(status, envelope.as_ref(), retry_after));
     }
-    let Some(envelope) = envelope else {
+    let Some(mut envelope) = envelope else {
         return Err(PortalError::Undecodable(
             "success answer is not a JSON object".into(),
         ));
@@ -77,8 +172,7 @@ pub fn read_user(
         return Err(error_from(inner_status, Some(&envelope), retry_after));
     }
     let response = envelope
-        .get("response")
-        .cloned()
+        .remove("response")
         .ok_or_else(|| PortalError::Undecodable("envelope has no response".into()))?;
     let user: PortalUser = serde_json::from_value(response)
         .map_err(|error| PortalError::Undecodable(format!("user: {error}")))?;
@@ -358,6 +452,41 @@ mod tests {
         assert_eq!(read_build(404, b"", None).unwrap(), None);
         assert_eq!(read_build(200, b"<html>", None).unwrap(), None);
         assert!(read_build(503, b"", None).is_err());
+    }
+
+    #[test]
+    fn keys_are_lowered_in_place_and_values_are_not() {
+        let mut json =
+            br#"{"FirstName":"Mike","Contacts":[{"Type":"Mail","VALUE":"A@B"}], "X" : "Y:"}"#
+                .to_vec();
+        assert!(lowercase_keys_in_place(&mut json));
+        assert_eq!(
+            json,
+            br#"{"firstname":"Mike","contacts":[{"type":"Mail","value":"A@B"}], "x" : "Y:"}"#
+        );
+        let mut escaped = br#"{"First\u004eame":"Mike"}"#.to_vec();
+        assert!(!lowercase_keys_in_place(&mut escaped));
+        let mut quote_in_value = br#"{"A":"say \"B\": no","C":1}"#.to_vec();
+        assert!(lowercase_keys_in_place(&mut quote_in_value));
+        assert_eq!(quote_in_value, br#"{"a":"say \"B\": no","c":1}"#);
+        assert!(!lowercase_keys_in_place(&mut b"{\"unterminated".to_vec()));
+    }
+
+    #[test]
+    fn the_fast_and_the_tolerant_path_read_the_same_user() {
+        let body = br#"{"count":1,"status":0,"statusCode":200,"response":{"id":"a","FirstName":"Mike","email":null,"contacts":[{"Type":"mail","value":"m@x"}],"isVisitor":"True","groups":[{"id":"g","Name":"G"}]}}"#;
+        let fast = read_user(200, body, None).unwrap();
+        let tolerant = read_user_tolerantly(200, body, None).unwrap();
+        assert_eq!(fast, tolerant);
+        assert_eq!(fast.firstname.as_deref(), Some("Mike"));
+        assert_eq!(fast.email, Some(None));
+        assert_eq!(fast.contacts.unwrap()[0].r#type.as_deref(), Some("mail"));
+        // An escaped key takes the tolerant path and still reads right.
+        let escaped = br#"{"status":0,"response":{"id":"a","first\u004eame":"Mike"}}"#;
+        assert_eq!(
+            read_user(200, escaped, None).unwrap().firstname.as_deref(),
+            Some("Mike")
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use reqwest::{
 };
 use serde::Serialize;
 use tower::ServiceExt as _;
+use tower::limit::ConcurrencyLimit;
 use tower::retry::Retry;
 use tracing::{debug, instrument};
 use url::Url;
@@ -45,6 +46,8 @@ pub struct PortalSettings {
     pub max_body: usize,
     /// PEM certificates of CAs trusted besides the built-in roots (a private CA).
     pub extra_roots_pem: Option<Vec<u8>>,
+    /// Portal requests in flight at once, and so connections open at most.
+    pub max_connections: usize,
 }
 
 /// Why the client could not be built.
@@ -69,6 +72,8 @@ pub struct PortalClient {
     retry: RetryShared,
     metrics: Arc<Metrics>,
     health: Arc<PortalHealth>,
+    /// One permit per connection the pool may use.
+    connections: Arc<tokio::sync::Semaphore>,
 }
 
 impl PortalClient {
@@ -92,6 +97,7 @@ impl PortalClient {
         }
         let http = http
             .connect_timeout(settings.connect_timeout)
+            .pool_max_idle_per_host(settings.max_connections)
             // The API never redirects; a redirect would be a login page or a proxy.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("people-gateway/", env!("CARGO_PKG_VERSION")))
@@ -105,11 +111,12 @@ impl PortalClient {
             retry: RetryShared::default(),
             metrics,
             health: Arc::default(),
+            connections: Arc::new(tokio::sync::Semaphore::new(settings.max_connections.max(1))),
         })
     }
 
     /// `GET /api/2.0/people/{user}`: a GUID, a user name, or `@self`; within `deadline`.
-    #[instrument(skip_all, fields(user = %user.path_segment()))]
+    #[instrument(level = "debug", skip_all, fields(user = %user.path_segment()))]
     pub async fn get_user(
         &self,
         credential: &Credential,
@@ -129,7 +136,7 @@ impl PortalClient {
     /// `PUT /api/2.0/people/{id}` with a product-specific JSON body. A write
     /// that was sent runs to its end (within the portal timeout), whatever the
     /// caller's deadline.
-    #[instrument(skip_all, fields(user = %id))]
+    #[instrument(level = "debug", skip_all, fields(user = %id))]
     pub async fn update_member(
         &self,
         credential: &Credential,
@@ -143,7 +150,7 @@ impl PortalClient {
     }
 
     /// Workspace `PUT /api/2.0/people/{id}/contacts`: replaces the whole list.
-    #[instrument(skip_all, fields(user = %id, contacts = contacts.len()))]
+    #[instrument(level = "debug", skip_all, fields(user = %id, contacts = contacts.len()))]
     pub async fn replace_contacts(
         &self,
         credential: &Credential,
@@ -223,7 +230,7 @@ impl PortalClient {
     /// One HTTP exchange, tried again where that is safe (see [`retry`]):
     /// status, the body (at most `max_body` bytes), and `Retry-After`.
     /// Counted and timed per endpoint, and reported to the readiness check.
-    #[instrument(skip_all, fields(endpoint, http_status = tracing::field::Empty))]
+    #[instrument(skip_all, fields(endpoint = endpoint, http_status = tracing::field::Empty))]
     async fn exchange(
         &self,
         endpoint: &'static str,
@@ -282,7 +289,10 @@ impl PortalClient {
             .retry
             .policy(deadline, self.timeout, endpoint, Arc::clone(&self.metrics));
         *request.timeout_mut() = Some(policy.attempt_timeout(Instant::now()));
-        let response = Retry::new(policy, self.http.clone())
+        // At most `max_connections` requests at once: the pool never opens more.
+        let limited =
+            ConcurrencyLimit::with_semaphore(self.http.clone(), Arc::clone(&self.connections));
+        let response = Retry::new(policy, limited)
             .oneshot(request)
             .await
             .map_err(transport_error)?;
@@ -464,6 +474,7 @@ mod tests {
                 connect_timeout: Duration::from_secs(1),
                 max_body: 1024,
                 extra_roots_pem: None,
+                max_connections: 4,
             },
             Arc::default(),
         )

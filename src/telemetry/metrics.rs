@@ -36,6 +36,7 @@ pub struct Metrics {
     portal_seconds: HistogramVec,
     portal_retries: IntCounterVec,
     lock_wait: HistogramVec,
+    methods: Arc<std::sync::RwLock<std::collections::HashMap<String, Arc<MethodMetrics>>>>,
 }
 
 impl Default for Metrics {
@@ -162,6 +163,7 @@ impl Metrics {
             portal_seconds,
             portal_retries,
             lock_wait,
+            methods: Arc::default(),
         }
     }
 
@@ -290,16 +292,47 @@ where
     }
 }
 
-/// One RPC being counted.
+/// Most distinct methods labelled; calls to further paths (random paths
+/// from a hostile caller) share the `unknown` labels, so series stay bounded.
+const MAX_METHODS: usize = 64;
+
+/// The metric handles of one method, resolved once.
 #[derive(Debug)]
-struct Rpc {
+struct MethodMetrics {
     labels: [String; 3],
-    started: Instant,
-    metrics: Arc<Metrics>,
+    started: prometheus::IntCounter,
+    handling: prometheus::Histogram,
+    /// By `Code as usize`, resolved on first use.
+    handled: [std::sync::OnceLock<prometheus::IntCounter>; 17],
 }
 
-impl Rpc {
-    fn new(path: &str, metrics: Arc<Metrics>) -> Self {
+impl Metrics {
+    /// The handles of the method `path` names, made on its first call.
+    fn method(&self, path: &str) -> Arc<MethodMetrics> {
+        if let Some(found) = self
+            .methods
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(path)
+        {
+            return Arc::clone(found);
+        }
+        let mut methods = self
+            .methods
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = if methods.len() < MAX_METHODS {
+            path
+        } else {
+            "/unknown/unknown"
+        };
+        let metrics = methods
+            .entry(key.to_owned())
+            .or_insert_with(|| Arc::new(self.method_metrics(key)));
+        Arc::clone(metrics)
+    }
+
+    fn method_metrics(&self, path: &str) -> MethodMetrics {
         let (service, method) = path
             .trim_start_matches('/')
             .split_once('/')
@@ -310,24 +343,46 @@ impl Rpc {
             _ => "unary",
         };
         let labels = [service.to_owned(), method.to_owned(), kind.to_owned()];
-        metrics.started.with_label_values(&labels).inc();
+        MethodMetrics {
+            started: self.started.with_label_values(&labels),
+            handling: self.handling.with_label_values(&labels),
+            handled: Default::default(),
+            labels,
+        }
+    }
+}
+
+/// One RPC being counted.
+#[derive(Debug)]
+struct Rpc {
+    method: Arc<MethodMetrics>,
+    started: Instant,
+    metrics: Arc<Metrics>,
+}
+
+impl Rpc {
+    fn new(path: &str, metrics: Arc<Metrics>) -> Self {
+        let method = metrics.method(path);
+        method.started.inc();
         metrics.in_flight.inc();
         Self {
-            labels,
+            method,
             started: Instant::now(),
             metrics,
         }
     }
 
     fn finish(self, code: Code) {
-        let [service, method, kind] = &self.labels;
-        self.metrics
-            .handled
-            .with_label_values(&[service, method, kind, code_label(code)])
+        let [service, method, kind] = &self.method.labels;
+        self.method.handled[code as usize]
+            .get_or_init(|| {
+                self.metrics
+                    .handled
+                    .with_label_values(&[service, method, kind, code_label(code)])
+            })
             .inc();
-        self.metrics
+        self.method
             .handling
-            .with_label_values(&self.labels)
             .observe(self.started.elapsed().as_secs_f64());
         self.metrics.in_flight.dec();
     }
@@ -412,5 +467,28 @@ impl<B> Drop for MetricsBody<B> {
             // Trailers-only answers end with the headers; others were cut short.
             rpc.finish(self.code.unwrap_or(Code::Cancelled));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_method_paths_cannot_grow_the_series_without_bound() {
+        let metrics = Arc::new(Metrics::new());
+        for n in 0..500 {
+            Rpc::new(&format!("/evil.Service/Method{n}"), Arc::clone(&metrics))
+                .finish(Code::Unimplemented);
+        }
+        let methods = metrics.methods.read().unwrap().len();
+        assert!(methods <= MAX_METHODS + 1, "{methods} methods labelled");
+        let text = metrics.render();
+        assert!(text.contains("grpc_method=\"unknown\""));
+        let series = text
+            .lines()
+            .filter(|line| line.starts_with("grpc_server_started_total{"))
+            .count();
+        assert!(series <= MAX_METHODS + 1, "{series} series");
     }
 }

@@ -90,6 +90,7 @@ impl Gateway {
             connect_timeout: Duration::from_secs(2),
             max_body: options.portal_max_body,
             extra_roots_pem: options.portal_ca,
+            max_connections: 64,
         };
         let fallback = options
             .fallback_token

@@ -1,0 +1,421 @@
+//! What one call costs the gateway: the release binary as its own process in
+//! front of a canned-answer portal stub (another process), driven by a tonic
+//! client here that checks every status. For each RPC and concurrency it
+//! reports calls per second, latency percentiles and the gateway's own CPU per
+//! call (from `/proc/<pid>/stat`), as a ratio to a bare `Health/Check` on the
+//! same server in the same run (rounds interleaved, median of several). It
+//! also reports peak memory, portal connections opened, and the latency of the
+//! same portal request sent straight to the stub.
+//!
+//! Run: `cargo bench --bench gateway` (env: BENCH_CALLS, BENCH_ROUNDS).
+
+// A benchmark run aborts on the first failure; there is no caller to answer.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use people_gateway::pb::{self, people_service_client::PeopleServiceClient};
+use tonic::transport::Channel;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+const MIKE: &str = "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302";
+const TOKEN: &str = "bench-token";
+const CONNECTIONS: usize = 4;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A child process that is killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn build() {
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--bin",
+            "people-gateway",
+            "--example",
+            "portal_stub",
+        ])
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "the build failed");
+}
+
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("release")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// CPU time (user + system) of a process, from `/proc/<pid>/stat`, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    let output = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(100.0)
+}
+
+/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Rpc {
+    Health,
+    GetUser,
+    UpdateContacts,
+    UpdateUser,
+}
+
+impl Rpc {
+    const ALL: [Rpc; 4] = [
+        Rpc::Health,
+        Rpc::GetUser,
+        Rpc::UpdateContacts,
+        Rpc::UpdateUser,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Rpc::Health => "Health/Check",
+            Rpc::GetUser => "GetUser",
+            Rpc::UpdateContacts => "UpdateContacts",
+            Rpc::UpdateUser => "UpdateUser",
+        }
+    }
+}
+
+fn with_token<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", TOKEN.parse().unwrap());
+    request
+}
+
+async fn call(channel: Channel, rpc: Rpc, n: usize) {
+    match rpc {
+        Rpc::Health => {
+            let answer = HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .expect("Health/Check");
+            assert_eq!(answer.into_inner().status, 1);
+        }
+        Rpc::GetUser => {
+            let user = PeopleServiceClient::new(channel)
+                .get_user(with_token(pb::GetUserRequest {
+                    user_id: MIKE.into(),
+                }))
+                .await
+                .expect("GetUser");
+            assert_eq!(user.into_inner().id, MIKE);
+        }
+        Rpc::UpdateContacts => {
+            let user = PeopleServiceClient::new(channel)
+                .update_contacts(with_token(pb::UpdateContactsRequest {
+                    user_id: MIKE.into(),
+                    contacts: vec![pb::Contact {
+                        r#type: "telegram".into(),
+                        value: format!("@bench{n}"),
+                    }],
+                    spam: None,
+                }))
+                .await
+                .expect("UpdateContacts");
+            assert_eq!(user.into_inner().id, MIKE);
+        }
+        Rpc::UpdateUser => {
+            let user = PeopleServiceClient::new(channel)
+                .update_user(with_token(pb::UpdateUserRequest {
+                    user_id: MIKE.into(),
+                    title: Some(format!("Manager {}", n % 7)),
+                    ..Default::default()
+                }))
+                .await
+                .expect("UpdateUser");
+            assert_eq!(user.into_inner().id, MIKE);
+        }
+    }
+}
+
+struct Phase {
+    calls: usize,
+    elapsed: Duration,
+    cpu: f64,
+    latency: Histogram<u64>,
+}
+
+/// `calls` calls of `rpc` from `concurrency` tasks over the channels.
+async fn phase(
+    channels: &[Channel],
+    pid: u32,
+    rpc: Rpc,
+    calls: usize,
+    concurrency: usize,
+) -> Phase {
+    let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_seconds(pid);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|task| {
+            let channel = channels[task % channels.len()].clone();
+            let next = Arc::clone(&next);
+            tokio::spawn(async move {
+                let mut latency = Histogram::<u64>::new(3).unwrap();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= calls {
+                        return latency;
+                    }
+                    let sent = Instant::now();
+                    call(channel.clone(), rpc, n).await;
+                    latency.record(sent.elapsed().as_micros() as u64).unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut latency = Histogram::<u64>::new(3).unwrap();
+    for task in tasks {
+        latency.add(task.await.unwrap()).unwrap();
+    }
+    Phase {
+        calls,
+        elapsed: started.elapsed(),
+        cpu: cpu_seconds(pid) - cpu_before,
+        latency,
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+async fn connect(address: SocketAddr) -> Vec<Channel> {
+    let mut channels = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let endpoint = Channel::from_shared(format!("http://{address}")).unwrap();
+        let channel = loop {
+            // The gateway process is starting; bounded by the build just done.
+            match endpoint.clone().connect().await {
+                Ok(channel) => break channel,
+                Err(_) if channels.is_empty() => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(error) => panic!("connect: {error}"),
+            }
+        };
+        channels.push(channel);
+    }
+    channels
+}
+
+/// The same portal request a GetUser makes, sent straight to the stub: p50 in µs.
+async fn direct_p50(stub: SocketAddr, calls: usize) -> f64 {
+    let client = reqwest::Client::new();
+    let url = format!("http://{stub}/api/2.0/people/{MIKE}");
+    let mut latency = Histogram::<u64>::new(3).unwrap();
+    for _ in 0..calls {
+        let sent = Instant::now();
+        let body = client
+            .get(&url)
+            .header("authorization", TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(!body.is_empty());
+        latency.record(sent.elapsed().as_micros() as u64).unwrap();
+    }
+    latency.value_at_quantile(0.5) as f64
+}
+
+#[tokio::main]
+async fn main() {
+    let calls = env_number("BENCH_CALLS", 4000);
+    let rounds = env_number("BENCH_ROUNDS", 5);
+    // For profiling one path: BENCH_CONCURRENCY=16 runs only that concurrency.
+    let concurrencies: Vec<usize> = match env_number("BENCH_CONCURRENCY", 0) {
+        0 => vec![1, 16, 256, 1024],
+        one => vec![one],
+    };
+    build();
+    let release = target_dir();
+
+    let mut stub = Command::new(release.join("examples/portal_stub"))
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("portal stub");
+    let mut line = String::new();
+    BufReader::new(stub.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let stub_address: SocketAddr = line.trim().parse().unwrap();
+    let _stub = Process(stub);
+
+    let port = free_port();
+    let gateway = Process(
+        Command::new(release.join("people-gateway"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--portal-url",
+                &format!("http://{stub_address}/"),
+                "--portal-product",
+                "workspace",
+                "--max-concurrency",
+                "4096",
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gateway"),
+    );
+    let pid = gateway.0.id();
+    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let channels = connect(address).await;
+    let idle_kib = memory_kib(pid, "VmRSS:");
+    // Warm up every path once.
+    for rpc in Rpc::ALL {
+        phase(&channels, pid, rpc, 200, 8).await;
+    }
+
+    println!(
+        "people-gateway: {calls} calls per RPC and round, median of {rounds} rounds, {CONNECTIONS} connections, \
+         gateway and portal stub as separate processes"
+    );
+    println!();
+    println!(
+        "| concurrency | RPC | calls/s | p50 µs | p90 µs | p99 µs | gateway CPU µs/call | ratio to Health/Check |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    let mut getuser_p50_at_1 = 0.0;
+    for concurrency in concurrencies {
+        let per_round_calls = if concurrency == 1 { calls / 4 } else { calls };
+        let mut results: Vec<Vec<Phase>> = Rpc::ALL.iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            for (index, rpc) in Rpc::ALL.into_iter().enumerate() {
+                results[index].push(phase(&channels, pid, rpc, per_round_calls, concurrency).await);
+            }
+        }
+        let cpu_per_call: Vec<f64> = results
+            .iter()
+            .map(|phases| {
+                median(
+                    phases
+                        .iter()
+                        .map(|p| p.cpu / p.calls as f64 * 1e6)
+                        .collect(),
+                )
+            })
+            .collect();
+        for (index, rpc) in Rpc::ALL.into_iter().enumerate() {
+            let phases = &results[index];
+            let rate = median(
+                phases
+                    .iter()
+                    .map(|p| p.calls as f64 / p.elapsed.as_secs_f64())
+                    .collect(),
+            );
+            let quantile = |q: f64| {
+                median(
+                    phases
+                        .iter()
+                        .map(|p| p.latency.value_at_quantile(q) as f64)
+                        .collect(),
+                )
+            };
+            if rpc == Rpc::GetUser && concurrency == 1 {
+                getuser_p50_at_1 = quantile(0.5);
+            }
+            println!(
+                "| {concurrency} | {} | {rate:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} |",
+                rpc.name(),
+                quantile(0.5),
+                quantile(0.9),
+                quantile(0.99),
+                cpu_per_call[index],
+                cpu_per_call[index] / cpu_per_call[0],
+            );
+        }
+    }
+    let peak_kib = memory_kib(pid, "VmHWM:");
+    let direct = direct_p50(stub_address, 2000).await;
+    let stub_connections: usize = reqwest::get(format!("http://{stub_address}/__stats"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    println!();
+    println!(
+        "- resident memory: {:.1} MiB idle, {:.1} MiB peak (up to 1,024 concurrent calls)",
+        idle_kib as f64 / 1024.0,
+        peak_kib as f64 / 1024.0
+    );
+    println!(
+        "- portal round trip at concurrency 1, p50: {direct:.0} µs straight to the stub, {getuser_p50_at_1:.0} µs as a GetUser through the gateway: {:.0} µs added",
+        getuser_p50_at_1 - direct
+    );
+    println!(
+        "- portal connections the stub accepted over the whole run: {stub_connections} (the bench's own direct requests included)"
+    );
+    drop(gateway);
+}

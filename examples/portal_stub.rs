@@ -1,0 +1,66 @@
+//! A portal stub for benchmarks: answers the People routes with canned
+//! Workspace envelopes at next to no cost, in a process of its own, so the
+//! gateway's CPU can be measured apart from the portal's. Counts the
+//! connections it accepts (`GET /__stats`).
+//!
+//! Run: `cargo run --release --example portal_stub -- 127.0.0.1:0` (prints its address).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt as _;
+
+/// Mike, as Workspace answers an administrator.
+const USER: &str = r#"{"count":1,"status":0,"statusCode":200,"response":{"id":"1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302","userName":"mike.zanyatski","isVisitor":false,"displayName":"Mike Zanyatski","firstName":"Mike","lastName":"Zanyatski","email":"mike@example.com","birthday":"1985-04-10T03:00:00.0000000+03:00","sex":"male","status":1,"activationStatus":1,"terminated":null,"department":"Marketing","workFrom":"2015-09-01T03:00:00.0000000+03:00","location":"Palo Alto","notes":"Prefers mail","lead":"0b1e6a2c-8d4f-4a3b-9c5d-6e7f8a9b0c01","title":"Manager","mobilePhone":"+16505550100","contacts":[{"type":"mail","value":"mike@example.com"},{"type":"skype","value":"mike.z"},{"type":"phone","value":"+1 650 555 0100"}],"avatarSmall":"http:\/\/portal.example.com\/skins\/default\/images\/default_user_photo_size_32-32.png","groups":[{"id":"6174c082-e4a5-4091-b2b3-c4d5e6f70807","name":"Marketing","manager":"jane.doe"}],"avatarMedium":"\/skins\/default\/images\/default_user_photo_size_48-48.png","avatar":"\/skins\/default\/images\/default_user_photo_size_82-82.png","isAdmin":false,"isLDAP":false,"isOwner":false,"cultureName":"en-US","isSSO":false,"profileUrl":"http:\/\/portal.example.com\/Products\/People\/Profile.aspx?user=mike.zanyatski","quotaLimit":0,"usedSpace":0,"docsSpace":0,"mailSpace":0,"talkSpace":0}}"#;
+/// Jane, the owner, as `GET @self` answers her.
+const OWNER: &str = r#"{"count":1,"status":0,"statusCode":200,"response":{"id":"0b1e6a2c-8d4f-4a3b-9c5d-6e7f8a9b0c01","userName":"jane.doe","isVisitor":false,"displayName":"Jane Doe","firstName":"Jane","lastName":"Doe","email":"jane@example.com","status":1,"activationStatus":1,"terminated":null,"department":"","isAdmin":true,"isLDAP":false,"isOwner":true,"isSSO":false,"quotaLimit":0,"usedSpace":0,"docsSpace":0,"mailSpace":0,"talkSpace":0}}"#;
+const BUILD: &str =
+    r#"{"count":1,"status":0,"statusCode":200,"response":{"communityServer":"12.7.1.1912"}}"#;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::io::Result<()> {
+    let address: SocketAddr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".into())
+        .parse()
+        .map_err(std::io::Error::other)?;
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    println!("{}", listener.local_addr()?);
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    let listener = listener.tap_io(move |stream| {
+        let _ = stream.set_nodelay(true);
+        counted.fetch_add(1, Ordering::Relaxed);
+    });
+    let app = Router::new().fallback(move |method: Method, uri: axum::http::Uri| {
+        let connections = Arc::clone(&connections);
+        async move { answer(&method, uri.path(), &connections) }
+    });
+    axum::serve(listener, app).await
+}
+
+fn answer(method: &Method, path: &str, connections: &AtomicUsize) -> Response {
+    let json = |body: &'static str| {
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+            Bytes::from_static(body.as_bytes()),
+        )
+            .into_response()
+    };
+    match (method, path) {
+        (&Method::GET, "/__stats") => connections
+            .load(Ordering::Relaxed)
+            .to_string()
+            .into_response(),
+        (&Method::GET, "/api/2.0/settings/version/build") => json(BUILD),
+        (&Method::GET, "/api/2.0/people/@self") => json(OWNER),
+        (_, path) if path.starts_with("/api/2.0/people/") => json(USER),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
