@@ -8,13 +8,17 @@
 //! - [`portal`]: the HTTP client for the portal's REST API and its wire shapes.
 //! - [`error`]: every error and the one table that maps it to a gRPC status.
 //! - [`domain`], [`locks`]: validated values and per-user write serialization.
-//! - [`config`], [`server`], [`demo`]: flags, serving, and the demo mode.
+//! - [`config`], [`server`], [`demo`]: flags, serving (every limit and the tower stack), and the demo mode.
+//! - [`connections`]: accepting client connections within bounds.
+//! - [`readiness`]: health that follows the portal.
+//! - [`telemetry`]: metrics, trace context and request ids, OTLP export, log format.
 //! - [`simulator`]: an in-process portal that answers as the real one, for tests and `--demo`.
 //!
 //! One `UpdateContacts` call, followed through: [`service::PeopleApi`] takes the
 //! credential from metadata and [`mapping`] validates the contacts; [`people::People`]
 //! resolves `@self`, locks the user, reads the current list with
-//! [`portal::PortalClient::get_user`], merges, and writes the whole list back
+//! [`portal::PortalClient::get_user`] (under the caller's deadline, tried again
+//! where safe), merges, and writes the whole list back
 //! (Workspace `PUT /people/{id}/contacts`, DocSpace `PUT /people/{id}`); the
 //! portal's answer goes back through [`mapping::user_to_pb`], and any error
 //! through [`error`].
