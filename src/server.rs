@@ -178,6 +178,8 @@ pub async fn serve(
     let metrics = api.metrics();
     let (health, health_service) = tonic_health::server::health_reporter();
     let stop_probing = CancellationToken::new();
+    // The probe ends with the server, however the server ends.
+    let _stop_probing_on_exit = stop_probing.clone().drop_guard();
     match settings.readiness_interval {
         Some(interval) => {
             let readiness = Readiness::new(api.people().portal().clone(), health.clone(), interval);
