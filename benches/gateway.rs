@@ -108,6 +108,15 @@ fn memory_kib(pid: u32, field: &str) -> u64 {
         .unwrap()
 }
 
+/// The user of write number `n`: writes spread over this many users, so that
+/// they measure the write path rather than one user's lock.
+const WRITE_USERS: u128 = 4096;
+
+fn user_of(n: usize) -> String {
+    uuid::Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000 + (n as u128 % WRITE_USERS))
+        .to_string()
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Rpc {
     Health,
@@ -165,7 +174,7 @@ async fn call(channel: Channel, rpc: Rpc, n: usize) {
         Rpc::UpdateContacts => {
             let user = PeopleServiceClient::new(channel)
                 .update_contacts(with_token(pb::UpdateContactsRequest {
-                    user_id: MIKE.into(),
+                    user_id: user_of(n),
                     contacts: vec![pb::Contact {
                         r#type: "telegram".into(),
                         value: format!("@bench{n}"),
@@ -174,18 +183,18 @@ async fn call(channel: Channel, rpc: Rpc, n: usize) {
                 }))
                 .await
                 .expect("UpdateContacts");
-            assert_eq!(user.into_inner().id, MIKE);
+            assert_eq!(user.into_inner().id, user_of(n));
         }
         Rpc::UpdateUser => {
             let user = PeopleServiceClient::new(channel)
                 .update_user(with_token(pb::UpdateUserRequest {
-                    user_id: MIKE.into(),
+                    user_id: user_of(n),
                     title: Some(format!("Manager {}", n % 7)),
                     ..Default::default()
                 }))
                 .await
                 .expect("UpdateUser");
-            assert_eq!(user.into_inner().id, MIKE);
+            assert_eq!(user.into_inner().id, user_of(n));
         }
     }
 }

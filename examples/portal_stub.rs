@@ -15,6 +15,8 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt as _;
 
+/// Mike's id, replaced by the id asked for.
+const MIKE: &str = "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302";
 /// Mike, as Workspace answers an administrator.
 const USER: &str = r#"{"count":1,"status":0,"statusCode":200,"response":{"id":"1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302","userName":"mike.zanyatski","isVisitor":false,"displayName":"Mike Zanyatski","firstName":"Mike","lastName":"Zanyatski","email":"mike@example.com","birthday":"1985-04-10T03:00:00.0000000+03:00","sex":"male","status":1,"activationStatus":1,"terminated":null,"department":"Marketing","workFrom":"2015-09-01T03:00:00.0000000+03:00","location":"Palo Alto","notes":"Prefers mail","lead":"0b1e6a2c-8d4f-4a3b-9c5d-6e7f8a9b0c01","title":"Manager","mobilePhone":"+16505550100","contacts":[{"type":"mail","value":"mike@example.com"},{"type":"skype","value":"mike.z"},{"type":"phone","value":"+1 650 555 0100"}],"avatarSmall":"http:\/\/portal.example.com\/skins\/default\/images\/default_user_photo_size_32-32.png","groups":[{"id":"6174c082-e4a5-4091-b2b3-c4d5e6f70807","name":"Marketing","manager":"jane.doe"}],"avatarMedium":"\/skins\/default\/images\/default_user_photo_size_48-48.png","avatar":"\/skins\/default\/images\/default_user_photo_size_82-82.png","isAdmin":false,"isLDAP":false,"isOwner":false,"cultureName":"en-US","isSSO":false,"profileUrl":"http:\/\/portal.example.com\/Products\/People\/Profile.aspx?user=mike.zanyatski","quotaLimit":0,"usedSpace":0,"docsSpace":0,"mailSpace":0,"talkSpace":0}}"#;
 /// Jane, the owner, as `GET @self` answers her.
@@ -60,7 +62,23 @@ fn answer(method: &Method, path: &str, connections: &AtomicUsize) -> Response {
             .into_response(),
         (&Method::GET, "/api/2.0/settings/version/build") => json(BUILD),
         (&Method::GET, "/api/2.0/people/@self") => json(OWNER),
-        (_, path) if path.starts_with("/api/2.0/people/") => json(USER),
+        (_, path) if path.starts_with("/api/2.0/people/") => {
+            // Answers for the user asked about, so that calls for many users can run at once.
+            let asked = path
+                .trim_start_matches("/api/2.0/people/")
+                .trim_end_matches("/contacts");
+            if asked.len() == 36 && asked.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+                let body = USER.replacen(MIKE, asked, 1);
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+                    body,
+                )
+                    .into_response()
+            } else {
+                json(USER)
+            }
+        }
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
