@@ -17,10 +17,12 @@ failed=0
 
 pass() { passed=$((passed + 1)); }
 fail() { failed=$((failed + 1)); printf 'FAILED: %s\n' "$*"; }
-# A free loopback port: the README's 50051 may be taken, by a demo left running too.
+# The README's commands name the default port; they run against a free
+# loopback port instead (the default may be taken, by a demo left running too).
+readme_port=50051
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 run_grpcurl() {
-  local command=${1//localhost:50051/localhost:$port}
+  local command=${1//localhost:$readme_port/localhost:$port}
   eval "${command/#grpcurl/\"$grpcurl_bin\"}" 2>&1
 }
 
@@ -96,13 +98,13 @@ check_absent() {
 }
 
 mike='{"user_id":"1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302"}'
-get_mike="grpcurl -plaintext -d '$mike' localhost:50051 onlyoffice.people.v1.PeopleService/GetUser"
+get_mike="grpcurl -plaintext -d '$mike' localhost:$readme_port onlyoffice.people.v1.PeopleService/GetUser"
 
 start_demo
 run_section "## Calling it (grpcurl, against \`--demo\`)"
-check "service is listed" "onlyoffice.people.v1.PeopleService" "grpcurl -plaintext localhost:50051 list"
+check "service is listed" "onlyoffice.people.v1.PeopleService" "grpcurl -plaintext localhost:$readme_port list"
 check "health is SERVING" '"SERVING"' \
-  "grpcurl -plaintext -d '{\"service\":\"onlyoffice.people.v1.PeopleService\"}' localhost:50051 grpc.health.v1.Health/Check"
+  "grpcurl -plaintext -d '{\"service\":\"onlyoffice.people.v1.PeopleService\"}' localhost:$readme_port grpc.health.v1.Health/Check"
 check "UpdateUser changed the title" '"title": "Head of Marketing"' "$get_mike"
 check "UpdateUser kept the departments" '"name": "Marketing"' "$get_mike"
 check "UpdateUser set a second department" '"name": "Sales' "$get_mike"

@@ -18,14 +18,6 @@ pub enum Product {
 }
 
 impl Product {
-    /// The name used in flags, logs and error metadata.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Product::Workspace => "workspace",
-            Product::Docspace => "docspace",
-        }
-    }
-
     /// The product's own name, for messages to people.
     pub const fn display_name(self) -> &'static str {
         match self {

@@ -97,6 +97,15 @@ pub(crate) fn parse_server_local(text: &str) -> Option<DateTime<Utc>> {
     Some((local - Duration::seconds(i64::from(offset))).and_utc())
 }
 
+/// The tenant-local date an instant names; exactly `1900-01-01T00:00` local is
+/// both products' "clear this date" (CS EmployeeApi.cs:767-780; DS@v3.6.1
+/// UserController.cs:1807-1823).
+pub(crate) fn calendar_date_or_reset(instant: DateTime<Utc>) -> Option<NaiveDate> {
+    let local = tenant_local(instant);
+    let reset = NaiveDate::from_ymd_opt(1900, 1, 1).map(|date| date.and_time(NaiveTime::MIN));
+    (Some(local) != reset).then(|| local.date())
+}
+
 /// Tenant-local calendar date of an instant (what Workspace keeps for birthday/workFrom).
 pub(crate) fn tenant_local(instant: DateTime<Utc>) -> NaiveDateTime {
     instant.with_timezone(&tenant_offset()).naive_local()

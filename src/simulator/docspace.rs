@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{
     auth,
-    dates::{parse_server_local, tenant_local},
+    dates::{calendar_date_or_reset, parse_server_local},
     render::{Viewer, docspace_user},
     routes::Endpoint,
     state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, parse_guid, reloaded_contacts},
@@ -276,15 +276,6 @@ fn photo_url(files: &str, incoming: &Incoming) -> String {
     } else {
         format!("{}/{}", incoming.origin(), files.trim_start_matches('/'))
     }
-}
-
-/// The tenant-local date the JSON reader's instant names; exactly `1900-01-01T00:00` local
-/// clears the field (3.6.1:1807-1823).
-fn calendar_date_or_reset(instant: chrono::DateTime<Utc>) -> Option<chrono::NaiveDate> {
-    let local = tenant_local(instant);
-    let reset = chrono::NaiveDate::from_ymd_opt(1900, 1, 1)
-        .map(|date| date.and_time(chrono::NaiveTime::MIN));
-    (Some(local) != reset).then(|| local.date())
 }
 
 /// The photo URL's SSRF check: absolute URLs must not point at loopback or private addresses.

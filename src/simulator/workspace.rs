@@ -3,11 +3,11 @@
 //! them, a missing `isVisitor` promotes a guest, a missing `lead` clears it).
 
 use axum::http::StatusCode;
-use chrono::{NaiveDate, NaiveTime, Utc};
+use chrono::Utc;
 
 use super::{
     auth,
-    dates::tenant_local,
+    dates::calendar_date_or_reset,
     render::{Viewer, workspace_user},
     routes::{ContactsChange, Endpoint},
     state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, parse_guid, reloaded_contacts},
@@ -312,11 +312,4 @@ fn flatten_contacts(pairs: &[(String, String)]) -> Vec<String> {
         .iter()
         .flat_map(|(kind, value)| [kind.clone(), value.clone()])
         .collect()
-}
-
-/// Tenant-local calendar date of the input; exactly `1900-01-01T00:00` local clears the field.
-fn calendar_date_or_reset(instant: chrono::DateTime<Utc>) -> Option<NaiveDate> {
-    let local = tenant_local(instant);
-    let reset = NaiveDate::from_ymd_opt(1900, 1, 1).map(|date| date.and_time(NaiveTime::MIN));
-    (Some(local) != reset).then(|| local.date())
 }
