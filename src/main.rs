@@ -20,12 +20,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::logs::init(config.log_format, otel.as_ref());
+    let log_writer = telemetry::logs::init(config.log_format, otel.as_ref());
     let outcome = server::run(config).await;
     if let Some(provider) = otel {
         // Sends the spans still buffered; it waits on the runtime's export task.
         let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
     }
+    // The last log lines go out before the final error.
+    drop(log_writer);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -7,6 +7,7 @@ use std::io::IsTerminal as _;
 
 use clap::ValueEnum;
 use tracing::Subscriber;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::fmt::{self, MakeWriter};
 use tracing_subscriber::layer::{Layered, SubscriberExt as _};
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -59,11 +60,21 @@ where
 type Base = Layered<EnvFilter, Registry>;
 
 /// Installs the process-wide subscriber: `format` on stderr, `RUST_LOG` or
-/// `info`, spans to `otel` when given.
-pub fn init(format: LogFormat, otel: Option<&otel::Provider>) {
+/// `info`, spans to `otel` when given. Lines are written by a thread of their
+/// own, buffered and flushed whenever it has caught up, so a call never waits
+/// on a `write` to stderr and a busy gateway writes many lines per system
+/// call. When that thread falls behind, callers wait rather than lines being
+/// dropped. Keep the returned guard until exit: dropping it writes the rest.
+#[must_use = "dropping the guard stops the log writer"]
+pub fn init(format: LogFormat, otel: Option<&otel::Provider>) -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal();
-    let subscriber = subscriber(format, filter, std::io::stderr, ansi, otel);
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let subscriber = subscriber(format, filter, writer, ansi, otel);
     // Fails only when a subscriber is installed already, which then stays.
     let _ = tracing::subscriber::set_global_default(subscriber);
+    guard
 }
