@@ -144,6 +144,29 @@ pub struct Config {
     #[arg(long, env = "PEOPLE_GATEWAY_MAX_CONCURRENCY", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrency: u32,
 
+    /// SyncUsers: items of one stream at the portal at once.
+    #[arg(long, env = "PEOPLE_GATEWAY_BULK_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub bulk_concurrency: u32,
+
+    /// SyncUsers: items at the portal at once over all streams together, so
+    /// that many synchronisers cannot overload the portal between them.
+    #[arg(long, env = "PEOPLE_GATEWAY_BULK_MAX_IN_FLIGHT", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub bulk_max_in_flight: u32,
+
+    /// SyncUsers: items read ahead per stream; when they wait, the gateway
+    /// reads no more and the sender blocks.
+    #[arg(long, env = "PEOPLE_GATEWAY_BULK_QUEUE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub bulk_queue: u32,
+
+    /// SyncUsers: items one stream may carry; the stream then ends
+    /// RESOURCE_EXHAUSTED and the rest go in a new one.
+    #[arg(long, env = "PEOPLE_GATEWAY_BULK_MAX_ITEMS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub bulk_max_items: u64,
+
+    /// SyncUsers streams open at once; further ones are refused RESOURCE_EXHAUSTED.
+    #[arg(long, env = "PEOPLE_GATEWAY_BULK_MAX_STREAMS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub bulk_max_streams: u32,
+
     /// Open client connections at once; further ones wait to be accepted.
     #[arg(long, env = "PEOPLE_GATEWAY_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,

@@ -79,6 +79,12 @@ pub enum GatewayError {
     /// The request message is larger than `--max-message-size`.
     #[error("the request message is larger than the gateway accepts")]
     MessageTooLarge,
+    /// More SyncUsers streams are open than `--bulk-max-streams` allows.
+    #[error("the gateway is at its limit of open SyncUsers streams; retry with backoff")]
+    TooManyStreams,
+    /// A SyncUsers stream carried more items than `--bulk-max-items` allows.
+    #[error("a SyncUsers stream carries at most {0} items; send the rest in a new stream")]
+    TooManyItems(u64),
     /// The caller's deadline passed before the write was sent; nothing was written.
     #[error("the deadline passed before the call could be carried out; nothing was written")]
     DeadlineExceeded,
@@ -536,6 +542,8 @@ impl From<GatewayError> for Status {
             GatewayError::CallerGone => (Code::Cancelled, "CALLER_GONE"),
             GatewayError::DeadlineExceeded => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
             GatewayError::Overloaded => (Code::ResourceExhausted, "OVERLOADED"),
+            GatewayError::TooManyStreams => (Code::ResourceExhausted, "TOO_MANY_STREAMS"),
+            GatewayError::TooManyItems(_) => (Code::ResourceExhausted, "TOO_MANY_ITEMS"),
             GatewayError::AnotherUserAnswered => {
                 (Code::FailedPrecondition, "PORTAL_ANSWERED_FOR_ANOTHER_USER")
             }

@@ -3,6 +3,7 @@
 //!
 //! Modules, one per boundary:
 //! - [`service`]: the gRPC side, `onlyoffice.people.v1.PeopleService`.
+//! - [`bulk`]: the SyncUsers stream: read-ahead, per-user order, limits, pauses the portal asks for.
 //! - [`mapping`]: protobuf requests into validated domain values, portal users into `pb::User`.
 //! - [`people`]: what each operation does on each product (safe read-modify-write, refusals).
 //! - [`portal`]: the HTTP client for the portal's REST API and its wire shapes.
@@ -23,6 +24,7 @@
 //! portal's answer goes back through [`mapping::user_to_pb`], and any error
 //! through [`error`].
 
+pub mod bulk;
 pub mod config;
 pub mod connections;
 pub mod demo;

@@ -22,6 +22,7 @@ use tonic::{Code, Status};
 use tower::{BoxError, ServiceBuilder};
 use tracing::{info, warn};
 
+use crate::bulk::BulkSettings;
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
 use crate::domain::Credential;
@@ -199,8 +200,11 @@ pub async fn serve(
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
     let writes = api.pending_writes();
+    let sync_draining = api.bulk().draining();
     let stop_serving = async move {
         shutdown.await;
+        // SyncUsers streams stop reading and end once their started items are answered.
+        sync_draining.cancel();
         // Tell health checkers first, so balancers stop sending new calls.
         stop_probing.cancel();
         readiness::stop_serving(&health).await;
@@ -373,7 +377,13 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         product,
         version: config.portal_version,
     };
-    let api = people_api(&settings, setup, token)?;
+    let api = people_api(&settings, setup, token)?.with_bulk(BulkSettings {
+        per_stream: config.bulk_concurrency as usize,
+        max_in_flight: config.bulk_max_in_flight as usize,
+        queue: config.bulk_queue as usize,
+        max_items: config.bulk_max_items,
+        max_streams: config.bulk_max_streams as usize,
+    });
     let stopper = api.stopper();
     let stop_metrics = CancellationToken::new();
     if let Some(address) = config.metrics_listen {

@@ -8,17 +8,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use std::time::{Duration, Instant};
 
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
-use crate::domain::{Contact, Credential, CredentialError, Deadline};
+use crate::bulk::{self, Bulk, BulkSettings, SyncStream, Tally};
+use crate::domain::{Contact, Credential, CredentialError, Deadline, ProfileChanges, UserRef};
 use crate::error::code_name;
 use crate::error::{FieldViolation, GatewayError};
 use crate::mapping::{self, ContactsInput};
-use crate::pb::{self, people_service_server::PeopleService};
+use crate::pb::{self, people_service_server::PeopleService, sync_users_request};
 use crate::people::{Call, ContactEdit, People};
 use crate::portal::PortalUser;
 use crate::telemetry::metrics::Metrics;
@@ -38,6 +40,7 @@ pub struct PeopleApi {
     fallback_credential: Option<Credential>,
     writes: TaskTracker,
     stopper: Stopper,
+    bulk: Bulk,
 }
 
 /// Ends every call still running when shutdown's grace period is over.
@@ -92,7 +95,19 @@ impl PeopleApi {
             fallback_credential,
             writes: TaskTracker::new(),
             stopper: Stopper::default(),
+            bulk: Bulk::new(BulkSettings::default()),
         }
+    }
+
+    /// The same API with these SyncUsers limits.
+    pub fn with_bulk(mut self, settings: BulkSettings) -> Self {
+        self.bulk = Bulk::new(settings);
+        self
+    }
+
+    /// What SyncUsers streams share, and the signal that ends them at shutdown.
+    pub fn bulk(&self) -> &Bulk {
+        &self.bulk
     }
 
     /// The caller's `authorization`, else `cookie: asc_auth_key=…`, else the
@@ -151,24 +166,33 @@ impl PeopleApi {
         Ok(call)
     }
 
-    async fn edit_contacts(
+    /// Carries out one validated change, as a unary RPC or a SyncUsers item.
+    pub(crate) async fn perform(
         &self,
-        metadata: &MetadataMap,
-        input: ContactsInput,
-        edit: fn(Vec<Contact>) -> ContactEdit,
+        call: Call,
+        operation: Operation,
     ) -> Result<PortalUser, GatewayError> {
-        let call = self.call(metadata)?;
-        let ContactsInput {
-            user,
-            contacts,
-            spam,
-        } = input;
-        self.run_to_completion(call, move |people, call| async move {
-            people
-                .edit_contacts(&call, &user, edit(contacts), spam)
+        match operation {
+            Operation::UpdateUser { user, changes } => {
+                self.run_to_completion(call, move |people, call| async move {
+                    people.update_user(&call, &user, changes).await
+                })
                 .await
-        })
-        .await
+            }
+            Operation::EditContacts { input, edit } => {
+                let ContactsInput {
+                    user,
+                    contacts,
+                    spam,
+                } = input;
+                self.run_to_completion(call, move |people, call| async move {
+                    people
+                        .edit_contacts(&call, &user, edit(contacts), spam)
+                        .await
+                })
+                .await
+            }
+        }
     }
 
     /// Runs a write on its own task. A write that holds its user's lock
@@ -228,6 +252,107 @@ impl PeopleApi {
     /// Writes still running, for the shutdown drain.
     pub fn pending_writes(&self) -> TaskTracker {
         self.writes.clone()
+    }
+}
+
+/// The status with the call's request id, as every answer carries it.
+fn with_request_id(mut status: Status, request_id: &str) -> Status {
+    if let Ok(id) = MetadataValue::try_from(request_id) {
+        status.metadata_mut().insert(REQUEST_ID, id);
+    }
+    status
+}
+
+/// One change a caller asks for, validated exactly as its unary RPC
+/// validates it; a SyncUsers item carries the same.
+#[derive(Debug, Clone)]
+pub(crate) enum Operation {
+    /// UpdateUser.
+    UpdateUser {
+        /// Whose profile.
+        user: UserRef,
+        /// The fields set in the request.
+        changes: ProfileChanges,
+    },
+    /// UpdateContacts, SetContacts or DeleteContacts.
+    EditContacts {
+        /// Whose contacts, which, and the consent to send along.
+        input: ContactsInput,
+        /// How the list changes.
+        edit: fn(Vec<Contact>) -> ContactEdit,
+    },
+}
+
+impl Operation {
+    fn update_user(request: pb::UpdateUserRequest) -> Result<Self, GatewayError> {
+        let (user, changes) = mapping::update_user_request(request)?;
+        Ok(Self::UpdateUser { user, changes })
+    }
+
+    fn update_contacts(request: pb::UpdateContactsRequest) -> Result<Self, GatewayError> {
+        let input = mapping::update_contacts_request(request)?;
+        Ok(Self::EditContacts {
+            input,
+            edit: ContactEdit::Merge,
+        })
+    }
+
+    fn set_contacts(request: pb::SetContactsRequest) -> Result<Self, GatewayError> {
+        let input = mapping::set_contacts_request(request)?;
+        Ok(Self::EditContacts {
+            input,
+            edit: ContactEdit::Replace,
+        })
+    }
+
+    fn delete_contacts(request: pb::DeleteContactsRequest) -> Result<Self, GatewayError> {
+        let input = mapping::delete_contacts_request(request)?;
+        Ok(Self::EditContacts {
+            input,
+            edit: ContactEdit::Remove,
+        })
+    }
+
+    /// A SyncUsers item's change, checked as its unary RPC checks it: the
+    /// stream's routing key first, then the request. Also the RPC's name.
+    pub(crate) fn of_item(
+        metadata: &MetadataMap,
+        operation: Option<sync_users_request::Operation>,
+    ) -> (&'static str, Result<Self, GatewayError>) {
+        use sync_users_request::Operation as Item;
+        let Some(operation) = operation else {
+            return (
+                "none",
+                Err(GatewayError::InvalidArgument(vec![FieldViolation::new(
+                    "operation",
+                    "must be set: update_user, update_contacts, set_contacts or delete_contacts",
+                )])),
+            );
+        };
+        let (name, user_id) = match &operation {
+            Item::UpdateUser(request) => ("UpdateUser", &request.user_id),
+            Item::UpdateContacts(request) => ("UpdateContacts", &request.user_id),
+            Item::SetContacts(request) => ("SetContacts", &request.user_id),
+            Item::DeleteContacts(request) => ("DeleteContacts", &request.user_id),
+        };
+        if let Err(error) = check_routing_key(metadata, user_id) {
+            return (name, Err(error));
+        }
+        let operation = match operation {
+            Item::UpdateUser(request) => Self::update_user(request),
+            Item::UpdateContacts(request) => Self::update_contacts(request),
+            Item::SetContacts(request) => Self::set_contacts(request),
+            Item::DeleteContacts(request) => Self::delete_contacts(request),
+        };
+        (name, operation)
+    }
+
+    /// The user the change is about.
+    pub(crate) fn user(&self) -> &UserRef {
+        match self {
+            Self::UpdateUser { user, .. } => user,
+            Self::EditContacts { input, .. } => &input.user,
+        }
     }
 }
 
@@ -329,6 +454,54 @@ async fn respond(
 
 #[tonic::async_trait]
 impl PeopleService for PeopleApi {
+    type SyncUsersStream = ReceiverStream<Result<pb::SyncUsersResponse, Status>>;
+
+    async fn sync_users(
+        &self,
+        request: Request<Streaming<pb::SyncUsersRequest>>,
+    ) -> Result<Response<Self::SyncUsersStream>, Status> {
+        let trace = CallTrace::from_metadata(request.metadata());
+        let request_id = trace.request_id().to_owned();
+        let (metadata, _, inbound) = request.into_parts();
+        // The credential is the stream's: one that every item would fail with ends it at once.
+        let call = self
+            .call(&metadata)
+            .map_err(|error| with_request_id(error.into(), &request_id))?;
+        let place = self
+            .bulk
+            .open_stream()
+            .map_err(|error| with_request_id(error.into(), &request_id))?;
+        let (out, answers) = tokio::sync::mpsc::channel(1);
+        let stream = SyncStream::new(self.clone(), self.bulk.clone(), metadata, call);
+        let stopper = self.stopper.clone();
+        let metrics = self.metrics();
+        let span = info_span!("rpc", rpc = "SyncUsers", request_id = %request_id, code = tracing::field::Empty);
+        let mut trace = trace;
+        trace.attach(&span);
+        let echoed_id = request_id.clone();
+        let work = async move {
+            let _place = place;
+            metrics.add_sync_streams(1);
+            let started = Instant::now();
+            let mut tally = Tally::default();
+            let ended = stopper
+                .run(async { Ok(stream.run(inbound, out.clone(), &mut tally).await) })
+                .await
+                .unwrap_or_else(|error| Err(Status::from(error)));
+            bulk::log_end(&tally, &ended, started);
+            metrics.add_sync_streams(-1);
+            if let Err(status) = ended {
+                let _ = out.send(Err(with_request_id(status, &echoed_id))).await;
+            }
+        };
+        tokio::spawn(trace.scope(work).instrument(span));
+        let mut response = Response::new(ReceiverStream::new(answers));
+        if let Ok(id) = MetadataValue::try_from(request_id.as_str()) {
+            response.metadata_mut().insert(REQUEST_ID, id);
+        }
+        Ok(response)
+    }
+
     async fn get_user(
         &self,
         request: Request<pb::GetUserRequest>,
@@ -352,12 +525,9 @@ impl PeopleService for PeopleApi {
         respond(&self.stopper, "UpdateUser", trace, async {
             let (metadata, _, message) = request.into_parts();
             check_routing_key(&metadata, &message.user_id)?;
-            let (user, changes) = mapping::update_user_request(message)?;
+            let operation = Operation::update_user(message)?;
             let call = self.call(&metadata)?;
-            self.run_to_completion(call, move |people, call| async move {
-                people.update_user(&call, &user, changes).await
-            })
-            .await
+            self.perform(call, operation).await
         })
         .await
     }
@@ -370,9 +540,9 @@ impl PeopleService for PeopleApi {
         respond(&self.stopper, "UpdateContacts", trace, async {
             let (metadata, _, message) = request.into_parts();
             check_routing_key(&metadata, &message.user_id)?;
-            let input = mapping::update_contacts_request(message)?;
-            self.edit_contacts(&metadata, input, ContactEdit::Merge)
-                .await
+            let operation = Operation::update_contacts(message)?;
+            let call = self.call(&metadata)?;
+            self.perform(call, operation).await
         })
         .await
     }
@@ -385,9 +555,9 @@ impl PeopleService for PeopleApi {
         respond(&self.stopper, "SetContacts", trace, async {
             let (metadata, _, message) = request.into_parts();
             check_routing_key(&metadata, &message.user_id)?;
-            let input = mapping::set_contacts_request(message)?;
-            self.edit_contacts(&metadata, input, ContactEdit::Replace)
-                .await
+            let operation = Operation::set_contacts(message)?;
+            let call = self.call(&metadata)?;
+            self.perform(call, operation).await
         })
         .await
     }
@@ -400,9 +570,9 @@ impl PeopleService for PeopleApi {
         respond(&self.stopper, "DeleteContacts", trace, async {
             let (metadata, _, message) = request.into_parts();
             check_routing_key(&metadata, &message.user_id)?;
-            let input = mapping::delete_contacts_request(message)?;
-            self.edit_contacts(&metadata, input, ContactEdit::Remove)
-                .await
+            let operation = Operation::delete_contacts(message)?;
+            let call = self.call(&metadata)?;
+            self.perform(call, operation).await
         })
         .await
     }

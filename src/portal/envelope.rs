@@ -197,7 +197,8 @@ pub fn read_build(
     body: &[u8],
     retry_after: Option<Duration>,
 ) -> Result<Option<PortalBuild>, PortalError> {
-    if status >= 500 {
+    // A failing or busy portal has not said anything yet: ask again later.
+    if status >= 500 || status == 429 {
         return Err(error_from(status, None, retry_after));
     }
     if !(200..300).contains(&status) {
@@ -452,6 +453,10 @@ mod tests {
         assert_eq!(read_build(404, b"", None).unwrap(), None);
         assert_eq!(read_build(200, b"<html>", None).unwrap(), None);
         assert!(read_build(503, b"", None).is_err());
+        assert!(
+            read_build(429, b"", None).is_err(),
+            "a rate-limited answer is not an answer"
+        );
     }
 
     #[test]

@@ -167,3 +167,13 @@ impl Stream for HalfThenAbort {
         }
     }
 }
+
+/// The rate limiter's refusal: HTTP 429 with `Retry-After` in seconds; the request is not applied.
+pub(crate) fn rate_limited(
+    product: Product,
+    retry_after_seconds: u64,
+    incoming: &Incoming,
+) -> Reply {
+    portal_error(product, 429, "Too many requests", incoming)
+        .with_header(header::RETRY_AFTER, &retry_after_seconds.to_string())
+}

@@ -125,6 +125,9 @@ impl Simulator {
             portal: Mutex::new(Portal::seeded()),
             inbox: Mutex::new(Inbox::default()),
             latency: Mutex::new(None),
+            in_flight: Mutex::new(InFlight::default()),
+            hold: tokio::sync::watch::Sender::new(false),
+            throttle: Mutex::new(None),
         });
         let app = Router::new()
             .fallback(receive)
@@ -196,6 +199,53 @@ impl Simulator {
     /// Added latency before every request is handled (None = off). Used to force overlapping requests.
     pub fn set_latency(&self, latency: Option<Duration>) {
         *lock(&self.shared.latency) = latency;
+    }
+
+    /// The most requests that were being handled at once since the start or
+    /// the last reset (latency, holds and faults included).
+    pub fn peak_in_flight(&self) -> usize {
+        lock(&self.shared.in_flight).peak
+    }
+
+    /// Starts counting the peak afresh from the requests being handled now.
+    pub fn reset_peak_in_flight(&self) {
+        let mut in_flight = lock(&self.shared.in_flight);
+        in_flight.peak = in_flight.now;
+    }
+
+    /// Requests being handled now.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.shared.in_flight).now
+    }
+
+    /// A stalled portal: from now on every request is recorded and then
+    /// waits, unanswered, until [`Simulator::release_requests`].
+    pub fn hold_requests(&self) {
+        self.shared.hold.send_replace(true);
+    }
+
+    /// Lets held requests (and later ones) through.
+    pub fn release_requests(&self) {
+        self.shared.hold.send_replace(false);
+    }
+
+    /// The portal's rate limiter refuses every request for `window` from
+    /// now, as it does when a client exceeds its limit: HTTP 429 with
+    /// `Retry-After: retry_after_seconds`; nothing is applied.
+    pub fn throttle_for(&self, window: Duration, retry_after_seconds: u64) {
+        let refused = self.throttled_requests();
+        *lock(&self.shared.throttle) = Some(Throttle {
+            until: tokio::time::Instant::now() + window,
+            retry_after_seconds,
+            refused,
+        });
+    }
+
+    /// Requests the rate limiter has refused so far.
+    pub fn throttled_requests(&self) -> usize {
+        lock(&self.shared.throttle)
+            .as_ref()
+            .map_or(0, |throttle| throttle.refused)
     }
 
     /// Workspace: whether the People module lets non-self callers see private data (email, contacts,
@@ -270,6 +320,43 @@ struct Shared {
     /// Recording and fault selection share a lock so both follow arrival order.
     inbox: Mutex<Inbox>,
     latency: Mutex<Option<Duration>>,
+    /// Requests being handled now, and the most there were at once.
+    in_flight: Mutex<InFlight>,
+    /// While true, requests are recorded and then wait: a stalled portal.
+    hold: tokio::sync::watch::Sender<bool>,
+    /// Until when the rate limiter refuses every request, and what it tells.
+    throttle: Mutex<Option<Throttle>>,
+}
+
+/// The rate limiter refusing every request until `until`.
+struct Throttle {
+    until: tokio::time::Instant,
+    retry_after_seconds: u64,
+    refused: usize,
+}
+
+#[derive(Default)]
+struct InFlight {
+    now: usize,
+    peak: usize,
+}
+
+/// Counts one request as being handled while it lives.
+struct Handling<'a>(&'a Mutex<InFlight>);
+
+impl<'a> Handling<'a> {
+    fn enter(counter: &'a Mutex<InFlight>) -> Self {
+        let mut in_flight = lock(counter);
+        in_flight.now += 1;
+        in_flight.peak = in_flight.peak.max(in_flight.now);
+        Handling(counter)
+    }
+}
+
+impl Drop for Handling<'_> {
+    fn drop(&mut self) {
+        lock(self.0).now -= 1;
+    }
 }
 
 #[derive(Default)]
@@ -299,6 +386,21 @@ impl Shared {
         inbox.faults.remove(position).map(|queued| queued.fault)
     }
 
+    /// The rate limiter's refusal, while it refuses.
+    fn throttled(&self, incoming: &Incoming) -> Option<Reply> {
+        let mut throttle = lock(&self.throttle);
+        let throttle = throttle.as_mut()?;
+        if tokio::time::Instant::now() >= throttle.until {
+            return None;
+        }
+        throttle.refused += 1;
+        Some(fault::rate_limited(
+            self.product,
+            throttle.retry_after_seconds,
+            incoming,
+        ))
+    }
+
     /// Handles the request against the portal state (applying it) and returns the real answer.
     fn answer(&self, incoming: &Incoming) -> Reply {
         let mut portal = lock(&self.portal);
@@ -324,7 +426,13 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         .await
         .unwrap_or_else(|_| Bytes::new());
     let incoming = Incoming::new(&parts, body, &shared.fallback_host);
+    let _handling = Handling::enter(&shared.in_flight);
     let fault = shared.arrive(&incoming);
+    if let Some(refusal) = shared.throttled(&incoming) {
+        return refusal.into_response();
+    }
+    // A stalled portal: wait (unanswered) while held; a closed channel cannot happen here.
+    let _ = shared.hold.subscribe().wait_for(|held| !held).await;
     let latency = *lock(&shared.latency);
     if let Some(latency) = latency {
         tokio::time::sleep(latency).await;

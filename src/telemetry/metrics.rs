@@ -36,6 +36,11 @@ pub struct Metrics {
     portal_seconds: HistogramVec,
     portal_retries: IntCounterVec,
     lock_wait: HistogramVec,
+    sync_items: IntCounterVec,
+    sync_queued: IntGauge,
+    sync_in_flight: IntGauge,
+    sync_streams: IntGauge,
+    sync_pauses: IntCounter,
     methods: Arc<std::sync::RwLock<std::collections::HashMap<String, Arc<MethodMetrics>>>>,
 }
 
@@ -145,6 +150,41 @@ impl Metrics {
                 &["outcome"],
             ),
         );
+        let sync_items = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "people_gateway_sync_items_total",
+                    "SyncUsers items answered, by operation and gRPC code.",
+                ),
+                &["operation", "grpc_code"],
+            ),
+        );
+        let sync_queued = register(
+            &registry,
+            IntGauge::new(
+                "people_gateway_sync_queued_items",
+                "SyncUsers items received and not yet started, over all streams.",
+            ),
+        );
+        let sync_in_flight = register(
+            &registry,
+            IntGauge::new(
+                "people_gateway_sync_items_in_flight",
+                "SyncUsers items being carried out against the portal, over all streams.",
+            ),
+        );
+        let sync_streams = register(
+            &registry,
+            IntGauge::new("people_gateway_sync_streams", "SyncUsers streams open now."),
+        );
+        let sync_pauses = register(
+            &registry,
+            IntCounter::new(
+                "people_gateway_sync_pauses_total",
+                "Times the portal asked SyncUsers to wait (429, or 503 with Retry-After).",
+            ),
+        );
         #[cfg(target_os = "linux")]
         {
             let process = prometheus::process_collector::ProcessCollector::for_self();
@@ -163,6 +203,11 @@ impl Metrics {
             portal_seconds,
             portal_retries,
             lock_wait,
+            sync_items,
+            sync_queued,
+            sync_in_flight,
+            sync_streams,
+            sync_pauses,
             methods: Arc::default(),
         }
     }
@@ -194,6 +239,33 @@ impl Metrics {
     /// One portal request sent again.
     pub fn record_portal_retry(&self, endpoint: &str) {
         self.portal_retries.with_label_values(&[endpoint]).inc();
+    }
+
+    /// One SyncUsers item answered.
+    pub fn record_sync_item(&self, operation: &str, code: Code) {
+        self.sync_items
+            .with_label_values(&[operation, code_label(code)])
+            .inc();
+    }
+
+    /// SyncUsers items waiting to start: `delta` more (or fewer).
+    pub fn add_sync_queued(&self, delta: i64) {
+        self.sync_queued.add(delta);
+    }
+
+    /// SyncUsers items at the portal: `delta` more (or fewer).
+    pub fn add_sync_in_flight(&self, delta: i64) {
+        self.sync_in_flight.add(delta);
+    }
+
+    /// SyncUsers streams open: `delta` more (or fewer).
+    pub fn add_sync_streams(&self, delta: i64) {
+        self.sync_streams.add(delta);
+    }
+
+    /// The portal asked SyncUsers to wait.
+    pub fn record_sync_pause(&self) {
+        self.sync_pauses.inc();
     }
 
     /// One wait for a user's lock.

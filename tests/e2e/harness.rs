@@ -1,6 +1,7 @@
 //! Starts a simulator and a gateway pointed at it, and offers small helpers
 //! for requests with credentials and for reading error details.
 
+use people_gateway::bulk::BulkSettings;
 use std::time::Duration;
 
 use people_gateway::config::{Product, ProductChoice};
@@ -39,6 +40,8 @@ pub struct Options {
     pub serve: ServeSettings,
     /// `--portal-ca`, as PEM.
     pub portal_ca: Option<Vec<u8>>,
+    /// The SyncUsers limits.
+    pub bulk: BulkSettings,
 }
 
 impl Options {
@@ -53,6 +56,7 @@ impl Options {
             portal_max_body: 4 * 1024 * 1024,
             serve: ServeSettings::default(),
             portal_ca: None,
+            bulk: BulkSettings::default(),
         }
     }
 }
@@ -102,7 +106,9 @@ impl Gateway {
             product: choice,
             version: options.portal_version,
         };
-        let api = server::people_api(&settings, setup, fallback).expect("api");
+        let api = server::people_api(&settings, setup, fallback)
+            .expect("api")
+            .with_bulk(options.bulk);
         let writes = api.pending_writes();
         let stopper = api.stopper();
         let metrics = api.metrics();
@@ -207,6 +213,66 @@ impl Gateway {
     }
 }
 
+/// What a SyncUsers stream answered: every item's response in arrival
+/// order, and how the stream ended.
+pub struct SyncOutcome {
+    pub answers: Vec<pb::SyncUsersResponse>,
+    pub ended: Result<(), Status>,
+}
+
+impl SyncOutcome {
+    /// Each item's answer by id; fails on an id answered twice.
+    pub fn by_id(&self) -> std::collections::HashMap<String, pb::sync_users_response::Result> {
+        let mut by_id = std::collections::HashMap::new();
+        for answer in &self.answers {
+            let result = answer.result.clone().expect("an answer carries a result");
+            assert!(
+                by_id.insert(answer.item_id.clone(), result).is_none(),
+                "item {} answered twice",
+                answer.item_id
+            );
+        }
+        by_id
+    }
+}
+
+impl Gateway {
+    /// SyncUsers as the holder of `token`: sends `items`, half-closes, and
+    /// reads every answer until the stream ends.
+    pub async fn sync_users(
+        &mut self,
+        token: &str,
+        items: Vec<pb::SyncUsersRequest>,
+    ) -> SyncOutcome {
+        let request = as_user(token, tokio_stream::iter(items));
+        read_sync(self.client.sync_users(request).await).await
+    }
+}
+
+/// Reads a SyncUsers stream to its end.
+pub async fn read_sync(
+    opened: Result<tonic::Response<tonic::Streaming<pb::SyncUsersResponse>>, Status>,
+) -> SyncOutcome {
+    let mut answers = Vec::new();
+    let mut stream = match opened {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            return SyncOutcome {
+                answers,
+                ended: Err(status),
+            };
+        }
+    };
+    let ended = loop {
+        match stream.message().await {
+            Ok(Some(answer)) => answers.push(answer),
+            Ok(None) => break Ok(()),
+            Err(status) => break Err(status),
+        }
+    };
+    SyncOutcome { answers, ended }
+}
+
 /// How often the gateway tries a read whose answer is 502, 503 or 504.
 pub const READ_ATTEMPTS: usize = 3;
 
@@ -255,6 +321,23 @@ pub fn as_user<T>(token: &str, message: T) -> Request<T> {
         .metadata_mut()
         .insert("authorization", token.parse().expect("metadata"));
     request
+}
+
+/// The value of one sample line (`name{labels} value`) whose name and labels all match.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find(|line| {
+            let Some((head, _)) = line.rsplit_once(' ') else {
+                return false;
+            };
+            let metric = head.split('{').next().unwrap_or(head);
+            metric == name
+                && labels
+                    .iter()
+                    .all(|(key, value)| head.contains(&format!("{key}=\"{value}\"")))
+        })
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }
 
 /// `ErrorInfo.reason` of a status.

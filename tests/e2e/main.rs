@@ -7,6 +7,7 @@
 
 mod harness;
 
+mod bulk;
 mod docspace;
 mod hostile;
 mod hostile_portal;

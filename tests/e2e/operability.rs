@@ -21,23 +21,6 @@ fn get(user_id: &str) -> pb::GetUserRequest {
     }
 }
 
-/// The value of one sample line (`name{labels} value`) whose name and labels all match.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find(|line| {
-            let Some((head, _)) = line.rsplit_once(' ') else {
-                return false;
-            };
-            let metric = head.split('{').next().unwrap_or(head);
-            metric == name
-                && labels
-                    .iter()
-                    .all(|(key, value)| head.contains(&format!("{key}=\"{value}\"")))
-        })
-        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
-}
-
 #[tokio::test]
 async fn metrics_count_calls_codes_portal_requests_retries_and_lock_waits() {
     let mut gateway = Gateway::workspace().await;

@@ -1,0 +1,733 @@
+//! SyncUsers: one stream of many changes. Each item answered once, as its
+//! unary RPC would answer; each user's items in arrival order; the portal
+//! never sees more items at once than the limits allow; the portal's request
+//! to wait slows the stream instead of failing items; a stalled portal
+//! blocks the sender instead of filling memory; deadlines and shutdown end
+//! streams without starting what was queued.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use pb::sync_users_request::Operation;
+use pb::sync_users_response::Result as Answer;
+use people_gateway::bulk::{BulkSettings, rpc_status};
+use people_gateway::config::Product;
+use people_gateway::simulator::seed;
+use tokio_stream::StreamExt as _;
+use tonic::Code;
+
+use crate::harness::*;
+
+fn item(id: impl Into<String>, operation: Operation) -> pb::SyncUsersRequest {
+    pb::SyncUsersRequest {
+        item_id: id.into(),
+        operation: Some(operation),
+    }
+}
+
+fn set_contacts(user: &str, contacts: Vec<pb::Contact>) -> Operation {
+    Operation::SetContacts(pb::SetContactsRequest {
+        user_id: user.into(),
+        contacts,
+        spam: None,
+    })
+}
+
+fn add_contacts(user: &str, contacts: Vec<pb::Contact>) -> Operation {
+    Operation::UpdateContacts(pb::UpdateContactsRequest {
+        user_id: user.into(),
+        contacts,
+        spam: None,
+    })
+}
+
+fn delete_contacts(user: &str, contacts: Vec<pb::Contact>) -> Operation {
+    Operation::DeleteContacts(pb::DeleteContactsRequest {
+        user_id: user.into(),
+        contacts,
+        spam: None,
+    })
+}
+
+fn move_to(user: &str, location: &str) -> Operation {
+    Operation::UpdateUser(pb::UpdateUserRequest {
+        user_id: user.into(),
+        location: Some(location.into()),
+        ..Default::default()
+    })
+}
+
+/// What the unary RPC answers for the same operation, as an item's result.
+async fn unary(gateway: &mut Gateway, token: &str, operation: Operation) -> Answer {
+    let result = match operation {
+        Operation::UpdateUser(request) => gateway.update_user(token, request).await,
+        Operation::UpdateContacts(request) => gateway.update_contacts(token, request).await,
+        Operation::SetContacts(request) => gateway.set_contacts(token, request).await,
+        Operation::DeleteContacts(request) => gateway.delete_contacts(token, request).await,
+    };
+    match result {
+        Ok(user) => Answer::User(user),
+        Err(status) => Answer::Error(rpc_status(&status)),
+    }
+}
+
+/// An answer as two gateways in front of two simulators can agree on: the
+/// simulator's own address taken out of URLs, error details decoded (the
+/// order of `ErrorInfo.metadata` on the wire is arbitrary).
+#[derive(Debug, PartialEq)]
+enum Comparable {
+    User(Box<pb::User>),
+    Error {
+        code: i32,
+        message: String,
+        info: Vec<tonic_types::pb::ErrorInfo>,
+        other: Vec<prost_types::Any>,
+    },
+}
+
+fn comparable(answer: &Answer, gateway: &Gateway) -> Comparable {
+    match answer {
+        Answer::User(user) => {
+            let base = gateway.sim.base_url().to_string();
+            let mut user = user.clone();
+            for url in [&mut user.avatar_small, &mut user.profile_url]
+                .into_iter()
+                .flatten()
+            {
+                *url = url.replace(&base, "/");
+            }
+            Comparable::User(Box::new(user))
+        }
+        Answer::Error(status) => {
+            let (info, other): (Vec<_>, Vec<_>) = status
+                .details
+                .iter()
+                .cloned()
+                .partition(|detail| detail.type_url.ends_with("google.rpc.ErrorInfo"));
+            Comparable::Error {
+                code: status.code,
+                message: status.message.clone(),
+                info: info
+                    .iter()
+                    .map(|detail| prost::Message::decode(detail.value.as_slice()).unwrap())
+                    .collect(),
+                other,
+            }
+        }
+    }
+}
+
+/// `count` more users like Mike (contacts, department, lead), with ids of their own.
+fn add_users(gateway: &Gateway, count: u128) -> Vec<String> {
+    let mike = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
+    (0..count)
+        .map(|n| {
+            let id = uuid::Uuid::from_u128(0x5a5a_0000_0000_4000_8000_0000_0000_0000 + n);
+            let mut user = mike.clone();
+            user.id = id;
+            user.user_name = format!("sync.user{n}");
+            user.email = format!("sync.user{n}@example.com");
+            user.token = None;
+            gateway.sim.upsert_user(user);
+            id.to_string()
+        })
+        .collect()
+}
+
+/// Ten changes per user, each user's in a row: replace, add, remove, move, …
+/// In a row, a user's items meet in the queue, where they must keep their order.
+fn mixed_items(users: &[String]) -> Vec<pb::SyncUsersRequest> {
+    let mut items = Vec::new();
+    for (n, user) in users.iter().enumerate() {
+        for step in 0..10 {
+            let operation = match step % 4 {
+                0 => set_contacts(user, vec![contact("mail", &format!("m{step}@example.com"))]),
+                1 => add_contacts(user, vec![contact("phone", &format!("+1 555 {step:04}"))]),
+                2 => delete_contacts(
+                    user,
+                    vec![contact("mail", &format!("m{}@example.com", step - 2))],
+                ),
+                _ => move_to(user, &format!("step {step}")),
+            };
+            items.push(item(format!("{n}/{step}"), operation));
+        }
+    }
+    items
+}
+
+/// The writes the portal received per user, in arrival order.
+fn writes_per_user(gateway: &Gateway) -> HashMap<String, Vec<(String, String)>> {
+    let mut writes: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for request in gateway.portal_requests_of("PUT") {
+        let user = request
+            .path
+            .split('/')
+            .nth(4)
+            .unwrap_or_default()
+            .to_owned();
+        writes
+            .entry(user)
+            .or_default()
+            .push((request.path.clone(), request.body.clone()));
+    }
+    writes
+}
+
+fn with_bulk(product: Product, bulk: BulkSettings) -> Options {
+    let mut options = Options::new(product);
+    options.bulk = bulk;
+    options
+}
+
+fn limits(per_stream: usize, max_in_flight: usize) -> BulkSettings {
+    BulkSettings {
+        per_stream,
+        max_in_flight,
+        ..BulkSettings::default()
+    }
+}
+
+fn metric(gateway: &Gateway, name: &str, labels: &[(&str, &str)]) -> f64 {
+    sample(&gateway.metrics.render(), name, labels).unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_items_for_a_hundred_users_answer_as_unary_calls_in_each_users_order() {
+    let bulk = limits(4, 32);
+    let mut streamed = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let mut sequential = Gateway::workspace().await;
+    let users = add_users(&streamed, 100);
+    assert_eq!(add_users(&sequential, 100), users);
+    let items = mixed_items(&users);
+    assert_eq!(items.len(), 1000);
+    // Each portal request takes a moment, so that items overlap.
+    streamed.sim.set_latency(Some(Duration::from_millis(1)));
+
+    let outcome = streamed.sync_users(seed::ADMIN_TOKEN, items.clone()).await;
+    assert!(outcome.ended.is_ok(), "{:?}", outcome.ended);
+    let answers = outcome.by_id();
+    assert_eq!(answers.len(), 1000, "every item answered exactly once");
+
+    // The same items one by one as unary calls, on a portal of its own.
+    for request in items {
+        let expected = unary(
+            &mut sequential,
+            seed::ADMIN_TOKEN,
+            request.operation.unwrap(),
+        )
+        .await;
+        let got = &answers[&request.item_id];
+        assert_eq!(
+            comparable(got, &streamed),
+            comparable(&expected, &sequential),
+            "item {}",
+            request.item_id
+        );
+        assert!(
+            matches!(got, Answer::User(_)),
+            "item {}: {got:?}",
+            request.item_id
+        );
+    }
+    // Each user's writes reached the portal in the items' order: exactly the
+    // writes of the sequential run.
+    assert_eq!(writes_per_user(&streamed), writes_per_user(&sequential));
+    for user in &users {
+        let id = uuid(user);
+        assert_eq!(streamed.sim.user(id), sequential.sim.user(id));
+    }
+
+    let peak = streamed.sim.peak_in_flight();
+    assert!(peak <= bulk.per_stream, "{peak} portal requests at once");
+    assert!(peak >= 2, "items for different users did not overlap");
+    assert_eq!(
+        metric(
+            &streamed,
+            "people_gateway_sync_items_total",
+            &[("operation", "SetContacts"), ("grpc_code", "OK")]
+        ),
+        300.0
+    );
+    assert_eq!(
+        metric(&streamed, "people_gateway_sync_queued_items", &[]),
+        0.0
+    );
+    assert_eq!(
+        metric(&streamed, "people_gateway_sync_items_in_flight", &[]),
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn streams_share_the_gateway_wide_cap() {
+    let bulk = limits(8, 3);
+    let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let users = add_users(&gateway, 40);
+    gateway.sim.set_latency(Some(Duration::from_millis(2)));
+    let streams = users.chunks(20).map(|users| {
+        let items: Vec<_> = users
+            .iter()
+            .map(|user| item(user.clone(), move_to(user, "Lisbon")))
+            .collect();
+        let mut client = gateway.client.clone();
+        async move {
+            read_sync(
+                client
+                    .sync_users(as_user(seed::ADMIN_TOKEN, tokio_stream::iter(items)))
+                    .await,
+            )
+            .await
+        }
+    });
+    let outcomes = futures_util::future::join_all(streams).await;
+    for outcome in outcomes {
+        assert!(outcome.ended.is_ok(), "{:?}", outcome.ended);
+        assert_eq!(outcome.by_id().len(), 20);
+    }
+    let peak = gateway.sim.peak_in_flight();
+    assert!(peak <= 3, "{peak} portal requests at once over two streams");
+}
+
+#[tokio::test]
+async fn a_bad_item_gets_the_unary_error_and_the_stream_goes_on() {
+    let mut gateway = Gateway::workspace().await;
+    let mike = seed::USER_ID;
+    let unknown = "00000000-0000-4000-8000-00000000abcd";
+    let fine = || set_contacts(mike, vec![contact("mail", "mike@example.com")]);
+    let bad_user = || set_contacts("not a guid", vec![contact("mail", "a@example.com")]);
+    let bad_contact = || add_contacts(mike, vec![contact("mail", "")]);
+    let unsupported = || {
+        Operation::UpdateUser(pb::UpdateUserRequest {
+            user_id: mike.into(),
+            spam: Some(true),
+            ..Default::default()
+        })
+    };
+    let missing = || add_contacts(unknown, vec![contact("mail", "x@example.com")]);
+    let items = vec![
+        item("", fine()),
+        item("x".repeat(129), fine()),
+        item("dup", fine()),
+        item("dup", fine()),
+        pb::SyncUsersRequest {
+            item_id: "no-operation".into(),
+            operation: None,
+        },
+        item("bad-user", bad_user()),
+        item("bad-contact", bad_contact()),
+        item("unsupported", unsupported()),
+        item("missing", missing()),
+        item("last", fine()),
+    ];
+    let outcome = gateway.sync_users(seed::ADMIN_TOKEN, items).await;
+    assert!(outcome.ended.is_ok(), "{:?}", outcome.ended);
+    assert_eq!(
+        outcome.answers.len(),
+        10,
+        "every item answered once, duplicates too"
+    );
+
+    let error_of = |id: &str| {
+        let answers: Vec<_> = outcome
+            .answers
+            .iter()
+            .filter(|answer| answer.item_id == id)
+            .collect();
+        answers
+            .iter()
+            .find_map(|answer| match &answer.result {
+                Some(Answer::Error(status)) => Some(status.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no error for {id:?}: {answers:?}"))
+    };
+    let bad_request_field = |status: &tonic_types::Status| {
+        let status = tonic::Status::with_details(
+            Code::from(status.code),
+            status.message.clone(),
+            prost::Message::encode_to_vec(status).into(),
+        );
+        bad_fields(&status)
+    };
+    for (id, field) in [
+        ("", "item_id"),
+        (&*"x".repeat(129), "item_id"),
+        ("dup", "item_id"),
+        ("no-operation", "operation"),
+    ] {
+        let status = error_of(id);
+        assert_eq!(status.code, Code::InvalidArgument as i32, "{id}");
+        assert_eq!(bad_request_field(&status), [field], "{id}");
+    }
+    // The rest fail exactly as their unary calls do.
+    for (id, operation) in [
+        ("bad-user", bad_user()),
+        ("bad-contact", bad_contact()),
+        ("unsupported", unsupported()),
+        ("missing", missing()),
+    ] {
+        let expected = unary(&mut gateway, seed::ADMIN_TOKEN, operation).await;
+        assert!(
+            matches!(expected, Answer::Error(_)),
+            "{id} succeeded as a unary call"
+        );
+        assert_eq!(
+            comparable(&Answer::Error(error_of(id)), &gateway),
+            comparable(&expected, &gateway),
+            "{id}"
+        );
+    }
+    let by_id: HashMap<_, _> = outcome
+        .answers
+        .iter()
+        .map(|answer| (answer.item_id.as_str(), answer))
+        .collect();
+    assert!(matches!(by_id["last"].result, Some(Answer::User(_))));
+    // Exactly one of the two "dup" items was carried out.
+    let dups = outcome
+        .answers
+        .iter()
+        .filter(|answer| answer.item_id == "dup" && matches!(answer.result, Some(Answer::User(_))))
+        .count();
+    assert_eq!(dups, 1);
+}
+
+#[tokio::test]
+async fn a_routing_key_covers_only_items_for_its_user() {
+    let mut gateway = Gateway::workspace().await;
+    let mut request = as_user(
+        seed::ADMIN_TOKEN,
+        tokio_stream::iter(vec![
+            item("mike", move_to(seed::USER_ID, "Oslo")),
+            item("jane", move_to(seed::ADMIN_ID, "Oslo")),
+        ]),
+    );
+    request
+        .metadata_mut()
+        .insert("x-people-user-id", seed::USER_ID.parse().unwrap());
+    let outcome = read_sync(gateway.client.sync_users(request).await).await;
+    let answers = outcome.by_id();
+    assert!(matches!(answers["mike"], Answer::User(_)));
+    let Answer::Error(status) = &answers["jane"] else {
+        panic!("an item for another user passed the routing key");
+    };
+    assert_eq!(status.code, Code::InvalidArgument as i32);
+    assert_eq!(
+        gateway
+            .sim
+            .user(uuid(seed::ADMIN_ID))
+            .unwrap()
+            .location
+            .as_deref(),
+        Some("Riga")
+    );
+}
+
+#[tokio::test]
+async fn self_and_the_callers_own_id_keep_one_order() {
+    let bulk = limits(8, 32);
+    let mut streamed = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let mut sequential = Gateway::workspace().await;
+    streamed.sim.set_latency(Some(Duration::from_millis(2)));
+    let mike = seed::USER_ID;
+    let operations = vec![
+        set_contacts("@self", vec![contact("mail", "a@example.com")]),
+        add_contacts(mike, vec![contact("skype", "b")]),
+        delete_contacts("@self", vec![contact("mail", "a@example.com")]),
+        add_contacts(mike, vec![contact("phone", "+1 555 0199")]),
+        set_contacts(mike, vec![contact("mail", "c@example.com")]),
+        add_contacts("@self", vec![contact("skype", "d")]),
+    ];
+    let items: Vec<_> = operations
+        .iter()
+        .enumerate()
+        .map(|(n, operation)| item(n.to_string(), operation.clone()))
+        .collect();
+    let outcome = streamed.sync_users(seed::USER_TOKEN, items).await;
+    assert!(outcome.ended.is_ok(), "{:?}", outcome.ended);
+    let answers = outcome.by_id();
+    for (n, operation) in operations.into_iter().enumerate() {
+        let expected = unary(&mut sequential, seed::USER_TOKEN, operation).await;
+        assert_eq!(
+            comparable(&answers[&n.to_string()], &streamed),
+            comparable(&expected, &sequential),
+            "item {n}"
+        );
+    }
+    assert_eq!(
+        streamed.sim.user(uuid(mike)).unwrap().contacts,
+        sequential.sim.user(uuid(mike)).unwrap().contacts
+    );
+}
+
+#[tokio::test]
+async fn the_portals_429_slows_the_stream_and_fails_no_item() {
+    let bulk = limits(4, 32);
+    let mut gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let users = add_users(&gateway, 10);
+    // Every request during the window is refused; the portal asks for a
+    // second's wait, longer than the window.
+    gateway.sim.throttle_for(Duration::from_millis(600), 1);
+    let items: Vec<_> = (0..40)
+        .map(|n| {
+            let user = &users[n % users.len()];
+            item(n.to_string(), move_to(user, &format!("step {n}")))
+        })
+        .collect();
+    let outcome = gateway.sync_users(seed::ADMIN_TOKEN, items).await;
+    assert!(outcome.ended.is_ok(), "{:?}", outcome.ended);
+    let answers = outcome.by_id();
+    assert_eq!(answers.len(), 40);
+    for (id, answer) in &answers {
+        assert!(matches!(answer, Answer::User(_)), "item {id}: {answer:?}");
+    }
+    let throttled = gateway.sim.throttled_requests();
+    assert!(
+        throttled >= 1,
+        "the portal never refused: the test proves nothing"
+    );
+    assert!(
+        throttled <= bulk.per_stream,
+        "{throttled} requests refused: the stream went on sending while asked to wait"
+    );
+    assert!(metric(&gateway, "people_gateway_sync_pauses_total", &[]) >= 1.0);
+}
+
+/// Items offered without end: counts how many the client library pulled.
+fn endless_items(
+    users: Vec<String>,
+    pulled: Arc<AtomicUsize>,
+    total: usize,
+) -> impl tokio_stream::Stream<Item = pb::SyncUsersRequest> {
+    tokio_stream::iter(0..total).map(move |n| {
+        pulled.fetch_add(1, Ordering::SeqCst);
+        let user = &users[n % users.len()];
+        item(n.to_string(), move_to(user, &format!("step {n}")))
+    })
+}
+
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[tokio::test]
+async fn a_stalled_portal_blocks_the_sender_within_bounded_memory() {
+    const OFFERED: usize = 100_000;
+    let bulk = limits(8, 32);
+    let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let users = add_users(&gateway, 50);
+    gateway.sim.hold_requests();
+    let before = resident_bytes();
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let mut client = gateway.client.clone();
+    let items = endless_items(users, Arc::clone(&pulled), OFFERED);
+    let stream = tokio::spawn(async move {
+        read_sync(client.sync_users(as_user(seed::ADMIN_TOKEN, items)).await).await
+    });
+    // The gateway fills its queue, then reads no more.
+    until("the gateway's queue is full", || {
+        metric(&gateway, "people_gateway_sync_queued_items", &[]) == bulk.queue as f64
+    })
+    .await;
+    until("the items started are at the portal", || {
+        gateway.sim.in_flight() == bulk.per_stream
+    })
+    .await;
+    // The sender is blocked by flow control: in two seconds it gets nowhere near the end.
+    let finished = tokio::time::timeout(Duration::from_secs(2), async {
+        while pulled.load(Ordering::SeqCst) < OFFERED {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let sent = pulled.load(Ordering::SeqCst);
+    assert!(
+        finished.is_err() && sent < OFFERED / 2,
+        "{sent} of {OFFERED} items taken"
+    );
+    let grown = resident_bytes().saturating_sub(before);
+    assert!(grown < 64 * 1024 * 1024, "memory grew by {grown} bytes");
+    assert_eq!(
+        gateway.sim.in_flight(),
+        bulk.per_stream,
+        "more items started than allowed"
+    );
+    stream.abort();
+    gateway.sim.release_requests();
+    gateway.writes_settled().await;
+}
+
+#[tokio::test]
+async fn at_the_deadline_queued_items_are_never_started() {
+    let bulk = limits(4, 32);
+    let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let users = add_users(&gateway, 20);
+    gateway.sim.hold_requests();
+    let items: Vec<_> = users
+        .iter()
+        .map(|user| item(user.clone(), move_to(user, "Lisbon")))
+        .collect();
+    let mut request = as_user(seed::ADMIN_TOKEN, tokio_stream::iter(items));
+    request.set_timeout(Duration::from_millis(300));
+    let mut client = gateway.client.clone();
+    let outcome = read_sync(client.sync_users(request).await).await;
+    let status = outcome.ended.expect_err("the stream outlived its deadline");
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    gateway.sim.release_requests();
+    gateway.writes_settled().await;
+    let reached: std::collections::HashSet<String> = gateway
+        .people_requests()
+        .iter()
+        .map(|request| {
+            request
+                .path
+                .split('/')
+                .nth(4)
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        reached.len() <= bulk.per_stream,
+        "{} users reached the portal, {} items may run at once",
+        reached.len(),
+        bulk.per_stream
+    );
+    assert!(
+        gateway.portal_requests_of("PUT").is_empty(),
+        "a write was sent after the deadline"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_answers_queued_items_and_finishes_started_ones() {
+    let bulk = limits(4, 32);
+    let mut gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let users = add_users(&gateway, 20);
+    gateway.sim.hold_requests();
+    let (sender, receiver) = tokio::sync::mpsc::channel(32);
+    for user in &users {
+        sender
+            .send(item(user.clone(), move_to(user, "Lisbon")))
+            .await
+            .unwrap();
+    }
+    let mut client = gateway.client.clone();
+    let stream = tokio::spawn(async move {
+        let items = tokio_stream::wrappers::ReceiverStream::new(receiver);
+        read_sync(client.sync_users(as_user(seed::ADMIN_TOKEN, items)).await).await
+    });
+    until("four items at the portal, sixteen queued", || {
+        gateway.sim.in_flight() == 4
+            && metric(&gateway, "people_gateway_sync_queued_items", &[]) == 16.0
+    })
+    .await;
+    let server = gateway.shut_down();
+    until("the queue is answered", || {
+        metric(&gateway, "people_gateway_sync_queued_items", &[]) == 0.0
+    })
+    .await;
+    gateway.sim.release_requests();
+    let outcome = stream.await.unwrap();
+    drop(sender);
+    let status = outcome
+        .ended
+        .as_ref()
+        .expect_err("the stream ended as if complete");
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(reason(status), "SHUTTING_DOWN");
+    let answers = outcome.by_id();
+    assert_eq!(answers.len(), 20);
+    let done = answers
+        .values()
+        .filter(|answer| matches!(answer, Answer::User(_)))
+        .count();
+    let refused = answers
+        .values()
+        .filter(|answer| matches!(answer, Answer::Error(status) if status.code == Code::Unavailable as i32))
+        .count();
+    assert_eq!((done, refused), (4, 16));
+    assert_eq!(gateway.portal_requests_of("PUT").len(), 4);
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_without_a_usable_credential_ends_at_once() {
+    let mut gateway = Gateway::workspace().await;
+    let items = tokio_stream::iter(vec![item("a", move_to(seed::USER_ID, "Oslo"))]);
+    let outcome = read_sync(gateway.client.sync_users(items).await).await;
+    let status = outcome.ended.expect_err("a stream without a credential");
+    assert_status(&status, Code::Unauthenticated, "MISSING_CREDENTIALS");
+    assert!(gateway.people_requests().is_empty());
+}
+
+#[tokio::test]
+async fn streams_and_items_per_stream_are_bounded() {
+    let bulk = BulkSettings {
+        max_streams: 1,
+        max_items: 3,
+        ..BulkSettings::default()
+    };
+    let mut gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    let mut client = gateway.client.clone();
+    let open = client
+        .sync_users(as_user(
+            seed::ADMIN_TOKEN,
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        ))
+        .await
+        .unwrap();
+    let second = gateway
+        .sync_users(
+            seed::ADMIN_TOKEN,
+            vec![item("a", move_to(seed::USER_ID, "Oslo"))],
+        )
+        .await;
+    assert_status(
+        &second.ended.unwrap_err(),
+        Code::ResourceExhausted,
+        "TOO_MANY_STREAMS",
+    );
+    drop((sender, open));
+
+    until("the first stream is closed", || {
+        metric(&gateway, "people_gateway_sync_streams", &[]) == 0.0
+    })
+    .await;
+    let items: Vec<_> = (0..5)
+        .map(|n| item(n.to_string(), move_to(seed::USER_ID, &format!("step {n}"))))
+        .collect();
+    let outcome = gateway.sync_users(seed::ADMIN_TOKEN, items).await;
+    assert_status(
+        outcome.ended.as_ref().unwrap_err(),
+        Code::ResourceExhausted,
+        "TOO_MANY_ITEMS",
+    );
+    let answers = outcome.by_id();
+    assert_eq!(
+        answers.len(),
+        4,
+        "three items carried out, the fourth refused, the fifth not read"
+    );
+    assert!(
+        matches!(&answers["3"], Answer::Error(status) if status.code == Code::ResourceExhausted as i32)
+    );
+    assert_eq!(
+        gateway
+            .sim
+            .user(uuid(seed::USER_ID))
+            .unwrap()
+            .location
+            .as_deref(),
+        Some("step 2")
+    );
+}
