@@ -7,6 +7,9 @@
 //! also reports peak memory, portal connections opened, and the latency of the
 //! same portal request sent straight to the stub.
 //!
+//! Last, it compares a SyncUsers stream with the same changes sent as unary
+//! calls at the same concurrency.
+//!
 //! Run: `cargo bench --bench gateway` (env: BENCH_CALLS, BENCH_ROUNDS).
 
 // A benchmark run aborts on the first failure; there is no caller to answer.
@@ -247,6 +250,95 @@ async fn phase(
     }
 }
 
+/// Items of one SyncUsers stream at the portal at once, and the unary
+/// concurrency it is compared with.
+const SYNC_CONCURRENCY: usize = 16;
+
+fn contact_change(n: usize) -> pb::UpdateContactsRequest {
+    pb::UpdateContactsRequest {
+        user_id: user_of(n),
+        contacts: vec![pb::Contact {
+            r#type: "telegram".into(),
+            value: format!("@bulk{n}"),
+        }],
+        spam: None,
+    }
+}
+
+/// `items` UpdateContacts changes through one SyncUsers stream, each answer checked.
+async fn sync_phase(channel: Channel, pid: u32, items: usize) -> Phase {
+    use pb::{sync_users_request::Operation, sync_users_response::Result as Answer};
+    let cpu_before = cpu_seconds(pid);
+    let started = Instant::now();
+    let requests = tokio_stream::iter((0..items).map(|n| pb::SyncUsersRequest {
+        item_id: n.to_string(),
+        operation: Some(Operation::UpdateContacts(contact_change(n))),
+    }));
+    let mut answers = PeopleServiceClient::new(channel)
+        .sync_users(with_token(requests))
+        .await
+        .expect("SyncUsers")
+        .into_inner();
+    let mut answered = 0;
+    while let Some(answer) = answers.message().await.expect("SyncUsers stream") {
+        let n: usize = answer.item_id.parse().unwrap();
+        match answer.result {
+            Some(Answer::User(user)) => assert_eq!(user.id, user_of(n)),
+            other => panic!("item {n}: {other:?}"),
+        }
+        answered += 1;
+    }
+    assert_eq!(answered, items);
+    Phase {
+        calls: items,
+        elapsed: started.elapsed(),
+        cpu: cpu_seconds(pid) - cpu_before,
+        latency: Histogram::<u64>::new(3).unwrap(),
+    }
+}
+
+/// SyncUsers against the same changes as unary UpdateContacts calls at the
+/// same concurrency, rounds interleaved: items per second and gateway CPU per item.
+async fn compare_sync(channels: &[Channel], pid: u32, items: usize, rounds: usize) {
+    let mut unary = Vec::new();
+    let mut stream = Vec::new();
+    for _ in 0..rounds {
+        unary.push(phase(channels, pid, Rpc::UpdateContacts, items, SYNC_CONCURRENCY).await);
+        stream.push(sync_phase(channels[0].clone(), pid, items).await);
+    }
+    println!();
+    println!(
+        "SyncUsers against unary UpdateContacts: {items} changes per round, median of {rounds} rounds, {SYNC_CONCURRENCY} at the portal at once"
+    );
+    println!();
+    println!("| how | changes/s | gateway CPU µs/change |");
+    println!("|---|---:|---:|");
+    for (how, phases) in [
+        (
+            format!("unary UpdateContacts, {SYNC_CONCURRENCY} concurrent calls"),
+            &unary,
+        ),
+        (
+            format!("one SyncUsers stream, --bulk-concurrency {SYNC_CONCURRENCY}"),
+            &stream,
+        ),
+    ] {
+        let rate = median(
+            phases
+                .iter()
+                .map(|p| p.calls as f64 / p.elapsed.as_secs_f64())
+                .collect(),
+        );
+        let cpu = median(
+            phases
+                .iter()
+                .map(|p| p.cpu / p.calls as f64 * 1e6)
+                .collect(),
+        );
+        println!("| {how} | {rate:.0} | {cpu:.1} |");
+    }
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -329,6 +421,10 @@ async fn main() {
                 "workspace",
                 "--max-concurrency",
                 "4096",
+                "--bulk-concurrency",
+                &SYNC_CONCURRENCY.to_string(),
+                "--bulk-max-in-flight",
+                "64",
             ])
             .stderr(Stdio::null())
             .spawn()
@@ -342,6 +438,7 @@ async fn main() {
     for rpc in Rpc::ALL {
         phase(&channels, pid, rpc, 200, 8).await;
     }
+    sync_phase(channels[0].clone(), pid, 200).await;
 
     println!(
         "people-gateway: {calls} calls per RPC and round, median of {rounds} rounds, {CONNECTIONS} connections, \
@@ -415,16 +512,19 @@ async fn main() {
         .unwrap();
     println!();
     println!(
-        "- resident memory: {:.1} MiB idle, {:.1} MiB peak (up to 1,024 concurrent calls)",
+        "- resident memory: {:.1} MiB idle, {:.1} MiB peak (at the highest concurrency run)",
         idle_kib as f64 / 1024.0,
         peak_kib as f64 / 1024.0
     );
-    println!(
-        "- portal round trip at concurrency 1, p50: {direct:.0} µs straight to the stub, {getuser_p50_at_1:.0} µs as a GetUser through the gateway: {:.0} µs added",
-        getuser_p50_at_1 - direct
-    );
+    if getuser_p50_at_1 > 0.0 {
+        println!(
+            "- portal round trip at concurrency 1, p50: {direct:.0} µs straight to the stub, {getuser_p50_at_1:.0} µs as a GetUser through the gateway: {:.0} µs added",
+            getuser_p50_at_1 - direct
+        );
+    }
     println!(
         "- portal connections the stub accepted over the whole run: {stub_connections} (the bench's own direct requests included)"
     );
+    compare_sync(&channels, pid, calls, rounds).await;
     drop(gateway);
 }
