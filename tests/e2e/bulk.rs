@@ -14,7 +14,7 @@ use pb::sync_users_request::Operation;
 use pb::sync_users_response::Result as Answer;
 use people_gateway::bulk::{BulkSettings, rpc_status};
 use people_gateway::config::Product;
-use people_gateway::simulator::seed;
+use people_gateway::simulator::{Fault, seed};
 use tokio_stream::StreamExt as _;
 use tonic::Code;
 
@@ -730,4 +730,81 @@ async fn streams_and_items_per_stream_are_bounded() {
             .as_deref(),
         Some("step 2")
     );
+}
+
+#[tokio::test]
+async fn a_503_that_says_how_long_to_wait_is_waited_out_even_for_a_write() {
+    let mut gateway = Gateway::workspace().await;
+    gateway.sim.push_fault_on(
+        "PUT",
+        Fault::Respond {
+            status: 503,
+            content_type: Some("text/html".into()),
+            body: "<html>maintenance</html>".into(),
+            headers: vec![("Retry-After".into(), "1".into())],
+        },
+    );
+    let items = vec![item("mike", move_to(seed::USER_ID, "Oslo"))];
+    let outcome = gateway.sync_users(seed::ADMIN_TOKEN, items).await;
+    assert!(outcome.ended.is_ok(), "{:?}", outcome.ended);
+    assert!(matches!(outcome.by_id()["mike"], Answer::User(_)));
+    // The refused write and the one after the wait, each after a fresh read.
+    assert_eq!(gateway.portal_requests_of("PUT").len(), 2);
+    assert_eq!(
+        gateway
+            .sim
+            .user(uuid(seed::USER_ID))
+            .unwrap()
+            .location
+            .as_deref(),
+        Some("Oslo")
+    );
+    assert_eq!(
+        metric(&gateway, "people_gateway_sync_pauses_total", &[]),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn a_caller_that_leaves_starts_nothing_more() {
+    let bulk = limits(4, 32);
+    let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let users = add_users(&gateway, 20);
+    gateway.sim.hold_requests();
+    let items: Vec<_> = users
+        .iter()
+        .map(|user| item(user.clone(), move_to(user, "Lisbon")))
+        .collect();
+    let mut client = gateway.client.clone();
+    let stream = tokio::spawn(async move {
+        read_sync(
+            client
+                .sync_users(as_user(seed::ADMIN_TOKEN, tokio_stream::iter(items)))
+                .await,
+        )
+        .await
+    });
+    until("four items at the portal", || gateway.sim.in_flight() == 4).await;
+    stream.abort();
+    until("the stream is gone", || {
+        metric(&gateway, "people_gateway_sync_streams", &[]) == 0.0
+    })
+    .await;
+    gateway.sim.release_requests();
+    gateway.writes_settled().await;
+    let reached: std::collections::HashSet<String> = gateway
+        .people_requests()
+        .iter()
+        .map(|request| {
+            request
+                .path
+                .split('/')
+                .nth(4)
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(reached.len(), 4, "items started after their caller left");
+    // Those four had their users' locks: their writes ran to the end.
+    assert_eq!(gateway.portal_requests_of("PUT").len(), 4);
 }
