@@ -157,22 +157,48 @@ fn mixed_items(users: &[String]) -> Vec<pb::SyncUsersRequest> {
     items
 }
 
+/// The user a People API path names (`/api/2.0/people/{user}/…`).
+fn user_in(path: &str) -> String {
+    path.split('/').nth(4).unwrap_or_default().to_owned()
+}
+
+/// The users any People request named.
+fn users_reached(gateway: &Gateway) -> std::collections::HashSet<String> {
+    gateway
+        .people_requests()
+        .iter()
+        .map(|request| user_in(&request.path))
+        .collect()
+}
+
 /// The writes the portal received per user, in arrival order.
 fn writes_per_user(gateway: &Gateway) -> HashMap<String, Vec<(String, String)>> {
     let mut writes: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for request in gateway.portal_requests_of("PUT") {
-        let user = request
-            .path
-            .split('/')
-            .nth(4)
-            .unwrap_or_default()
-            .to_owned();
+        let user = user_in(&request.path);
         writes
             .entry(user)
             .or_default()
             .push((request.path.clone(), request.body.clone()));
     }
     writes
+}
+
+/// One item per user: each moves to Lisbon.
+fn everyone_moves(users: &[String]) -> Vec<pb::SyncUsersRequest> {
+    users
+        .iter()
+        .map(|user| item(user.clone(), move_to(user, "Lisbon")))
+        .collect()
+}
+
+/// A SyncUsers stream as the owner over `client`, read to its end.
+async fn sync_as_admin(
+    client: &mut pb::people_service_client::PeopleServiceClient<tonic::transport::Channel>,
+    items: Vec<pb::SyncUsersRequest>,
+) -> SyncOutcome {
+    let request = as_user(seed::ADMIN_TOKEN, tokio_stream::iter(items));
+    read_sync(client.sync_users(request).await).await
 }
 
 fn with_bulk(product: Product, bulk: BulkSettings) -> Options {
@@ -267,19 +293,9 @@ async fn streams_share_the_gateway_wide_cap() {
     let users = add_users(&gateway, 40);
     gateway.sim.set_latency(Some(Duration::from_millis(2)));
     let streams = users.chunks(20).map(|users| {
-        let items: Vec<_> = users
-            .iter()
-            .map(|user| item(user.clone(), move_to(user, "Lisbon")))
-            .collect();
+        let items = everyone_moves(users);
         let mut client = gateway.client.clone();
-        async move {
-            read_sync(
-                client
-                    .sync_users(as_user(seed::ADMIN_TOKEN, tokio_stream::iter(items)))
-                    .await,
-            )
-            .await
-        }
+        async move { sync_as_admin(&mut client, items).await }
     });
     let outcomes = futures_util::future::join_all(streams).await;
     for outcome in outcomes {
@@ -571,10 +587,7 @@ async fn at_the_deadline_queued_items_are_never_started() {
     let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
     let users = add_users(&gateway, 20);
     gateway.sim.hold_requests();
-    let items: Vec<_> = users
-        .iter()
-        .map(|user| item(user.clone(), move_to(user, "Lisbon")))
-        .collect();
+    let items = everyone_moves(&users);
     let mut request = as_user(seed::ADMIN_TOKEN, tokio_stream::iter(items));
     request.set_timeout(Duration::from_millis(300));
     let mut client = gateway.client.clone();
@@ -583,18 +596,7 @@ async fn at_the_deadline_queued_items_are_never_started() {
     assert_eq!(status.code(), Code::DeadlineExceeded);
     gateway.sim.release_requests();
     gateway.writes_settled().await;
-    let reached: std::collections::HashSet<String> = gateway
-        .people_requests()
-        .iter()
-        .map(|request| {
-            request
-                .path
-                .split('/')
-                .nth(4)
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect();
+    let reached = users_reached(&gateway);
     assert!(
         reached.len() <= bulk.per_stream,
         "{} users reached the portal, {} items may run at once",
@@ -771,19 +773,9 @@ async fn a_caller_that_leaves_starts_nothing_more() {
     let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
     let users = add_users(&gateway, 20);
     gateway.sim.hold_requests();
-    let items: Vec<_> = users
-        .iter()
-        .map(|user| item(user.clone(), move_to(user, "Lisbon")))
-        .collect();
+    let items = everyone_moves(&users);
     let mut client = gateway.client.clone();
-    let stream = tokio::spawn(async move {
-        read_sync(
-            client
-                .sync_users(as_user(seed::ADMIN_TOKEN, tokio_stream::iter(items)))
-                .await,
-        )
-        .await
-    });
+    let stream = tokio::spawn(async move { sync_as_admin(&mut client, items).await });
     until("four items at the portal", || gateway.sim.in_flight() == 4).await;
     stream.abort();
     until("the stream is gone", || {
@@ -792,18 +784,7 @@ async fn a_caller_that_leaves_starts_nothing_more() {
     .await;
     gateway.sim.release_requests();
     gateway.writes_settled().await;
-    let reached: std::collections::HashSet<String> = gateway
-        .people_requests()
-        .iter()
-        .map(|request| {
-            request
-                .path
-                .split('/')
-                .nth(4)
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect();
+    let reached = users_reached(&gateway);
     assert_eq!(reached.len(), 4, "items started after their caller left");
     // Those four had their users' locks: their writes ran to the end.
     assert_eq!(gateway.portal_requests_of("PUT").len(), 4);
