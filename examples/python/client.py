@@ -1,5 +1,6 @@
 """A people-gateway client in Python (grpcio): reads a user, merges a contact,
-and reads the google.rpc details of an error.
+reads the google.rpc details of an error, and streams changes through
+SyncUsers, matching each answer to its item.
 
     pip install -r requirements.txt && ./generate.sh
     python client.py localhost:50051 demo-admin-token
@@ -29,6 +30,49 @@ def details(error: grpc.RpcError) -> dict:
     return {}
 
 
+def info_of(status) -> dict:
+    """The ErrorInfo of a google.rpc.Status, as a SyncUsers item error carries it."""
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return {"reason": info.reason, **dict(info.metadata)}
+    return {}
+
+
+def sync(people, metadata) -> None:
+    """Streams a few changes; the generator is read only as the gateway takes items."""
+    changes = {
+        "mike-moves": people_pb2.SyncUsersRequest(
+            item_id="mike-moves",
+            update_user=people_pb2.UpdateUserRequest(user_id=MIKE, location="Riga"),
+        ),
+        "mike-telegram": people_pb2.SyncUsersRequest(
+            item_id="mike-telegram",
+            update_contacts=people_pb2.UpdateContactsRequest(
+                user_id=MIKE, contacts=[people_pb2.Contact(type="telegram", value="@mike_synced")]
+            ),
+        ),
+        "nobody": people_pb2.SyncUsersRequest(
+            item_id="nobody",
+            set_contacts=people_pb2.SetContactsRequest(user_id=NOBODY),
+        ),
+    }
+    answers = {}
+    for answer in people.SyncUsers(iter(changes.values()), metadata=metadata, timeout=30):
+        assert answer.item_id not in answers, f"{answer.item_id} answered twice"
+        answers[answer.item_id] = answer
+    assert answers.keys() == changes.keys(), answers.keys()
+    assert answers["mike-moves"].user.location == "Riga"
+    contacts = [(c.type, c.value) for c in answers["mike-telegram"].user.contacts.contacts]
+    assert ("telegram", "@mike_synced") in contacts, contacts
+    failed = answers["nobody"]
+    assert failed.WhichOneof("result") == "error"
+    assert failed.error.code == grpc.StatusCode.NOT_FOUND.value[0], failed.error
+    assert info_of(failed.error).get("reason") == "PORTAL_NOT_FOUND", failed.error
+    print(f"synced {len(answers)} items: 2 applied, 1 failed ({failed.error.message})")
+
+
 def main(target: str, token: str) -> int:
     metadata = [("authorization", token)]
     with grpc.insecure_channel(target) as channel:
@@ -48,6 +92,8 @@ def main(target: str, token: str) -> int:
         kept = [(c.type, c.value) for c in merged.contacts.contacts]
         assert ("telegram", "@mike_from_python") in kept, kept
         print(f"merged a contact: {len(kept)} contacts now")
+
+        sync(people, metadata)
 
         try:
             people.GetUser(people_pb2.GetUserRequest(user_id=NOBODY), metadata=metadata, timeout=10)
