@@ -885,3 +885,61 @@ async fn docspace_before_3_7_1_applies_own_details_and_ignores_the_owners_status
     assert_eq!(owner.status, StatusCode::OK);
     assert_eq!(sim.user(id(seed::ADMIN_ID)).unwrap().status, 1);
 }
+
+#[tokio::test]
+async fn the_rate_limiter_answers_429_with_retry_after_and_applies_nothing() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    sim.throttle_for(Duration::from_secs(60), 7);
+    let path = format!("api/2.0/people/{}", seed::USER_ID);
+    let refused = call(
+        &sim,
+        Method::PUT,
+        &path,
+        Some(seed::ADMIN_TOKEN),
+        Some(json!({"firstname": "Throttled"})),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.header("retry-after"), Some("7"));
+    assert_eq!(refused.header("x-ratelimit-remaining"), Some("0"));
+    assert!(refused.text.is_empty(), "{}", refused.text);
+    assert_eq!(sim.throttled_requests(), 1);
+    assert_eq!(sim.user(id(seed::USER_ID)).unwrap().first_name, "Mike");
+    // A window that is over refuses nothing.
+    sim.throttle_for(Duration::ZERO, 7);
+    let answered = call(&sim, Method::GET, &path, Some(seed::ADMIN_TOKEN), None).await;
+    assert_eq!(answered.status, StatusCode::OK);
+    assert_eq!(sim.throttled_requests(), 1);
+}
+
+#[tokio::test]
+async fn a_held_portal_records_requests_and_answers_them_once_released() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    sim.hold_requests();
+    let path = format!("api/2.0/people/{}", seed::USER_ID);
+    let pending = tokio::spawn({
+        let url = sim.base_url().join(&path).unwrap();
+        async move {
+            Client::new()
+                .get(url)
+                .header(header::AUTHORIZATION, seed::ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let held = tokio::time::timeout(Duration::from_secs(5), async {
+        while sim.in_flight() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(held.is_ok(), "the request never arrived");
+    assert_eq!(sim.requests().len(), 1, "a held request is recorded");
+    assert!(!pending.is_finished());
+    sim.release_requests();
+    assert_eq!(pending.await.unwrap(), StatusCode::OK);
+    assert_eq!(sim.peak_in_flight(), 1);
+    assert_eq!(sim.in_flight(), 0);
+}

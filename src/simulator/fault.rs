@@ -168,12 +168,18 @@ impl Stream for HalfThenAbort {
     }
 }
 
-/// The rate limiter's refusal: HTTP 429 with `Retry-After` in seconds; the request is not applied.
-pub(crate) fn rate_limited(
-    product: Product,
-    retry_after_seconds: u64,
-    incoming: &Incoming,
-) -> Reply {
-    portal_error(product, 429, "Too many requests", incoming)
+/// The rate limiter's refusal, as DocSpace's middleware sends it before any API method runs:
+/// HTTP 429 with no body, `Retry-After` in seconds and `X-RateLimit-*` headers; nothing is
+/// applied (DS@v3.7.2 common/ASC.Api.Core/Core/BaseStartup.cs:191-412, the same at v3.6.1
+/// :133-343: `AddRateLimiter` with Redis sliding-window partitions per user and method, and
+/// `OnRejected` = RedisRateLimiting.AspNetCore's `RateLimitMetadata.OnRejected`, which sets 429
+/// and copies the lease's limit, remaining count and retry-after into headers).
+pub(crate) fn rate_limited(retry_after_seconds: u64, limit: u32) -> Reply {
+    Reply::empty(StatusCode::TOO_MANY_REQUESTS)
         .with_header(header::RETRY_AFTER, &retry_after_seconds.to_string())
+        .with_header(
+            HeaderName::from_static("x-ratelimit-limit"),
+            &limit.to_string(),
+        )
+        .with_header(HeaderName::from_static("x-ratelimit-remaining"), "0")
 }

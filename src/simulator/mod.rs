@@ -1,7 +1,9 @@
 //! A simulated ONLYOFFICE portal: a real HTTP server answering the People API exactly as
 //! Workspace (CommunityServer) or DocSpace (3.1.1 to 3.6.x, or 3.7.1 and later) do on the wire,
 //! quirks and faults included, plus the anonymous build endpoint that says which is which.
-//! The gateway's end-to-end tests and its `--demo` mode run against it.
+//! The gateway's end-to-end tests and its `--demo` mode run against it. Tests can also stall it
+//! (`hold_requests`), rate-limit it as DocSpace's limiter does (`throttle_for`), and read the
+//! most requests it handled at once (`peak_in_flight`).
 //!
 //! A request goes: `wire::Incoming` (recorded, fault and latency picked in arrival order) →
 //! `routes` (which API method) → `workspace` or `docspace` (auth, binding, the method's rules
@@ -230,8 +232,11 @@ impl Simulator {
     }
 
     /// The portal's rate limiter refuses every request for `window` from
-    /// now, as it does when a client exceeds its limit: HTTP 429 with
-    /// `Retry-After: retry_after_seconds`; nothing is applied.
+    /// now, as DocSpace's does when a client exceeds its limit: HTTP 429
+    /// with no body, `Retry-After: retry_after_seconds` and `X-RateLimit-*`;
+    /// nothing is applied. Workspace's API host has no rate limiter (no 429
+    /// anywhere in CS@7c503dfb5 module/ASC.Api), but a proxy in front of it may
+    /// answer the same way, so the simulator does this for either product.
     pub fn throttle_for(&self, window: Duration, retry_after_seconds: u64) {
         let refused = self.throttled_requests();
         *lock(&self.shared.throttle) = Some(Throttle {
@@ -328,6 +333,10 @@ struct Shared {
     throttle: Mutex<Option<Throttle>>,
 }
 
+/// The permit limit the simulated rate limiter reports (DocSpace's default for authenticated
+/// GETs per minute is configured in `core:hosting:rateLimiterOptions`; the value is illustrative).
+const THROTTLE_LIMIT: u32 = 1500;
+
 /// The rate limiter refusing every request until `until`.
 struct Throttle {
     until: tokio::time::Instant,
@@ -387,7 +396,7 @@ impl Shared {
     }
 
     /// The rate limiter's refusal, while it refuses.
-    fn throttled(&self, incoming: &Incoming) -> Option<Reply> {
+    fn throttled(&self) -> Option<Reply> {
         let mut throttle = lock(&self.throttle);
         let throttle = throttle.as_mut()?;
         if tokio::time::Instant::now() >= throttle.until {
@@ -395,9 +404,8 @@ impl Shared {
         }
         throttle.refused += 1;
         Some(fault::rate_limited(
-            self.product,
             throttle.retry_after_seconds,
-            incoming,
+            THROTTLE_LIMIT,
         ))
     }
 
@@ -428,7 +436,7 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let incoming = Incoming::new(&parts, body, &shared.fallback_host);
     let _handling = Handling::enter(&shared.in_flight);
     let fault = shared.arrive(&incoming);
-    if let Some(refusal) = shared.throttled(&incoming) {
+    if let Some(refusal) = shared.throttled() {
         return refusal.into_response();
     }
     // A stalled portal: wait (unanswered) while held; a closed channel cannot happen here.
