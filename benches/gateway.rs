@@ -42,7 +42,18 @@ fn env_number(name: &str, default: usize) -> usize {
 struct Process(Child);
 
 impl Drop for Process {
+    /// SIGTERM first, so that a profiler around the gateway writes its
+    /// report; SIGKILL after 30 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..300 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -62,6 +73,21 @@ fn build() {
         .status()
         .expect("cargo build");
     assert!(status.success(), "the build failed");
+}
+
+/// The gateway's command line; `BENCH_WRAPPER` (e.g. `valgrind --tool=massif`)
+/// runs it under a profiler. The pid is then the wrapper's, which is the
+/// profiled process itself for valgrind and perf.
+fn gateway_command(binary: &std::path::Path) -> Command {
+    match std::env::var("BENCH_WRAPPER") {
+        Ok(wrapper) if !wrapper.trim().is_empty() => {
+            let mut words = wrapper.split_whitespace();
+            let mut command = Command::new(words.next().unwrap_or_default());
+            command.args(words).arg(binary);
+            command
+        }
+        _ => Command::new(binary),
+    }
 }
 
 fn target_dir() -> std::path::PathBuf {
@@ -411,7 +437,7 @@ async fn main() {
 
     let port = free_port();
     let gateway = Process(
-        Command::new(release.join("people-gateway"))
+        gateway_command(&release.join("people-gateway"))
             .args([
                 "--listen",
                 &format!("127.0.0.1:{port}"),

@@ -18,7 +18,6 @@ use reqwest::{
 };
 use serde::Serialize;
 use tower::ServiceExt as _;
-use tower::limit::ConcurrencyLimit;
 use tower::retry::Retry;
 use tracing::{debug, instrument};
 use url::Url;
@@ -242,7 +241,16 @@ impl PortalClient {
             return Err(PortalError::Timeout);
         }
         let started = Instant::now();
-        let result = self.attempt(endpoint, request, credential, deadline).await;
+        // At most `max_connections` exchanges at once, so the pool never
+        // opens more. The permit comes first and the exchange's (large)
+        // future is allocated only then: a call waiting for a connection
+        // holds a few bytes, not a whole HTTP request in the making.
+        let Some(_connection) = self.connection(deadline).await else {
+            self.metrics
+                .record_portal(endpoint, "timeout", started.elapsed());
+            return Err(PortalError::Timeout);
+        };
+        let result = Box::pin(self.attempt(endpoint, request, credential, deadline)).await;
         let outcome = match &result {
             Ok((status, _, _)) => {
                 tracing::Span::current().record("http_status", status);
@@ -289,10 +297,7 @@ impl PortalClient {
             .retry
             .policy(deadline, self.timeout, endpoint, Arc::clone(&self.metrics));
         *request.timeout_mut() = Some(policy.attempt_timeout(Instant::now()));
-        // At most `max_connections` requests at once: the pool never opens more.
-        let limited =
-            ConcurrencyLimit::with_semaphore(self.http.clone(), Arc::clone(&self.connections));
-        let response = Retry::new(policy, limited)
+        let response = Retry::new(policy, self.http.clone())
             .oneshot(request)
             .await
             .map_err(transport_error)?;
@@ -309,6 +314,17 @@ impl PortalClient {
         );
         let body = read_capped(response, self.max_body).await?;
         Ok((status, body, retry_after))
+    }
+
+    /// A place among the exchanges in flight, unless the deadline passes first.
+    async fn connection(&self, deadline: Deadline) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let acquire = self.connections.acquire();
+        let permit = match deadline.instant() {
+            Some(at) => tokio::time::timeout_at(at.into(), acquire).await.ok()?,
+            None => acquire.await,
+        };
+        // The semaphore is never closed.
+        permit.ok()
     }
 
     /// Asks the anonymous build endpoint whether the portal answers at all,

@@ -59,6 +59,10 @@ where
 /// The subscriber the layers above sit on.
 type Base = Layered<EnvFilter, Registry>;
 
+/// Lines waiting for the writer thread before callers wait: a few
+/// milliseconds of a busy gateway's lines, in 256 KiB.
+const LINES_QUEUED: usize = 8192;
+
 /// Installs the process-wide subscriber: `format` on stderr, `RUST_LOG` or
 /// `info`, spans to `otel` when given. Lines are written by a thread of their
 /// own, buffered and flushed whenever it has caught up, so a call never waits
@@ -70,6 +74,8 @@ pub fn init(format: LogFormat, otel: Option<&otel::Provider>) -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal();
     let (writer, guard) = NonBlockingBuilder::default()
+        // The queue is allocated whole up front (32 bytes a line).
+        .buffered_lines_limit(LINES_QUEUED)
         .lossy(false)
         .thread_name("log-writer")
         .finish(std::io::BufWriter::new(std::io::stderr()));

@@ -42,6 +42,8 @@ pub struct Options {
     pub portal_ca: Option<Vec<u8>>,
     /// The SyncUsers limits.
     pub bulk: BulkSettings,
+    /// `--portal-max-connections`.
+    pub portal_max_connections: usize,
 }
 
 impl Options {
@@ -57,6 +59,7 @@ impl Options {
             serve: ServeSettings::default(),
             portal_ca: None,
             bulk: BulkSettings::default(),
+            portal_max_connections: 64,
         }
     }
 }
@@ -94,7 +97,7 @@ impl Gateway {
             connect_timeout: Duration::from_secs(2),
             max_body: options.portal_max_body,
             extra_roots_pem: options.portal_ca,
-            max_connections: 64,
+            max_connections: options.portal_max_connections,
         };
         let fallback = options
             .fallback_token

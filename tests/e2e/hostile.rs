@@ -570,3 +570,56 @@ async fn a_call_without_credentials_is_told_how_to_send_one() {
         assert!(status.message().contains(hint), "{status:?}");
     }
 }
+
+#[tokio::test]
+async fn portal_requests_never_exceed_the_connection_cap_and_a_waiting_call_keeps_its_deadline() {
+    let mut options = Options::new(Product::Workspace);
+    options.portal_max_connections = 2;
+    let gateway = Gateway::start(options).await;
+    gateway.sim.hold_requests();
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let mut client = gateway.client.clone();
+            tokio::spawn(async move {
+                client
+                    .get_user(as_user(
+                        seed::ADMIN_TOKEN,
+                        pb::GetUserRequest {
+                            user_id: seed::USER_ID.into(),
+                        },
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    until("two requests at the portal", || {
+        gateway.sim.in_flight() == 2
+    })
+    .await;
+    // Another caller waits for a connection, and gives up at its deadline.
+    let mut late = as_user(
+        seed::ADMIN_TOKEN,
+        pb::GetUserRequest {
+            user_id: seed::USER_ID.into(),
+        },
+    );
+    late.set_timeout(Duration::from_millis(200));
+    let status = gateway.client.clone().get_user(late).await.unwrap_err();
+    // Whichever side notices the deadline first ends the call.
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{status:?}"
+    );
+    assert_eq!(
+        gateway.sim.requests().len(),
+        2,
+        "a request went past the cap"
+    );
+    gateway.sim.release_requests();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(gateway.sim.peak_in_flight(), 2);
+    // The six callers that waited got their answers; the one that left sent nothing.
+    assert_eq!(gateway.sim.requests().len(), 6);
+}
