@@ -365,6 +365,130 @@ async fn compare_sync(channels: &[Channel], pid: u32, items: usize, rounds: usiz
     }
 }
 
+/// nginx as a peer: one process (`master_process off`, one worker's work)
+/// proxying gRPC to the gateway with `grpc_pass` over kept-alive upstream
+/// connections. `None` when nginx is not installed.
+fn start_nginx(upstream: SocketAddr) -> Option<(Process, SocketAddr, tempdir::Dir)> {
+    let binary = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists())?;
+    let dir = tempdir::Dir::new("people-gateway-bench-nginx");
+    let port = free_port();
+    let root = dir.path().display().to_string();
+    let config = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {root}/nginx.pid;\n\
+         error_log {root}/error.log warn;\nevents {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n\
+           fastcgi_temp_path {root}/fastcgi;\n  uwsgi_temp_path {root}/uwsgi;\n  scgi_temp_path {root}/scgi;\n\
+           upstream gateway {{ server {upstream}; keepalive 64; }}\n\
+           server {{\n    listen 127.0.0.1:{port} http2;\n    location / {{ grpc_pass grpc://gateway; }}\n  }}\n}}\n"
+    );
+    std::fs::write(dir.path().join("nginx.conf"), config).unwrap();
+    let process = Command::new(binary)
+        .args(["-p", &root, "-e", &format!("{root}/error.log"), "-c"])
+        .arg(dir.path().join("nginx.conf"))
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    Some((Process(process), address, dir))
+}
+
+/// A directory removed when dropped.
+mod tempdir {
+    pub struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        pub fn new(prefix: &str) -> Self {
+            let path = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+            std::fs::create_dir_all(&path).unwrap();
+            Self(path)
+        }
+
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Where nginx is installed: Health/Check through nginx's `grpc_pass` hop,
+/// with nginx's CPU per call beside the gateway's, rounds interleaved with
+/// GetUser and Health/Check straight to the gateway, all at concurrency 16.
+async fn compare_nginx(
+    gateway: SocketAddr,
+    direct: &[Channel],
+    gateway_pid: u32,
+    calls: usize,
+    rounds: usize,
+) {
+    let Some((nginx, address, _dir)) = start_nginx(gateway) else {
+        println!();
+        println!("nginx is not installed: no grpc_pass peer measured");
+        return;
+    };
+    let nginx_pid = nginx.0.id();
+    let proxied = connect(address).await;
+    phase(&proxied, gateway_pid, Rpc::Health, 200, 8).await;
+    let concurrency = 16;
+    let mut health = Vec::new();
+    let mut through_nginx = Vec::new();
+    let mut nginx_cpu = Vec::new();
+    let mut get_user = Vec::new();
+    for _ in 0..rounds {
+        health.push(phase(direct, gateway_pid, Rpc::Health, calls, concurrency).await);
+        let before = cpu_seconds(nginx_pid);
+        let proxied_phase = phase(&proxied, gateway_pid, Rpc::Health, calls, concurrency).await;
+        nginx_cpu.push((cpu_seconds(nginx_pid) - before) / calls as f64 * 1e6);
+        through_nginx.push(proxied_phase);
+        get_user.push(phase(direct, gateway_pid, Rpc::GetUser, calls, concurrency).await);
+    }
+    let per_call = |phases: &[Phase]| {
+        median(
+            phases
+                .iter()
+                .map(|p| p.cpu / p.calls as f64 * 1e6)
+                .collect(),
+        )
+    };
+    let rate = |phases: &[Phase]| {
+        median(
+            phases
+                .iter()
+                .map(|p| p.calls as f64 / p.elapsed.as_secs_f64())
+                .collect(),
+        )
+    };
+    println!();
+    println!(
+        "The peer: nginx grpc_pass (one process) in front of the gateway, {calls} calls per round, median of {rounds} rounds, concurrency {concurrency}"
+    );
+    println!();
+    println!("| path | calls/s | nginx CPU µs/call | gateway CPU µs/call |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| Health/Check straight to the gateway | {:.0} | – | {:.1} |",
+        rate(&health),
+        per_call(&health)
+    );
+    println!(
+        "| Health/Check through nginx grpc_pass | {:.0} | {:.1} | {:.1} |",
+        rate(&through_nginx),
+        median(nginx_cpu),
+        per_call(&through_nginx)
+    );
+    println!(
+        "| GetUser straight to the gateway (the whole job) | {:.0} | – | {:.1} |",
+        rate(&get_user),
+        per_call(&get_user)
+    );
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -552,5 +676,6 @@ async fn main() {
         "- portal connections the stub accepted over the whole run: {stub_connections} (the bench's own direct requests included)"
     );
     compare_sync(&channels, pid, calls, rounds).await;
+    compare_nginx(address, &channels, pid, calls, rounds).await;
     drop(gateway);
 }
