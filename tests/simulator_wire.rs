@@ -889,7 +889,7 @@ async fn docspace_before_3_7_1_applies_own_details_and_ignores_the_owners_status
 #[tokio::test]
 async fn the_rate_limiter_answers_429_with_retry_after_and_applies_nothing() {
     let sim = Simulator::start(Product::Docspace).await.unwrap();
-    sim.throttle_for(Duration::from_secs(60), 7);
+    sim.throttle_for(Duration::from_secs(60), Some(7));
     let path = format!("api/2.0/people/{}", seed::USER_ID);
     let refused = call(
         &sim,
@@ -902,14 +902,22 @@ async fn the_rate_limiter_answers_429_with_retry_after_and_applies_nothing() {
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(refused.header("retry-after"), Some("7"));
     assert_eq!(refused.header("x-ratelimit-remaining"), Some("0"));
+    assert!(refused.header("x-ratelimit-reset").is_some());
     assert!(refused.text.is_empty(), "{}", refused.text);
     assert_eq!(sim.throttled_requests(), 1);
+    // The per-minute limit says no more than that it refused.
+    sim.throttle_for(Duration::from_secs(60), None);
+    let refused = call(&sim, Method::GET, &path, Some(seed::ADMIN_TOKEN), None).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.header("retry-after"), None);
+    assert_eq!(refused.header("x-ratelimit-limit"), Some("1500"));
+    assert_eq!(sim.throttled_requests(), 2);
     assert_eq!(sim.user(id(seed::USER_ID)).unwrap().first_name, "Mike");
     // A window that is over refuses nothing.
-    sim.throttle_for(Duration::ZERO, 7);
+    sim.throttle_for(Duration::ZERO, Some(7));
     let answered = call(&sim, Method::GET, &path, Some(seed::ADMIN_TOKEN), None).await;
     assert_eq!(answered.status, StatusCode::OK);
-    assert_eq!(sim.throttled_requests(), 1);
+    assert_eq!(sim.throttled_requests(), 2);
 }
 
 #[tokio::test]

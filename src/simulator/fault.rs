@@ -169,17 +169,30 @@ impl Stream for HalfThenAbort {
 }
 
 /// The rate limiter's refusal, as DocSpace's middleware sends it before any API method runs:
-/// HTTP 429 with no body, `Retry-After` in seconds and `X-RateLimit-*` headers; nothing is
-/// applied (DS@v3.7.2 common/ASC.Api.Core/Core/BaseStartup.cs:191-412, the same at v3.6.1
-/// :133-343: `AddRateLimiter` with Redis sliding-window partitions per user and method, and
-/// `OnRejected` = RedisRateLimiting.AspNetCore's `RateLimitMetadata.OnRejected`, which sets 429
-/// and copies the lease's limit, remaining count and retry-after into headers).
-pub(crate) fn rate_limited(retry_after_seconds: u64, limit: u32) -> Reply {
-    Reply::empty(StatusCode::TOO_MANY_REQUESTS)
-        .with_header(header::RETRY_AFTER, &retry_after_seconds.to_string())
-        .with_header(
-            HeaderName::from_static("x-ratelimit-limit"),
-            &limit.to_string(),
-        )
-        .with_header(HeaderName::from_static("x-ratelimit-remaining"), "0")
+/// HTTP 429 with no body; nothing is applied. DS@v3.7.2 common/ASC.Api.Core/Core/BaseStartup.cs
+/// :191-412 (the same design at v3.6.1 :133-343) chains a per-user sliding window (1,500 a
+/// minute), concurrency limits (50 reads, 15 writes at once) and, for POST and PUT, a fixed
+/// daily window (10,000), and rejects through RedisRateLimiting.AspNetCore's
+/// `RateLimitMetadata.OnRejected` (RateLimitMetadata.cs:13-33): status 429 and the lease's
+/// metadata as headers. Only the fixed window's lease carries `Retry-After` (whole seconds) and
+/// `X-RateLimit-Reset` (Unix seconds); the others carry `X-RateLimit-Limit`/`-Remaining` alone.
+pub(crate) fn rate_limited(retry_after_seconds: Option<u64>) -> Reply {
+    let limit = HeaderName::from_static("x-ratelimit-limit");
+    let remaining = HeaderName::from_static("x-ratelimit-remaining");
+    let reply = Reply::empty(StatusCode::TOO_MANY_REQUESTS).with_header(remaining, "0");
+    match retry_after_seconds {
+        None => reply.with_header(limit, "1500"),
+        Some(seconds) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_secs());
+            reply
+                .with_header(limit, "10000")
+                .with_header(header::RETRY_AFTER, &seconds.to_string())
+                .with_header(
+                    HeaderName::from_static("x-ratelimit-reset"),
+                    &(now + seconds).to_string(),
+                )
+        }
+    }
 }

@@ -231,13 +231,14 @@ impl Simulator {
         self.shared.hold.send_replace(false);
     }
 
-    /// The portal's rate limiter refuses every request for `window` from
-    /// now, as DocSpace's does when a client exceeds its limit: HTTP 429
-    /// with no body, `Retry-After: retry_after_seconds` and `X-RateLimit-*`;
-    /// nothing is applied. Workspace's API host has no rate limiter (no 429
-    /// anywhere in CS@7c503dfb5 module/ASC.Api), but a proxy in front of it may
-    /// answer the same way, so the simulator does this for either product.
-    pub fn throttle_for(&self, window: Duration, retry_after_seconds: u64) {
+    /// The portal's rate limiter refuses every request for `window` from now, as DocSpace's
+    /// does when a client exceeds a limit: HTTP 429 with no body; nothing is applied. With
+    /// `retry_after_seconds`, the shape of the fixed-window limit on writes (`Retry-After` and
+    /// `X-RateLimit-Reset`); without, that of the per-minute and concurrency limits, which
+    /// send only `X-RateLimit-Limit`/`-Remaining` (most of DocSpace's 429s). Workspace's API
+    /// host has no rate limiter (no 429 anywhere in CS@7c503dfb5 module/ASC.Api), but a proxy in
+    /// front of it may answer the same way, so the simulator does this for either product.
+    pub fn throttle_for(&self, window: Duration, retry_after_seconds: Option<u64>) {
         let refused = self.throttled_requests();
         *lock(&self.shared.throttle) = Some(Throttle {
             until: tokio::time::Instant::now() + window,
@@ -333,14 +334,10 @@ struct Shared {
     throttle: Mutex<Option<Throttle>>,
 }
 
-/// The permit limit the simulated rate limiter reports (DocSpace's default for authenticated
-/// GETs per minute is configured in `core:hosting:rateLimiterOptions`; the value is illustrative).
-const THROTTLE_LIMIT: u32 = 1500;
-
 /// The rate limiter refusing every request until `until`.
 struct Throttle {
     until: tokio::time::Instant,
-    retry_after_seconds: u64,
+    retry_after_seconds: Option<u64>,
     refused: usize,
 }
 
@@ -403,10 +400,7 @@ impl Shared {
             return None;
         }
         throttle.refused += 1;
-        Some(fault::rate_limited(
-            throttle.retry_after_seconds,
-            THROTTLE_LIMIT,
-        ))
+        Some(fault::rate_limited(throttle.retry_after_seconds))
     }
 
     /// Handles the request against the portal state (applying it) and returns the real answer.

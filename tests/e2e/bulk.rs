@@ -483,9 +483,10 @@ async fn the_portals_429_slows_the_stream_and_fails_no_item() {
     let bulk = limits(4, 32);
     let mut gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
     let users = add_users(&gateway, 10);
-    // Every request during the window is refused; the portal asks for a
-    // second's wait, longer than the window.
-    gateway.sim.throttle_for(Duration::from_millis(600), 1);
+    // Every request during the window is refused, as DocSpace's per-minute
+    // limit refuses: without `Retry-After`, so the gateway waits its default
+    // second, longer than the window.
+    gateway.sim.throttle_for(Duration::from_millis(600), None);
     let items: Vec<_> = (0..40)
         .map(|n| {
             let user = &users[n % users.len()];
@@ -788,4 +789,31 @@ async fn a_caller_that_leaves_starts_nothing_more() {
     assert_eq!(reached.len(), 4, "items started after their caller left");
     // Those four had their users' locks: their writes ran to the end.
     assert_eq!(gateway.portal_requests_of("PUT").len(), 4);
+}
+
+#[tokio::test]
+async fn a_wait_longer_than_five_minutes_is_the_items_answer_not_a_pause() {
+    let mut gateway = Gateway::workspace().await;
+    // DocSpace's daily limit on writes: come back tomorrow.
+    gateway.sim.push_fault_on(
+        "PUT",
+        Fault::Respond {
+            status: 429,
+            content_type: None,
+            body: String::new(),
+            headers: vec![("Retry-After".into(), "86400".into())],
+        },
+    );
+    let items = vec![item("refused", move_to(seed::USER_ID, "Oslo"))];
+    let outcome = gateway.sync_users(seed::ADMIN_TOKEN, items).await;
+    assert!(outcome.ended.is_ok(), "{:?}", outcome.ended);
+    let answers = outcome.by_id();
+    let Answer::Error(status) = &answers["refused"] else {
+        panic!("the item waited a day");
+    };
+    assert_eq!(status.code, Code::ResourceExhausted as i32);
+    assert_eq!(
+        metric(&gateway, "people_gateway_sync_pauses_total", &[]),
+        0.0
+    );
 }
