@@ -378,9 +378,9 @@ fn start_nginx(upstream: SocketAddr) -> Option<(Process, SocketAddr, tempdir::Di
     let config = format!(
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {root}/nginx.pid;\n\
          error_log {root}/error.log warn;\nevents {{ worker_connections 4096; }}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n\
+         http {{\n  access_log off;\n  keepalive_requests 100000000;\n  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n\
            fastcgi_temp_path {root}/fastcgi;\n  uwsgi_temp_path {root}/uwsgi;\n  scgi_temp_path {root}/scgi;\n\
-           upstream gateway {{ server {upstream}; keepalive 64; }}\n\
+           upstream gateway {{ server {upstream}; keepalive 64; keepalive_requests 100000000; }}\n\
            server {{\n    listen 127.0.0.1:{port} http2;\n    location / {{ grpc_pass grpc://gateway; }}\n  }}\n}}\n"
     );
     std::fs::write(dir.path().join("nginx.conf"), config).unwrap();
