@@ -8,9 +8,11 @@
 //! same portal request sent straight to the stub.
 //!
 //! Last, it compares a SyncUsers stream with the same changes sent as unary
-//! calls at the same concurrency.
+//! calls at the same concurrency, and, where nginx is installed, measures
+//! nginx's `grpc_pass` hop in front of the gateway as the peer.
 //!
-//! Run: `cargo bench --bench gateway` (env: BENCH_CALLS, BENCH_ROUNDS).
+//! Run: `cargo bench --bench gateway` (env: BENCH_CALLS, BENCH_ROUNDS,
+//! BENCH_CONCURRENCY for one concurrency, BENCH_WRAPPER for a profiler).
 
 // A benchmark run aborts on the first failure; there is no caller to answer.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
