@@ -244,7 +244,8 @@ impl PortalClient {
         // At most `max_connections` exchanges at once, so the pool never
         // opens more. The permit comes first and the exchange's (large)
         // future is allocated only then: a call waiting for a connection
-        // holds a few bytes, not a whole HTTP request in the making.
+        // holds a few bytes, not a whole HTTP request in the making. The
+        // permit is kept across the exchange's retries.
         let Some(_connection) = self.connection(deadline).await else {
             self.metrics
                 .record_portal(endpoint, "timeout", started.elapsed());
