@@ -4,7 +4,7 @@
 //! in arrival order, starts at most `--bulk-concurrency` items per stream and
 //! `--bulk-max-in-flight` over all streams, pauses every stream while the
 //! portal asks to wait (429, or 503 with `Retry-After`), and answers each
-//! item exactly once. Each item is carried out by [`PeopleApi::perform`],
+//! item exactly once. Each item is carried out by `PeopleApi::perform`,
 //! exactly as its unary RPC would be.
 
 use std::collections::{HashMap, HashSet, VecDeque};

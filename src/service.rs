@@ -1,6 +1,8 @@
 //! The gRPC boundary: `onlyoffice.people.v1.PeopleService`. Each handler
 //! validates the request, takes the caller's credential from metadata, runs
-//! the operation and maps the answer back. It never talks HTTP itself.
+//! the operation and maps the answer back; SyncUsers hands its stream to
+//! [`crate::bulk`], whose items run through the same `PeopleApi::perform`.
+//! It never talks HTTP itself.
 
 use std::future::Future;
 use std::sync::Arc;
