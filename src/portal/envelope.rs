@@ -73,7 +73,11 @@ fn read_user_directly(body: &[u8]) -> Option<PortalUser> {
     if !lowercase_keys_in_place(&mut lowered) {
         return None;
     }
-    let envelope: Envelope<'_> = serde_json::from_slice(&lowered).ok()?;
+    // JSON is UTF-8 throughout; serde_json checks that only in the strings it
+    // reads, so a broken byte in a skipped field must be caught here, as the
+    // tolerant path (which reads every string) would.
+    let text = std::str::from_utf8(&lowered).ok()?;
+    let envelope: Envelope<'_> = serde_json::from_str(text).ok()?;
     if envelope.status == Some(1) {
         return None;
     }
@@ -457,6 +461,16 @@ mod tests {
             read_build(429, b"", None).is_err(),
             "a rate-limited answer is not an answer"
         );
+    }
+
+    #[test]
+    fn a_broken_utf8_byte_in_a_skipped_field_fails_both_paths_alike() {
+        // DocSpace's `links`, outside `response`, are never read.
+        let mut body = br#"{"response":{"id":"0b1e6a2c-8d4f-4a3b-9c5d-6e7f8a9b0c01"},"links":[{"href":"ab"}],"status":0,"statusCode":200}"#.to_vec();
+        let at = body.windows(2).position(|pair| pair == b"ab").unwrap();
+        body[at] = 0x80;
+        assert!(read_user(200, &body, None).is_err());
+        assert!(read_user_tolerantly(200, &body, None).is_err());
     }
 
     #[test]
