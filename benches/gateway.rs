@@ -370,11 +370,14 @@ async fn compare_sync(channels: &[Channel], pid: u32, items: usize, rounds: usiz
 /// nginx as a peer: one process (`master_process off`, one worker's work)
 /// proxying gRPC to the gateway with `grpc_pass` over kept-alive upstream
 /// connections. `None` when nginx is not installed.
-fn start_nginx(upstream: SocketAddr) -> Option<(Process, SocketAddr, tempdir::Dir)> {
+fn start_nginx(upstream: SocketAddr) -> Option<(Process, SocketAddr, tempfile::TempDir)> {
     let binary = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
         .into_iter()
         .find(|path| std::path::Path::new(path).exists())?;
-    let dir = tempdir::Dir::new("people-gateway-bench-nginx");
+    let dir = tempfile::Builder::new()
+        .prefix("people-gateway-bench-nginx")
+        .tempdir()
+        .unwrap();
     let port = free_port();
     let root = dir.path().display().to_string();
     let config = format!(
@@ -394,29 +397,6 @@ fn start_nginx(upstream: SocketAddr) -> Option<(Process, SocketAddr, tempdir::Di
         .ok()?;
     let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     Some((Process(process), address, dir))
-}
-
-/// A directory removed when dropped.
-mod tempdir {
-    pub struct Dir(std::path::PathBuf);
-
-    impl Dir {
-        pub fn new(prefix: &str) -> Self {
-            let path = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
-            std::fs::create_dir_all(&path).unwrap();
-            Self(path)
-        }
-
-        pub fn path(&self) -> &std::path::Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 /// Where nginx is installed: Health/Check through nginx's `grpc_pass` hop,

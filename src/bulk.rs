@@ -24,7 +24,7 @@ use tonic::{Code, Status};
 use tracing::{debug, info};
 
 use crate::domain::{Deadline, UserId, UserRef};
-use crate::error::{FieldViolation, GatewayError, MAX_RETRY_DELAY};
+use crate::error::{FieldViolation, GatewayError, MAX_RETRY_DELAY, is_oversized_message};
 use crate::mapping;
 use crate::pb::{self, sync_users_response};
 use crate::people::Call;
@@ -346,8 +346,9 @@ pub(crate) struct SyncStream {
 
 impl SyncStream {
     /// A stream of `api`'s with the stream's metadata and call (credential, deadline).
-    pub(crate) fn new(api: PeopleApi, bulk: Bulk, metadata: MetadataMap, call: Call) -> Self {
+    pub(crate) fn new(api: PeopleApi, metadata: MetadataMap, call: Call) -> Self {
         let metrics = api.metrics();
+        let bulk = api.bulk().clone();
         Self {
             api,
             bulk,
@@ -652,11 +653,7 @@ enum Accepted {
 /// Why the caller's half of the stream broke off, as the stream's final
 /// status: an over-size item is RESOURCE_EXHAUSTED, as for unary calls.
 fn inbound_failure(status: Status) -> Status {
-    if status.code() == Code::OutOfRange
-        && status
-            .message()
-            .starts_with("Error, decoded message length too large")
-    {
+    if is_oversized_message(&status) {
         Status::from(GatewayError::MessageTooLarge)
     } else {
         status

@@ -470,6 +470,16 @@ fn contract_field(portal_field: &str) -> String {
     field.to_owned()
 }
 
+/// Whether `status` is tonic's refusal of a message over
+/// `max_decoding_message_size` (OUT_OF_RANGE), which the contract answers
+/// RESOURCE_EXHAUSTED [`GatewayError::MessageTooLarge`] instead.
+pub fn is_oversized_message(status: &Status) -> bool {
+    status.code() == Code::OutOfRange
+        && status
+            .message()
+            .starts_with("Error, decoded message length too large")
+}
+
 impl From<GatewayError> for Status {
     fn from(error: GatewayError) -> Status {
         let mut details = ErrorDetails::new();

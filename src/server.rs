@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tonic::Status;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-use tonic::{Code, Status};
 use tower::{BoxError, ServiceBuilder};
 use tracing::{info, warn};
 
@@ -26,7 +26,7 @@ use crate::bulk::BulkSettings;
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
 use crate::domain::Credential;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, is_oversized_message};
 use crate::pb::{self, people_service_server::PeopleServiceServer};
 use crate::people::{People, PortalSetup};
 use crate::portal::{PortalClient, PortalSettings, PortalSetupError, display_url};
@@ -318,12 +318,7 @@ fn header_list_size(headers: &http::HeaderMap) -> usize {
 
 fn oversized_message_is_resource_exhausted(response: http::Response<Body>) -> http::Response<Body> {
     match Status::from_header_map(response.headers()) {
-        Some(status)
-            if status.code() == Code::OutOfRange
-                && status
-                    .message()
-                    .starts_with("Error, decoded message length too large") =>
-        {
+        Some(status) if is_oversized_message(&status) => {
             Status::from(GatewayError::MessageTooLarge).into_http()
         }
         _ => response,

@@ -474,7 +474,7 @@ impl PeopleService for PeopleApi {
             .open_stream()
             .map_err(|error| with_request_id(error.into(), &request_id))?;
         let (out, answers) = tokio::sync::mpsc::channel(1);
-        let stream = SyncStream::new(self.clone(), self.bulk.clone(), metadata, call);
+        let stream = SyncStream::new(self.clone(), metadata, call);
         let stopper = self.stopper.clone();
         let metrics = self.metrics();
         let span = info_span!("rpc", rpc = "SyncUsers", request_id = %request_id, code = tracing::field::Empty);
