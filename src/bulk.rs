@@ -52,6 +52,9 @@ pub struct BulkSettings {
     pub max_items: u64,
     /// Streams open at once (`--bulk-max-streams`).
     pub max_streams: usize,
+    /// How long a stream may stay open with nothing to do: no item read,
+    /// none waiting or running, no answer to send (`--bulk-idle-timeout`).
+    pub idle_timeout: Duration,
 }
 
 impl Default for BulkSettings {
@@ -63,6 +66,7 @@ impl Default for BulkSettings {
             queue: 64,
             max_items: 1_000_000,
             max_streams: 64,
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -393,6 +397,10 @@ impl SyncStream {
             }
         };
         tokio::pin!(deadline);
+        // Restarted whenever anything happens: a stream that only holds its
+        // place is ended.
+        let idle = tokio::time::sleep(settings.idle_timeout);
+        tokio::pin!(idle);
 
         loop {
             if !reading
@@ -416,6 +424,9 @@ impl SyncStream {
                 && resolving.is_none()
                 && queue.len < settings.queue
                 && outbox.len() < outbox_limit;
+            let doing_nothing =
+                resolving.is_none() && queue.len == 0 && running.is_empty() && outbox.is_empty();
+            idle.as_mut().reset(Instant::now() + settings.idle_timeout);
 
             tokio::select! {
                 biased;
@@ -432,6 +443,9 @@ impl SyncStream {
                     }
                 }
                 () = &mut deadline => return Err(Status::from(GatewayError::DeadlineExceeded)),
+                () = &mut idle, if doing_nothing => {
+                    return Err(Status::from(GatewayError::StreamIdle(settings.idle_timeout)));
+                }
                 () = out.closed() => return Err(Status::from(GatewayError::CallerGone)),
                 permit = out.reserve(), if !outbox.is_empty() => {
                     let Ok(permit) = permit else {

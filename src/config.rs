@@ -163,6 +163,11 @@ pub struct Config {
     #[arg(long, env = "PEOPLE_GATEWAY_BULK_MAX_ITEMS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub bulk_max_items: u64,
 
+    /// SyncUsers: a stream that sends no item for this long, with nothing
+    /// left to do, is ended DEADLINE_EXCEEDED (`STREAM_IDLE`).
+    #[arg(long, env = "PEOPLE_GATEWAY_BULK_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub bulk_idle_timeout: std::time::Duration,
+
     /// SyncUsers streams open at once; further ones are refused RESOURCE_EXHAUSTED.
     #[arg(long, env = "PEOPLE_GATEWAY_BULK_MAX_STREAMS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub bulk_max_streams: u32,

@@ -85,6 +85,9 @@ pub enum GatewayError {
     /// A SyncUsers stream carried more items than `--bulk-max-items` allows.
     #[error("a SyncUsers stream carries at most {0} items; send the rest in a new stream")]
     TooManyItems(u64),
+    /// A SyncUsers stream sent no item for `--bulk-idle-timeout` with nothing left to do.
+    #[error("the SyncUsers stream sent no item for {}; open a new one when there is more", humantime::format_duration(*.0))]
+    StreamIdle(std::time::Duration),
     /// The caller's deadline passed before the write was sent; nothing was written.
     #[error("the deadline passed before the call could be carried out; nothing was written")]
     DeadlineExceeded,
@@ -554,6 +557,7 @@ impl From<GatewayError> for Status {
             GatewayError::Overloaded => (Code::ResourceExhausted, "OVERLOADED"),
             GatewayError::TooManyStreams => (Code::ResourceExhausted, "TOO_MANY_STREAMS"),
             GatewayError::TooManyItems(_) => (Code::ResourceExhausted, "TOO_MANY_ITEMS"),
+            GatewayError::StreamIdle(_) => (Code::DeadlineExceeded, "STREAM_IDLE"),
             GatewayError::AnotherUserAnswered => {
                 (Code::FailedPrecondition, "PORTAL_ANSWERED_FOR_ANOTHER_USER")
             }

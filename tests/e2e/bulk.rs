@@ -817,3 +817,81 @@ async fn a_wait_longer_than_five_minutes_is_the_items_answer_not_a_pause() {
         0.0
     );
 }
+
+#[tokio::test]
+async fn a_stream_with_nothing_to_do_is_ended_but_a_slow_item_is_not() {
+    let bulk = BulkSettings {
+        idle_timeout: Duration::from_millis(200),
+        ..BulkSettings::default()
+    };
+    let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    gateway.sim.hold_requests();
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let mut client = gateway.client.clone();
+    let mut answers = client
+        .sync_users(as_user(
+            seed::ADMIN_TOKEN,
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    sender
+        .send(item("mike", move_to(seed::USER_ID, "Oslo")))
+        .await
+        .unwrap();
+    until("the item is at the portal", || gateway.sim.in_flight() == 1).await;
+    // An item at the portal is work: well past the idle time, the stream stays.
+    let early = tokio::time::timeout(Duration::from_millis(600), answers.message()).await;
+    assert!(
+        early.is_err(),
+        "the stream ended while its item ran: {early:?}"
+    );
+    gateway.sim.release_requests();
+    let answer = answers.message().await.unwrap().unwrap();
+    assert!(matches!(answer.result, Some(Answer::User(_))));
+    // Then nothing more comes, and the caller keeps the stream open.
+    let status = tokio::time::timeout(Duration::from_secs(10), answers.message())
+        .await
+        .expect("an idle stream was never ended")
+        .unwrap_err();
+    assert_status(&status, Code::DeadlineExceeded, "STREAM_IDLE");
+    drop(sender);
+    until("the stream is closed", || {
+        metric(&gateway, "people_gateway_sync_streams", &[]) == 0.0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_item_over_the_message_size_ends_the_stream_after_the_items_before_it() {
+    let mut options = Options::new(Product::Workspace);
+    options.serve.max_message_size = 2048;
+    let mut gateway = Gateway::start(options).await;
+    let many = (0..100)
+        .map(|n| contact("phone", &format!("+1 555 {n:04}")))
+        .collect();
+    let items = vec![
+        item("fits", move_to(seed::USER_ID, "Oslo")),
+        item("too-large", set_contacts(seed::USER_ID, many)),
+        item("never-read", move_to(seed::USER_ID, "Rome")),
+    ];
+    let outcome = gateway.sync_users(seed::ADMIN_TOKEN, items).await;
+    assert_status(
+        outcome.ended.as_ref().unwrap_err(),
+        Code::ResourceExhausted,
+        "MESSAGE_TOO_LARGE",
+    );
+    let answers = outcome.by_id();
+    assert_eq!(answers.len(), 1, "{:?}", answers.keys());
+    assert!(matches!(answers["fits"], Answer::User(_)));
+    assert_eq!(
+        gateway
+            .sim
+            .user(uuid(seed::USER_ID))
+            .unwrap()
+            .location
+            .as_deref(),
+        Some("Oslo")
+    );
+}
