@@ -367,16 +367,23 @@ impl SyncStream {
     /// caller left, its deadline passed, shutdown began, or too many items
     /// (the status to end with). Items not started by then are not started;
     /// items at the portal finish on their own tasks, as unary writes do.
+    ///
+    /// When `stopped` is cancelled (shutdown's grace period is over), the
+    /// items at the portal are answered OUTCOME_UNKNOWN, the queued ones
+    /// SHUTTING_DOWN, and the stream ends once those answers are sent.
     pub(crate) async fn run(
         self,
         mut inbound: impl futures_util::Stream<Item = Result<pb::SyncUsersRequest, Status>> + Unpin,
         out: mpsc::Sender<Answer>,
+        stopped: CancellationToken,
         tally: &mut Tally,
     ) -> Result<(), Status> {
         let settings = self.bulk.settings;
         let mut ids = SeenIds::new();
         let mut queue = Queue::new(Arc::clone(&self.metrics));
         let mut running: FuturesUnordered<Running> = FuturesUnordered::new();
+        // The items of `running`, by id, to answer should the gateway stop.
+        let mut at_portal: HashMap<String, &'static str> = HashMap::new();
         let mut outbox: VecDeque<pb::SyncUsersResponse> = VecDeque::new();
         // An `@self` item waiting for the stream to learn who `@self` is.
         let mut resolving: Option<Resolving> = None;
@@ -390,12 +397,7 @@ impl SyncStream {
         // Answers wait here until the caller takes them; while they pile up,
         // nothing more is read or started.
         let outbox_limit = settings.per_stream.max(16);
-        let deadline = async {
-            match self.call.deadline.instant() {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
+        let deadline = self.call.deadline.passed();
         tokio::pin!(deadline);
         // Restarted whenever anything happens: a stream that only holds its
         // place is ended.
@@ -430,6 +432,21 @@ impl SyncStream {
 
             tokio::select! {
                 biased;
+                () = stopped.cancelled(), if !running.is_empty() || reading || queue.len > 0 || resolving.is_some() => {
+                    reading = false;
+                    ending = Some(Status::from(GatewayError::ShuttingDown));
+                    // Their writes go on on their own tasks; their outcome is unknown here.
+                    running = FuturesUnordered::new();
+                    for (id, rpc) in at_portal.drain() {
+                        outbox.push_back(self.answer(tally, &id, rpc, Err(GatewayError::OutcomeUnknown)));
+                    }
+                    let mut unstarted = queue.take_all();
+                    resolving = None;
+                    unstarted.extend(awaiting_me.take());
+                    for item in unstarted {
+                        outbox.push_back(self.answer(tally, &item.id, item.rpc, Err(GatewayError::ShuttingDown)));
+                    }
+                }
                 () = draining.cancelled(), if reading || queue.len > 0 || resolving.is_some() => {
                     if reading {
                         ending = Some(Status::from(GatewayError::ShuttingDown));
@@ -456,6 +473,7 @@ impl SyncStream {
                     }
                 }
                 Some((item, result)) = running.next(), if !running.is_empty() => {
+                    at_portal.remove(&item.id);
                     queue.finished(item.user);
                     outbox.push_back(self.answer(tally, &item.id, item.rpc, result));
                 }
@@ -474,15 +492,21 @@ impl SyncStream {
                 permit = poll_some(&mut starting), if starting.is_some() => {
                     starting = None;
                     if let Some(item) = queue.next() {
+                        at_portal.insert(item.id.clone(), item.rpc);
                         running.push(self.start(item, permit));
                     }
                 }
                 message = inbound.next(), if can_read => match message {
                     None => reading = false,
-                    Some(Err(status)) => {
+                    // The caller sent more than the gateway takes: the items
+                    // read before it are still carried out and answered.
+                    Some(Err(status)) if is_oversized_message(&status) => {
                         reading = false;
-                        ending = Some(inbound_failure(status));
+                        ending = Some(Status::from(GatewayError::MessageTooLarge));
                     }
+                    // The caller's half broke off (a reset, a broken frame):
+                    // nothing more is started for it.
+                    Some(Err(status)) => return Err(status),
                     Some(Ok(request)) => {
                         received += 1;
                         if received > settings.max_items {
@@ -664,16 +688,6 @@ enum Accepted {
     },
 }
 
-/// Why the caller's half of the stream broke off, as the stream's final
-/// status: an over-size item is RESOURCE_EXHAUSTED, as for unary calls.
-fn inbound_failure(status: Status) -> Status {
-    if is_oversized_message(&status) {
-        Status::from(GatewayError::MessageTooLarge)
-    } else {
-        status
-    }
-}
-
 /// Waits for the future in `slot`; `select!` polls it only while there is one.
 async fn poll_some<T>(slot: &mut Option<Pin<Box<dyn Future<Output = T> + Send>>>) -> T {
     match slot {
@@ -705,7 +719,7 @@ pub(crate) fn log_end(tally: &Tally, outcome: &Result<(), Status>, started: std:
         items = tally.answered,
         failed = tally.failed,
         code = crate::error::code_name(code),
-        took_ms = started.elapsed().as_secs_f64() * 1000.0,
+        took_ms = crate::service::elapsed_ms(started),
         "stream ended"
     );
 }

@@ -10,7 +10,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use std::fmt::Write as _;
 
-use crate::domain::{CredentialError, Field, FieldSet};
+use crate::domain::{Abandoned, CredentialError, Field, FieldSet};
 use crate::people::rules::ProductRules;
 use crate::portal::PortalError;
 
@@ -60,12 +60,19 @@ pub enum GatewayError {
     Refused(Refusal),
     /// The portal failed or refused.
     #[error(transparent)]
-    Portal(#[from] PortalError),
+    Portal(PortalError),
     /// The runtime stopped before the call finished.
     #[error("the gateway is shutting down")]
     ShuttingDown,
-    /// The caller went away while its write waited for the user's lock.
-    #[error("the caller went away before the write began")]
+    /// Shutdown's grace period ended while the item's write was at the
+    /// portal: it may or may not have been applied.
+    #[error(
+        "the gateway stopped before the portal answered; the change may or may not have been \
+         applied, and sending the item again is safe"
+    )]
+    OutcomeUnknown,
+    /// The caller went away before the portal was asked; nothing was sent.
+    #[error("the caller went away before the portal was asked; nothing was sent")]
     CallerGone,
     /// The portal answered a read of one user with another user's record.
     #[error("the portal answered with another user's record; nothing was written")]
@@ -88,8 +95,8 @@ pub enum GatewayError {
     /// A SyncUsers stream sent no item for `--bulk-idle-timeout` with nothing left to do.
     #[error("the SyncUsers stream sent no item for {}; open a new one when there is more", humantime::format_duration(*.0))]
     StreamIdle(std::time::Duration),
-    /// The caller's deadline passed before the write was sent; nothing was written.
-    #[error("the deadline passed before the call could be carried out; nothing was written")]
+    /// The caller's deadline passed before what remained was sent; nothing more was sent.
+    #[error("the deadline passed before the portal was asked; nothing more was sent")]
     DeadlineExceeded,
 }
 
@@ -103,6 +110,41 @@ pub struct Refusal {
     pub fields: FieldSet,
     /// The product release rules the decision was made under.
     pub rules: &'static ProductRules,
+}
+
+impl GatewayError {
+    /// Whether the portal failed (worth a warning), rather than refusing
+    /// what the caller asked (a 4xx the caller caused: an unknown user, no rights).
+    pub fn is_portal_failure(&self) -> bool {
+        match self {
+            GatewayError::Portal(PortalError::Status { status, .. }) => {
+                *status >= 500 || *status == 429 || (300..400).contains(status)
+            }
+            GatewayError::Portal(PortalError::Abandoned(_)) => false,
+            GatewayError::Portal(_) => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<PortalError> for GatewayError {
+    /// An exchange the caller abandoned before it was sent is the caller's
+    /// outcome, not the portal's.
+    fn from(error: PortalError) -> Self {
+        match error {
+            PortalError::Abandoned(why) => why.into(),
+            error => GatewayError::Portal(error),
+        }
+    }
+}
+
+impl From<Abandoned> for GatewayError {
+    fn from(why: Abandoned) -> Self {
+        match why {
+            Abandoned::Deadline => GatewayError::DeadlineExceeded,
+            Abandoned::CallerGone => GatewayError::CallerGone,
+        }
+    }
 }
 
 impl From<Refusal> for GatewayError {
@@ -552,6 +594,13 @@ impl From<GatewayError> for Status {
                 return finish(code, text, reason, metadata, details);
             }
             GatewayError::ShuttingDown => (Code::Unavailable, "SHUTTING_DOWN"),
+            GatewayError::OutcomeUnknown => (Code::Unavailable, "OUTCOME_UNKNOWN"),
+            GatewayError::Portal(PortalError::Abandoned(Abandoned::Deadline)) => {
+                (Code::DeadlineExceeded, "DEADLINE_EXCEEDED")
+            }
+            GatewayError::Portal(PortalError::Abandoned(Abandoned::CallerGone)) => {
+                (Code::Cancelled, "CALLER_GONE")
+            }
             GatewayError::CallerGone => (Code::Cancelled, "CALLER_GONE"),
             GatewayError::DeadlineExceeded => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
             GatewayError::Overloaded => (Code::ResourceExhausted, "OVERLOADED"),

@@ -11,6 +11,7 @@
 //! - [`domain`], [`locks`]: validated values and per-user write serialization.
 //! - [`config`], [`server`], [`demo`]: flags, serving (every limit and the tower stack), and the demo mode.
 //! - [`connections`]: accepting client connections within bounds.
+//! - [`deadline`]: a call's deadline, from its `grpc-timeout` as its headers arrive.
 //! - [`readiness`]: health that follows the portal.
 //! - [`telemetry`]: metrics, trace context and request ids, OTLP export, log format.
 //! - [`simulator`]: an in-process portal that answers as the real one, for tests and `--demo`.
@@ -27,6 +28,7 @@
 pub mod bulk;
 pub mod config;
 pub mod connections;
+pub mod deadline;
 pub mod demo;
 pub mod domain;
 pub mod error;

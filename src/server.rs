@@ -25,6 +25,7 @@ use tracing::{info, warn};
 use crate::bulk::BulkSettings;
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
+use crate::deadline::DeadlineLayer;
 use crate::domain::Credential;
 use crate::error::{GatewayError, is_oversized_message};
 use crate::pb::{self, people_service_server::PeopleServiceServer};
@@ -222,6 +223,8 @@ pub async fn serve(
             // Beyond the limit, refuse at once instead of queueing.
             .load_shed()
             .concurrency_limit(settings.max_concurrency)
+            // The caller's deadline, from the moment its headers arrived.
+            .layer(DeadlineLayer)
             .service(
                 PeopleServiceServer::new(api).max_decoding_message_size(settings.max_message_size),
             ),

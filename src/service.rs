@@ -8,16 +8,17 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::{Code, Request, Response, Status, Streaming};
+use tonic::{Code, Extensions, Request, Response, Status, Streaming};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use crate::bulk::{self, Bulk, BulkSettings, SyncStream, Tally};
+use crate::deadline;
 use crate::domain::{Contact, Credential, CredentialError, Deadline, ProfileChanges, UserRef};
 use crate::error::code_name;
 use crate::error::{FieldViolation, GatewayError};
@@ -65,13 +66,24 @@ impl Stopper {
         self.in_flight.load(Ordering::SeqCst)
     }
 
+    /// Counts one call while the guard lives.
+    fn count(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(&self.in_flight)
+    }
+
+    /// Cancelled when the grace period is over: a SyncUsers stream answers
+    /// what it can and ends.
+    fn stopped(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
     /// Runs one call, counted, unless the server stops it first.
     async fn run<T>(
         &self,
         work: impl Future<Output = Result<T, GatewayError>>,
     ) -> Result<T, GatewayError> {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-        let _counted = InFlight(&self.in_flight);
+        let _counted = self.count();
         tokio::select! {
             biased;
             () = self.stop.cancelled() => Err(GatewayError::ShuttingDown),
@@ -158,13 +170,9 @@ impl PeopleApi {
     }
 
     /// The call as the operations see it: credential and deadline.
-    fn call(&self, metadata: &MetadataMap) -> Result<Call, GatewayError> {
+    fn call(&self, metadata: &MetadataMap, extensions: &Extensions) -> Result<Call, GatewayError> {
         let mut call = Call::new(self.credential(metadata)?);
-        call.deadline = metadata
-            .get("grpc-timeout")
-            .and_then(|value| value.to_str().ok())
-            .and_then(parse_grpc_timeout)
-            .map_or(Deadline::NONE, Deadline::after);
+        call.deadline = deadline::of(extensions);
         Ok(call)
     }
 
@@ -372,49 +380,31 @@ fn check_routing_key(metadata: &MetadataMap, user_id: &str) -> Result<(), Gatewa
     }
 }
 
-/// Parses `grpc-timeout`: at most eight digits and a unit (`H`, `M`, `S`,
-/// `m`, `u`, `n`), as the gRPC HTTP/2 protocol defines it.
-fn parse_grpc_timeout(text: &str) -> Option<Duration> {
-    let unit = text.chars().last()?;
-    let digits = &text[..text.len() - unit.len_utf8()];
-    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let value: u64 = digits.parse().ok()?;
-    Some(match unit {
-        'H' => Duration::from_secs(value.checked_mul(3600)?),
-        'M' => Duration::from_secs(value.checked_mul(60)?),
-        'S' => Duration::from_secs(value),
-        'm' => Duration::from_millis(value),
-        'u' => Duration::from_micros(value),
-        'n' => Duration::from_nanos(value),
-        _ => return None,
-    })
-}
-
 /// Runs one RPC in a span with its trace context, logs one line with its
 /// outcome (never its payload or credential), echoes the request id, and maps
-/// the result to the wire.
+/// the result to the wire. At the caller's deadline the caller hears
+/// DEADLINE_EXCEEDED; nothing is sent to the portal after it (a write that
+/// was sent before runs to its end on its own task).
 async fn respond(
     stopper: &Stopper,
     rpc: &'static str,
     trace: CallTrace,
+    deadline: Deadline,
     work: impl Future<Output = Result<PortalUser, GatewayError>>,
 ) -> Result<Response<pb::User>, Status> {
     let started = Instant::now();
     let mut trace = trace;
     let request_id = trace.request_id().to_owned();
-    let span = info_span!(
-        "rpc",
-        rpc,
-        trace_id = tracing::field::Empty,
-        parent_span_id = trace.parent_id().unwrap_or_default(),
-        request_id = %request_id,
-        code = tracing::field::Empty,
-    );
-    trace.attach(&span);
+    let span = call_span(rpc, &mut trace);
+    let within_deadline = async {
+        tokio::select! {
+            biased;
+            result = work => result,
+            () = deadline.passed() => Err(GatewayError::DeadlineExceeded),
+        }
+    };
     let result = trace
-        .scope(stopper.run(work))
+        .scope(stopper.run(within_deadline))
         .instrument(span.clone())
         .await;
     let echoed = MetadataValue::try_from(request_id.as_str()).ok();
@@ -428,7 +418,7 @@ async fn respond(
         }
         Err(error) => {
             let description = error.to_string();
-            let portal_failed = matches!(error, GatewayError::Portal(_));
+            let portal_failed = error.is_portal_failure();
             let mut status = Status::from(error);
             if let Some(id) = echoed {
                 status.metadata_mut().insert(REQUEST_ID, id);
@@ -447,11 +437,58 @@ async fn respond(
     span.in_scope(|| {
         info!(
             code = code_name(code),
-            took_ms = started.elapsed().as_secs_f64() * 1000.0,
+            took_ms = elapsed_ms(started),
             "handled"
         );
     });
     answer
+}
+
+/// The span of one call, tied to its trace context: the RPC, the trace and
+/// parent span ids (the parent only when the caller sent one), the request
+/// id, and the code once known.
+fn call_span(rpc: &'static str, trace: &mut CallTrace) -> tracing::Span {
+    let span = info_span!(
+        "rpc",
+        rpc,
+        trace_id = tracing::field::Empty,
+        parent_span_id = tracing::field::Empty,
+        request_id = %trace.request_id(),
+        code = tracing::field::Empty,
+    );
+    if let Some(parent) = trace.parent_id() {
+        span.record("parent_span_id", parent);
+    }
+    trace.attach(&span);
+    span
+}
+
+/// Milliseconds since `started`, to the microsecond, for log lines.
+pub(crate) fn elapsed_ms(started: Instant) -> f64 {
+    (started.elapsed().as_micros() as f64) / 1000.0
+}
+
+impl PeopleApi {
+    /// One write RPC: the routing key, validation, credential, then the
+    /// operation, as every write RPC does it.
+    async fn write<M>(
+        &self,
+        rpc: &'static str,
+        request: Request<M>,
+        user_id: fn(&M) -> &str,
+        operation: fn(M) -> Result<Operation, GatewayError>,
+    ) -> Result<Response<pb::User>, Status> {
+        let trace = CallTrace::from_metadata(request.metadata());
+        let (metadata, extensions, message) = request.into_parts();
+        let deadline = deadline::of(&extensions);
+        respond(&self.stopper, rpc, trace, deadline, async {
+            check_routing_key(&metadata, user_id(&message))?;
+            let operation = operation(message)?;
+            let call = self.call(&metadata, &extensions)?;
+            self.perform(call, operation).await
+        })
+        .await
+    }
 }
 
 #[tonic::async_trait]
@@ -464,10 +501,10 @@ impl PeopleService for PeopleApi {
     ) -> Result<Response<Self::SyncUsersStream>, Status> {
         let trace = CallTrace::from_metadata(request.metadata());
         let request_id = trace.request_id().to_owned();
-        let (metadata, _, inbound) = request.into_parts();
+        let (metadata, extensions, inbound) = request.into_parts();
         // The credential is the stream's: one that every item would fail with ends it at once.
         let call = self
-            .call(&metadata)
+            .call(&metadata, &extensions)
             .map_err(|error| with_request_id(error.into(), &request_id))?;
         let place = self
             .bulk
@@ -477,19 +514,18 @@ impl PeopleService for PeopleApi {
         let stream = SyncStream::new(self.clone(), metadata, call);
         let stopper = self.stopper.clone();
         let metrics = self.metrics();
-        let span = info_span!("rpc", rpc = "SyncUsers", request_id = %request_id, code = tracing::field::Empty);
         let mut trace = trace;
-        trace.attach(&span);
+        let span = call_span("SyncUsers", &mut trace);
         let echoed_id = request_id.clone();
         let work = async move {
             let _place = place;
+            let _counted = stopper.count();
             metrics.add_sync_streams(1);
             let started = Instant::now();
             let mut tally = Tally::default();
-            let ended = stopper
-                .run(async { Ok(stream.run(inbound, out.clone(), &mut tally).await) })
-                .await
-                .unwrap_or_else(|error| Err(Status::from(error)));
+            let ended = stream
+                .run(inbound, out.clone(), stopper.stopped(), &mut tally)
+                .await;
             bulk::log_end(&tally, &ended, started);
             metrics.add_sync_streams(-1);
             if let Err(status) = ended {
@@ -509,11 +545,13 @@ impl PeopleService for PeopleApi {
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
         let trace = CallTrace::from_metadata(request.metadata());
-        respond(&self.stopper, "GetUser", trace, async {
-            let (metadata, _, message) = request.into_parts();
+        let (metadata, extensions, message) = request.into_parts();
+        let deadline = deadline::of(&extensions);
+        respond(&self.stopper, "GetUser", trace, deadline, async {
             check_routing_key(&metadata, &message.user_id)?;
             let user = mapping::get_user_request(message)?;
-            let call = self.call(&metadata)?;
+            let call = self.call(&metadata, &extensions)?;
+            call.still_waited_for()?;
             self.people.get_user(&call, &user).await
         })
         .await
@@ -523,14 +561,12 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::UpdateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let trace = CallTrace::from_metadata(request.metadata());
-        respond(&self.stopper, "UpdateUser", trace, async {
-            let (metadata, _, message) = request.into_parts();
-            check_routing_key(&metadata, &message.user_id)?;
-            let operation = Operation::update_user(message)?;
-            let call = self.call(&metadata)?;
-            self.perform(call, operation).await
-        })
+        self.write(
+            "UpdateUser",
+            request,
+            |message| &message.user_id,
+            Operation::update_user,
+        )
         .await
     }
 
@@ -538,14 +574,12 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::UpdateContactsRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let trace = CallTrace::from_metadata(request.metadata());
-        respond(&self.stopper, "UpdateContacts", trace, async {
-            let (metadata, _, message) = request.into_parts();
-            check_routing_key(&metadata, &message.user_id)?;
-            let operation = Operation::update_contacts(message)?;
-            let call = self.call(&metadata)?;
-            self.perform(call, operation).await
-        })
+        self.write(
+            "UpdateContacts",
+            request,
+            |message| &message.user_id,
+            Operation::update_contacts,
+        )
         .await
     }
 
@@ -553,14 +587,12 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::SetContactsRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let trace = CallTrace::from_metadata(request.metadata());
-        respond(&self.stopper, "SetContacts", trace, async {
-            let (metadata, _, message) = request.into_parts();
-            check_routing_key(&metadata, &message.user_id)?;
-            let operation = Operation::set_contacts(message)?;
-            let call = self.call(&metadata)?;
-            self.perform(call, operation).await
-        })
+        self.write(
+            "SetContacts",
+            request,
+            |message| &message.user_id,
+            Operation::set_contacts,
+        )
         .await
     }
 
@@ -568,33 +600,12 @@ impl PeopleService for PeopleApi {
         &self,
         request: Request<pb::DeleteContactsRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let trace = CallTrace::from_metadata(request.metadata());
-        respond(&self.stopper, "DeleteContacts", trace, async {
-            let (metadata, _, message) = request.into_parts();
-            check_routing_key(&metadata, &message.user_id)?;
-            let operation = Operation::delete_contacts(message)?;
-            let call = self.call(&metadata)?;
-            self.perform(call, operation).await
-        })
+        self.write(
+            "DeleteContacts",
+            request,
+            |message| &message.user_id,
+            Operation::delete_contacts,
+        )
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeouts_are_read_as_the_protocol_defines_them() {
-        assert_eq!(parse_grpc_timeout("1n"), Some(Duration::from_nanos(1)));
-        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
-        assert_eq!(
-            parse_grpc_timeout("99999999S"),
-            Some(Duration::from_secs(99_999_999))
-        );
-        assert_eq!(parse_grpc_timeout("2H"), Some(Duration::from_secs(7200)));
-        for bad in ["", "S", "123456789S", "1x", "-1S", "1.5S", "١S"] {
-            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
-        }
     }
 }

@@ -50,10 +50,7 @@ impl People {
         let _guard = self.lock_for_write(id, call).await?;
         debug!(user = %id, own_profile, "updating user on docspace");
         call.still_waited_for()?;
-        let updated = self
-            .portal
-            .update_member(&call.credential, id, &body)
-            .await?;
+        let updated = self.portal.update_member(call, id, &body).await?;
         Ok(with_docspace_contacts_fix(updated, clears_contacts))
     }
 
@@ -91,10 +88,7 @@ impl People {
             ..DocSpaceUpdateBody::default()
         };
         call.still_waited_for()?;
-        let updated = self
-            .portal
-            .update_member(&call.credential, id, &body)
-            .await?;
+        let updated = self.portal.update_member(call, id, &body).await?;
         Ok(with_docspace_contacts_fix(updated, contacts.is_empty()))
     }
 
@@ -105,10 +99,7 @@ impl People {
         call: &Call,
         user: &UserRef,
     ) -> Result<(UserId, PortalUser), GatewayError> {
-        let caller = self
-            .portal
-            .get_user(&call.credential, &UserRef::Me, call.deadline)
-            .await?;
+        let caller = self.portal.get_user(call, &UserRef::Me).await?;
         let id = match user {
             UserRef::Me => user_id_of(&caller)?,
             UserRef::Id(id) => *id,

@@ -13,12 +13,12 @@ pub mod rules;
 mod workspace;
 
 use tokio::sync::OnceCell;
-use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{Product, ProductChoice};
+pub use crate::domain::Call;
 use crate::domain::{
-    Contact, Credential, Deadline, PortalVersion, ProfileChanges, UserId, UserRef, merge_contacts,
+    Abandoned, Contact, PortalVersion, ProfileChanges, UserId, UserRef, merge_contacts,
     remove_contacts,
 };
 use crate::error::{FieldViolation, GatewayError, Refusal, RefusalKind};
@@ -62,39 +62,6 @@ enum ContactsToWrite {
     List(Vec<Contact>),
     /// Nothing: the edit changes nothing; here is the user as read.
     Unchanged(Box<PortalUser>),
-}
-
-/// One call as the operations see it: the caller's credential, its deadline,
-/// and a token cancelled when the caller goes away.
-#[derive(Debug, Clone)]
-pub struct Call {
-    /// Forwarded to the portal.
-    pub credential: Credential,
-    /// The caller's `grpc-timeout`, if it sent one.
-    pub deadline: Deadline,
-    /// Cancelled when the caller is gone.
-    pub gone: CancellationToken,
-}
-
-impl Call {
-    /// A call without deadline whose caller never goes away.
-    pub fn new(credential: Credential) -> Self {
-        Self {
-            credential,
-            deadline: Deadline::NONE,
-            gone: CancellationToken::new(),
-        }
-    }
-
-    /// Writes start (and are sent) only while the caller still waits; once
-    /// sent, a write runs to its end.
-    fn still_waited_for(&self) -> Result<(), GatewayError> {
-        if self.deadline.has_passed() {
-            Err(GatewayError::DeadlineExceeded)
-        } else {
-            Ok(())
-        }
-    }
 }
 
 /// What the gateway is told about the portal; the rest it asks the portal.
@@ -166,18 +133,14 @@ impl People {
         // Workspace has one rule set; a named release needs no asking either.
         let ask = configured != Some(Product::Workspace) && self.setup.version.is_none();
         let build = if ask {
-            self.portal.build_info(call.deadline).await?
+            self.portal.build_info(call).await?
         } else {
             None
         };
         let product = match (configured, build) {
             (Some(product), _) => product,
             (None, Some(build)) => build.product,
-            (None, None) => {
-                self.portal
-                    .detect_product(&call.credential, call.deadline)
-                    .await?
-            }
+            (None, None) => self.portal.detect_product(call).await?,
         };
         if let Some(build) = build
             && build.product != product
@@ -220,10 +183,7 @@ impl People {
         }
         match user {
             UserRef::Id(id) => self.read_target(call, *id).await,
-            UserRef::Me | UserRef::Name(_) => Ok(self
-                .portal
-                .get_user(&call.credential, user, call.deadline)
-                .await?),
+            UserRef::Me | UserRef::Name(_) => Ok(self.portal.get_user(call, user).await?),
         }
     }
 
@@ -283,17 +243,13 @@ impl People {
     /// passes while waiting: a write that never began must not run after its
     /// caller gave up.
     async fn lock_for_write(&self, id: UserId, call: &Call) -> Result<UserGuard, GatewayError> {
-        let deadline = async {
-            match call.deadline.instant() {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
         let started = std::time::Instant::now();
         let (outcome, result) = tokio::select! {
             biased;
-            () = call.gone.cancelled() => ("caller_gone", Err(GatewayError::CallerGone)),
-            () = deadline => ("deadline", Err(GatewayError::DeadlineExceeded)),
+            why = Abandoned::when(call.deadline, &call.gone) => match why {
+                Abandoned::CallerGone => ("caller_gone", Err(GatewayError::CallerGone)),
+                Abandoned::Deadline => ("deadline", Err(GatewayError::DeadlineExceeded)),
+            },
             guard = self.locks.lock(id) => ("acquired", Ok(guard)),
         };
         self.portal
@@ -310,10 +266,7 @@ impl People {
     /// Reads a user by GUID, and makes sure the portal answered for that user:
     /// another user's contacts or guest flag must never be written back onto this one.
     async fn read_target(&self, call: &Call, id: UserId) -> Result<PortalUser, GatewayError> {
-        let user = self
-            .portal
-            .get_user(&call.credential, &UserRef::Id(id), call.deadline)
-            .await?;
+        let user = self.portal.get_user(call, &UserRef::Id(id)).await?;
         if user_id_of(&user)? != id {
             return Err(GatewayError::AnotherUserAnswered);
         }

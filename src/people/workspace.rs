@@ -32,11 +32,7 @@ impl People {
                 .intersection(rules::caller_dependent(rules))
                 .is_empty();
         let caller = if needs_caller {
-            Some(
-                self.portal
-                    .get_user(&call.credential, &UserRef::Me, call.deadline)
-                    .await?,
-            )
+            Some(self.portal.get_user(call, &UserRef::Me).await?)
         } else {
             None
         };
@@ -65,10 +61,7 @@ impl People {
         let body = workspace_body(rules, &current, changes)?;
         debug!(user = %id, "updating user on workspace");
         call.still_waited_for()?;
-        Ok(self
-            .portal
-            .update_member(&call.credential, id, &body)
-            .await?)
+        Ok(self.portal.update_member(call, id, &body).await?)
     }
 
     /// Workspace `PUT /people/{guid}/contacts` with the whole new list.
@@ -82,12 +75,7 @@ impl People {
         let id = match user {
             UserRef::Id(id) => *id,
             // The contacts routes look `@self` up as a user name; resolve it.
-            UserRef::Me => user_id_of(
-                &self
-                    .portal
-                    .get_user(&call.credential, user, call.deadline)
-                    .await?,
-            )?,
+            UserRef::Me => user_id_of(&self.portal.get_user(call, user).await?)?,
             UserRef::Name(_) => return Err(user_ref_not_writable()),
         };
         let _guard = self.lock_for_write(id, call).await?;
@@ -98,7 +86,7 @@ impl People {
         call.still_waited_for()?;
         Ok(self
             .portal
-            .replace_contacts(&call.credential, id, contact_bodies(&contacts))
+            .replace_contacts(call, id, contact_bodies(&contacts))
             .await?)
     }
 }

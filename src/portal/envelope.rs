@@ -43,6 +43,9 @@ pub enum PortalError {
     /// The answer was not a portal envelope holding a user.
     #[error("portal answer could not be read: {0}")]
     Undecodable(String),
+    /// Not sent, or a read given up: the caller stopped waiting first.
+    #[error("not sent: {0:?}")]
+    Abandoned(crate::domain::Abandoned),
 }
 
 /// Interprets a finished HTTP exchange.

@@ -17,6 +17,7 @@ use reqwest::{
     header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, RETRY_AFTER},
 };
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 use tower::retry::Retry;
 use tracing::{debug, instrument};
@@ -26,7 +27,7 @@ pub use envelope::PortalError;
 pub use model::{PortalBuild, PortalUser};
 
 use crate::config::Product;
-use crate::domain::{Credential, Deadline, UserId, UserRef};
+use crate::domain::{Abandoned, Call, Credential, Deadline, UserId, UserRef};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::trace;
 use model::{ContactBody, ContactsBody};
@@ -114,52 +115,49 @@ impl PortalClient {
         })
     }
 
-    /// `GET /api/2.0/people/{user}`: a GUID, a user name, or `@self`; within `deadline`.
+    /// `GET /api/2.0/people/{user}`: a GUID, a user name, or `@self`; within
+    /// the call's deadline, and given up when the caller leaves.
     #[instrument(level = "debug", skip_all, fields(user = %user.path_segment()))]
-    pub async fn get_user(
-        &self,
-        credential: &Credential,
-        user: &UserRef,
-        deadline: Deadline,
-    ) -> Result<PortalUser, PortalError> {
+    pub async fn get_user(&self, call: &Call, user: &UserRef) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&user.path_segment(), None);
         self.send(
             "get_user",
             self.http.request(Method::GET, url),
-            credential,
-            deadline,
+            call,
+            Exchange::Read,
         )
         .await
     }
 
-    /// `PUT /api/2.0/people/{id}` with a product-specific JSON body. A write
-    /// that was sent runs to its end (within the portal timeout), whatever the
-    /// caller's deadline.
+    /// `PUT /api/2.0/people/{id}` with a product-specific JSON body. Never
+    /// sent once the caller's deadline passed or the caller left; once sent,
+    /// it runs to its end (within the portal timeout) whatever the caller does.
     #[instrument(level = "debug", skip_all, fields(user = %id))]
     pub async fn update_member(
         &self,
-        credential: &Credential,
+        call: &Call,
         id: UserId,
         body: &impl Serialize,
     ) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&id.to_string(), None);
         let request = self.http.request(Method::PUT, url).json(body);
-        self.send("update_member", request, credential, Deadline::NONE)
+        self.send("update_member", request, call, Exchange::Write)
             .await
     }
 
-    /// Workspace `PUT /api/2.0/people/{id}/contacts`: replaces the whole list.
+    /// Workspace `PUT /api/2.0/people/{id}/contacts`: replaces the whole
+    /// list. Sent, or not, as [`PortalClient::update_member`].
     #[instrument(level = "debug", skip_all, fields(user = %id, contacts = contacts.len()))]
     pub async fn replace_contacts(
         &self,
-        credential: &Credential,
+        call: &Call,
         id: UserId,
         contacts: Vec<ContactBody>,
     ) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&id.to_string(), Some("contacts"));
         let body = ContactsBody { contacts };
         let request = self.http.request(Method::PUT, url).json(&body);
-        self.send("replace_contacts", request, credential, Deadline::NONE)
+        self.send("replace_contacts", request, call, Exchange::Write)
             .await
     }
 
@@ -169,28 +167,25 @@ impl PortalClient {
     /// `web/ASC.Web.Api/Api/Settings/VersionController.cs:50-60`). `None` when
     /// the portal does not say; an error only when it could not be asked.
     #[instrument(skip_all)]
-    pub async fn build_info(&self, deadline: Deadline) -> Result<Option<PortalBuild>, PortalError> {
+    pub async fn build_info(&self, call: &Call) -> Result<Option<PortalBuild>, PortalError> {
         let request = self.http.request(Method::GET, self.build_url.clone());
+        let bounds = Bounds::of(call, Exchange::Read);
         let (status, body, retry_after) =
-            self.exchange("build_info", request, None, deadline).await?;
+            self.exchange("build_info", request, None, bounds).await?;
         envelope::read_build(status, &body, retry_after)
     }
 
     /// Tells Workspace from DocSpace by the success envelope of
     /// `GET /people/@self`: DocSpace's always carries `links`, Workspace's never does.
     #[instrument(skip_all)]
-    pub async fn detect_product(
-        &self,
-        credential: &Credential,
-        deadline: Deadline,
-    ) -> Result<Product, PortalError> {
+    pub async fn detect_product(&self, call: &Call) -> Result<Product, PortalError> {
         let url = self.user_url(UserRef::SELF_ALIAS, None);
         let (status, body, retry_after) = self
             .exchange(
                 "detect_product",
                 self.http.request(Method::GET, url),
-                Some(credential),
-                deadline,
+                Some(&call.credential),
+                Bounds::of(call, Exchange::Read),
             )
             .await?;
         envelope::read_user(status, &body, retry_after)?;
@@ -217,11 +212,16 @@ impl PortalClient {
         &self,
         endpoint: &'static str,
         request: RequestBuilder,
-        credential: &Credential,
-        deadline: Deadline,
+        call: &Call,
+        kind: Exchange,
     ) -> Result<PortalUser, PortalError> {
         let (status, body, retry_after) = self
-            .exchange(endpoint, request, Some(credential), deadline)
+            .exchange(
+                endpoint,
+                request,
+                Some(&call.credential),
+                Bounds::of(call, kind),
+            )
             .await?;
         envelope::read_user(status, &body, retry_after)
     }
@@ -229,29 +229,52 @@ impl PortalClient {
     /// One HTTP exchange, tried again where that is safe (see [`retry`]):
     /// status, the body (at most `max_body` bytes), and `Retry-After`.
     /// Counted and timed per endpoint, and reported to the readiness check.
+    ///
+    /// Nothing is sent once the caller has stopped waiting (`bounds`): not
+    /// while the exchange waits for one of the portal's connections, nor
+    /// after. A read is also given up mid-way; a write that was sent runs to
+    /// its end, so that the caller's lock is never released while it may
+    /// still land.
     #[instrument(skip_all, fields(endpoint = endpoint, http_status = tracing::field::Empty))]
     async fn exchange(
         &self,
         endpoint: &'static str,
         request: RequestBuilder,
         credential: Option<&Credential>,
-        deadline: Deadline,
+        bounds: Bounds<'_>,
     ) -> Result<(u16, bytes::Bytes, Option<Duration>), PortalError> {
-        if deadline.has_passed() {
-            return Err(PortalError::Timeout);
-        }
         let started = Instant::now();
+        let abandoned = |why: Abandoned| {
+            self.metrics
+                .record_portal(endpoint, "not_sent", started.elapsed());
+            PortalError::Abandoned(why)
+        };
+        bounds.still_waited_for().map_err(abandoned)?;
         // At most `max_connections` exchanges at once, so the pool never
         // opens more. The permit comes first and the exchange's (large)
         // future is allocated only then: a call waiting for a connection
         // holds a few bytes, not a whole HTTP request in the making. The
         // permit is kept across the exchange's retries.
-        let Some(_connection) = self.connection(deadline).await else {
-            self.metrics
-                .record_portal(endpoint, "timeout", started.elapsed());
-            return Err(PortalError::Timeout);
+        let _connection = tokio::select! {
+            biased;
+            why = Abandoned::when(bounds.deadline, bounds.gone) => return Err(abandoned(why)),
+            permit = self.connections.acquire() => permit,
         };
-        let result = Box::pin(self.attempt(endpoint, request, credential, deadline)).await;
+        // The caller may have left in the same instant the permit came.
+        bounds.still_waited_for().map_err(abandoned)?;
+        let answer_by = match bounds.kind {
+            Exchange::Read => bounds.deadline,
+            Exchange::Write => Deadline::NONE,
+        };
+        let exchange = Box::pin(self.attempt(endpoint, request, credential, answer_by));
+        let result = match bounds.kind {
+            Exchange::Read => tokio::select! {
+                biased;
+                () = bounds.gone.cancelled() => return Err(abandoned(Abandoned::CallerGone)),
+                result = exchange => result,
+            },
+            Exchange::Write => exchange.await,
+        };
         let outcome = match &result {
             Ok((status, _, _)) => {
                 tracing::Span::current().record("http_status", status);
@@ -261,6 +284,7 @@ impl PortalClient {
             Err(PortalError::Unreachable(_) | PortalError::NotTls) => "unreachable".into(),
             Err(PortalError::Undecodable(_)) => "bad_response".into(),
             Err(PortalError::Status { status, .. }) => status.to_string(),
+            Err(PortalError::Abandoned(_)) => "not_sent".into(),
         };
         self.metrics
             .record_portal(endpoint, &outcome, started.elapsed());
@@ -317,23 +341,18 @@ impl PortalClient {
         Ok((status, body, retry_after))
     }
 
-    /// A place among the exchanges in flight, unless the deadline passes first.
-    async fn connection(&self, deadline: Deadline) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        let acquire = self.connections.acquire();
-        let permit = match deadline.instant() {
-            Some(at) => tokio::time::timeout_at(at.into(), acquire).await.ok()?,
-            None => acquire.await,
-        };
-        // The semaphore is never closed.
-        permit.ok()
-    }
-
     /// Asks the anonymous build endpoint whether the portal answers at all,
     /// for the readiness check: any HTTP answer below 502 means it does.
     pub async fn probe(&self, timeout: Duration) -> bool {
         let request = self.http.request(Method::GET, self.build_url.clone());
+        let never_gone = CancellationToken::new();
+        let bounds = Bounds {
+            deadline: Deadline::after(timeout),
+            gone: &never_gone,
+            kind: Exchange::Read,
+        };
         matches!(
-            self.exchange("probe", request, None, Deadline::after(timeout)).await,
+            self.exchange("probe", request, None, bounds).await,
             Ok((status, _, _)) if status < 502
         )
     }
@@ -346,6 +365,36 @@ impl PortalClient {
     /// Whether the portal answered lately.
     pub fn health(&self) -> Arc<PortalHealth> {
         Arc::clone(&self.health)
+    }
+}
+
+/// Whether an exchange only reads (and may be given up at any point) or
+/// writes (and, once sent, runs to its end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exchange {
+    Read,
+    Write,
+}
+
+/// What bounds one exchange: its caller's deadline and departure, and its kind.
+#[derive(Debug, Clone, Copy)]
+struct Bounds<'a> {
+    deadline: Deadline,
+    gone: &'a CancellationToken,
+    kind: Exchange,
+}
+
+impl<'a> Bounds<'a> {
+    fn of(call: &'a Call, kind: Exchange) -> Self {
+        Self {
+            deadline: call.deadline,
+            gone: &call.gone,
+            kind,
+        }
+    }
+
+    fn still_waited_for(&self) -> Result<(), Abandoned> {
+        Abandoned::check(self.deadline, self.gone)
     }
 }
 

@@ -16,6 +16,7 @@ use people_gateway::bulk::{BulkSettings, rpc_status};
 use people_gateway::config::Product;
 use people_gateway::simulator::{Fault, seed};
 use tokio_stream::StreamExt as _;
+use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 use crate::harness::*;
@@ -120,22 +121,6 @@ fn comparable(answer: &Answer, gateway: &Gateway) -> Comparable {
 }
 
 /// `count` more users like Mike (contacts, department, lead), with ids of their own.
-fn add_users(gateway: &Gateway, count: u128) -> Vec<String> {
-    let mike = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
-    (0..count)
-        .map(|n| {
-            let id = uuid::Uuid::from_u128(0x5a5a_0000_0000_4000_8000_0000_0000_0000 + n);
-            let mut user = mike.clone();
-            user.id = id;
-            user.user_name = format!("sync.user{n}");
-            user.email = format!("sync.user{n}@example.com");
-            user.token = None;
-            gateway.sim.upsert_user(user);
-            id.to_string()
-        })
-        .collect()
-}
-
 /// Ten changes per user, each user's in a row: replace, add, remove, move, …
 /// In a row, a user's items meet in the queue, where they must keep their order.
 fn mixed_items(users: &[String]) -> Vec<pb::SyncUsersRequest> {
@@ -513,16 +498,20 @@ async fn the_portals_429_slows_the_stream_and_fails_no_item() {
 }
 
 /// Items offered without end: counts how many the client library pulled.
+/// `total` items over `users`, counted as the sender takes them; they end
+/// early when `caller_leaves` is cancelled.
 fn endless_items(
     users: Vec<String>,
     pulled: Arc<AtomicUsize>,
     total: usize,
-) -> impl tokio_stream::Stream<Item = pb::SyncUsersRequest> {
-    tokio_stream::iter(0..total).map(move |n| {
+    caller_leaves: &CancellationToken,
+) -> impl tokio_stream::Stream<Item = pb::SyncUsersRequest> + use<> {
+    let items = tokio_stream::iter(0..total).map(move |n| {
         pulled.fetch_add(1, Ordering::SeqCst);
         let user = &users[n % users.len()];
         item(n.to_string(), move_to(user, &format!("step {n}")))
-    })
+    });
+    futures_util::StreamExt::take_until(items, caller_leaves.clone().cancelled_owned())
 }
 
 fn resident_bytes() -> u64 {
@@ -545,7 +534,8 @@ async fn a_stalled_portal_blocks_the_sender_within_bounded_memory() {
     let before = resident_bytes();
     let pulled = Arc::new(AtomicUsize::new(0));
     let mut client = gateway.client.clone();
-    let items = endless_items(users, Arc::clone(&pulled), OFFERED);
+    let caller_leaves = CancellationToken::new();
+    let items = endless_items(users, Arc::clone(&pulled), OFFERED, &caller_leaves);
     let stream = tokio::spawn(async move {
         read_sync(client.sync_users(as_user(seed::ADMIN_TOKEN, items)).await).await
     });
@@ -577,9 +567,26 @@ async fn a_stalled_portal_blocks_the_sender_within_bounded_memory() {
         bulk.per_stream,
         "more items started than allowed"
     );
+    // The caller leaves as a tonic client does: its request stream ends and
+    // its response is dropped, which resets the HTTP/2 stream.
+    caller_leaves.cancel();
     stream.abort();
+    until("the gateway ended the stream", || {
+        metric(&gateway, "people_gateway_sync_streams", &[]) == 0.0
+    })
+    .await;
+    // The items at the portal were reads before their writes: given up.
+    until("the items at the portal are given up", || {
+        gateway.writes_running() == 0
+    })
+    .await;
+    let received = gateway.portal_requests().len();
     gateway.sim.release_requests();
-    gateway.writes_settled().await;
+    assert!(
+        gateway.portal_requests_of("PUT").is_empty(),
+        "an item's write reached the portal after its caller left"
+    );
+    assert_eq!(gateway.portal_requests().len(), received);
 }
 
 #[tokio::test]
@@ -660,6 +667,70 @@ async fn shutdown_answers_queued_items_and_finishes_started_ones() {
     assert_eq!((done, refused), (4, 16));
     assert_eq!(gateway.portal_requests_of("PUT").len(), 4);
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn when_the_grace_period_ends_every_item_still_gets_an_answer() {
+    let bulk = limits(4, 32);
+    let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let users = add_users(&gateway, 20);
+    gateway.sim.hold_requests();
+    let (sender, receiver) = tokio::sync::mpsc::channel(32);
+    for user in &users {
+        // SetContacts on Workspace is one PUT: the four at the portal were sent.
+        let mail = vec![contact("mail", "grace@example.com")];
+        sender
+            .send(item(user.clone(), set_contacts(user, mail)))
+            .await
+            .unwrap();
+    }
+    let mut client = gateway.client.clone();
+    let stream = tokio::spawn(async move {
+        let items = tokio_stream::wrappers::ReceiverStream::new(receiver);
+        read_sync(client.sync_users(as_user(seed::ADMIN_TOKEN, items)).await).await
+    });
+    until("four items at the portal, sixteen queued", || {
+        gateway.sim.in_flight() == 4
+            && metric(&gateway, "people_gateway_sync_queued_items", &[]) == 16.0
+    })
+    .await;
+    // What the server does when shutdown's grace period is over.
+    gateway.stopper.stop_all();
+    let outcome = stream.await.unwrap();
+    drop(sender);
+    assert_status(
+        outcome.ended.as_ref().unwrap_err(),
+        Code::Unavailable,
+        "SHUTTING_DOWN",
+    );
+    let answers = outcome.by_id();
+    assert_eq!(answers.len(), 20, "an item went unanswered");
+    let reason_of = |answer: &Answer| match answer {
+        Answer::Error(status) => status
+            .details
+            .iter()
+            .find(|detail| detail.type_url.ends_with("google.rpc.ErrorInfo"))
+            .map(|detail| {
+                let info: tonic_types::pb::ErrorInfo =
+                    prost::Message::decode(detail.value.as_slice()).unwrap();
+                info.reason
+            })
+            .unwrap_or_default(),
+        Answer::User(_) => "OK".into(),
+    };
+    let unknown = answers
+        .values()
+        .filter(|answer| reason_of(answer) == "OUTCOME_UNKNOWN")
+        .count();
+    let not_started = answers
+        .values()
+        .filter(|answer| reason_of(answer) == "SHUTTING_DOWN")
+        .count();
+    assert_eq!((unknown, not_started), (4, 16));
+    // The four were sent, and land; nothing else is sent.
+    gateway.sim.release_requests();
+    gateway.writes_settled().await;
+    assert_eq!(gateway.portal_requests_of("PUT").len(), 4);
 }
 
 #[tokio::test]
@@ -787,8 +858,12 @@ async fn a_caller_that_leaves_starts_nothing_more() {
     gateway.writes_settled().await;
     let reached = users_reached(&gateway);
     assert_eq!(reached.len(), 4, "items started after their caller left");
-    // Those four had their users' locks: their writes ran to the end.
-    assert_eq!(gateway.portal_requests_of("PUT").len(), 4);
+    // Those four were still reading their users when the caller left: their
+    // writes had not been sent, and never are.
+    assert!(
+        gateway.portal_requests_of("PUT").is_empty(),
+        "a write not sent before its caller left was sent"
+    );
 }
 
 #[tokio::test]

@@ -288,6 +288,11 @@ impl Gateway {
         until("every write has ended", || self.writes.is_empty()).await;
     }
 
+    /// Write tasks still running, also those whose callers left.
+    pub fn writes_running(&self) -> usize {
+        self.writes.len()
+    }
+
     /// Stops the portal (the simulator); returns its address, to start it there again.
     pub async fn stop_portal(&mut self) -> std::net::SocketAddr {
         let addr = self.sim.addr();
@@ -315,6 +320,23 @@ impl Gateway {
             .filter(|request| request.path != BUILD_PATH)
             .collect()
     }
+}
+
+/// Adds `count` users to the portal, copies of Mike with their own GUIDs; their ids.
+pub fn add_users(gateway: &Gateway, count: u128) -> Vec<String> {
+    let mike = gateway.sim.user(uuid(seed::USER_ID)).expect("Mike");
+    (0..count)
+        .map(|n| {
+            let id = uuid::Uuid::from_u128(0x5a5a_0000_0000_4000_8000_0000_0000_0000 + n);
+            let mut user = mike.clone();
+            user.id = id;
+            user.user_name = format!("sync.user{n}");
+            user.email = format!("sync.user{n}@example.com");
+            user.token = None;
+            gateway.sim.upsert_user(user);
+            id.to_string()
+        })
+        .collect()
 }
 
 /// A request carrying `authorization: <token>`.
@@ -418,11 +440,16 @@ pub fn uuid(text: &str) -> uuid::Uuid {
     uuid::Uuid::parse_str(text).expect("uuid")
 }
 
-/// Waits (bounded) until `condition` holds, yielding to the other tasks in between.
+/// How long [`until`] waits before it calls a test failed. Only a hang ends
+/// there: a slow or busy machine must never fail a test that is right.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Waits (bounded by [`PATIENCE`]) until `condition` holds, checking it again
+/// every millisecond, so that a busy machine only makes the wait longer.
 pub async fn until(what: &str, condition: impl Fn() -> bool) {
-    let waited = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+    let waited = tokio::time::timeout(PATIENCE, async {
         while !condition() {
-            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
     })
     .await;

@@ -9,6 +9,7 @@ mod harness;
 
 mod bulk;
 mod docspace;
+mod gone;
 mod hostile;
 mod hostile_portal;
 mod operability;

@@ -1,0 +1,258 @@
+//! Gone means gone: a write that was not yet sent when its caller's deadline
+//! passed or its caller left is never sent, however long it waited for one
+//! of the portal's connections; a write already sent runs to its end. Each
+//! way a real client leaves is tried: a `grpc-timeout`, dropping the call in
+//! tonic, and a raw HTTP/2 RST_STREAM. What reaches the portal is counted at
+//! the simulator.
+
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut as _, Bytes, BytesMut};
+use people_gateway::bulk::BulkSettings;
+use people_gateway::config::Product;
+use tonic::Code;
+
+use crate::harness::*;
+
+/// Writes waiting at once, for distinct users, behind two portal connections.
+const WAITING: usize = 40;
+/// `--portal-max-connections` of these tests.
+const CONNECTIONS: usize = 2;
+
+/// A Workspace gateway with two portal connections, in front of a stalled
+/// portal, and `WAITING` users to write to.
+async fn stalled_portal_with_two_connections() -> (Gateway, Vec<String>) {
+    let mut options = Options::new(Product::Workspace);
+    options.portal_max_connections = CONNECTIONS;
+    let gateway = Gateway::start(options).await;
+    let users = add_users(&gateway, WAITING as u128);
+    gateway.sim.hold_requests();
+    (gateway, users)
+}
+
+/// SetContacts on Workspace is one PUT, with no read before it.
+fn new_mail(user: &str) -> pb::SetContactsRequest {
+    pb::SetContactsRequest {
+        user_id: user.into(),
+        contacts: vec![contact("mail", "gone@example.com")],
+        spam: None,
+    }
+}
+
+/// Releases the portal once nothing of the gateway's can send any more, and
+/// checks that the portal then holds exactly the writes sent before.
+async fn release_and_count_writes(gateway: &Gateway, sent_before: usize) {
+    gateway.sim.release_requests();
+    gateway.writes_settled().await;
+    let puts = gateway.portal_requests_of("PUT").len();
+    assert_eq!(
+        puts, sent_before,
+        "writes reached the portal after their callers had stopped waiting"
+    );
+}
+
+#[tokio::test]
+async fn writes_waiting_for_a_connection_are_never_sent_after_their_deadline() {
+    let (gateway, users) = stalled_portal_with_two_connections().await;
+    // A bare HTTP/2 client: tonic's client would end each call at the same
+    // moment by its own timer and report CANCELLED, hiding the gateway's answer.
+    let mut client = raw_client(&gateway).await;
+    let mut answers = Vec::new();
+    for user in &users {
+        let (response, mut body) = client
+            .send_request(call_head(&gateway, "SetContacts", Some("300m")), false)
+            .unwrap();
+        body.send_data(grpc_frame(&new_mail(user)), true).unwrap();
+        answers.push(grpc_status(response));
+        client = client.ready().await.unwrap();
+    }
+    for answer in answers {
+        let (code, message) = answer.await;
+        assert_eq!(code, Code::DeadlineExceeded, "{message}");
+    }
+    // Only writes holding one of the two connections were sent.
+    let sent_before = gateway.portal_requests_of("PUT").len();
+    assert!(sent_before <= CONNECTIONS, "{sent_before} writes were sent");
+    release_and_count_writes(&gateway, sent_before).await;
+}
+
+#[tokio::test]
+async fn writes_waiting_for_a_connection_are_never_sent_after_tonic_drops_the_call() {
+    let (gateway, users) = stalled_portal_with_two_connections().await;
+    let calls: Vec<_> = users
+        .iter()
+        .map(|user| {
+            let mut client = gateway.client.clone();
+            let request = as_user(seed::ADMIN_TOKEN, new_mail(user));
+            tokio::spawn(async move { client.set_contacts(request).await })
+        })
+        .collect();
+    until(
+        "every call reached the gateway and two reached the portal",
+        || gateway.stopper.in_flight() == WAITING && gateway.sim.in_flight() == CONNECTIONS,
+    )
+    .await;
+    // Dropping a call's future resets its HTTP/2 stream.
+    for call in &calls {
+        call.abort();
+    }
+    until("the gateway saw every caller leave", || {
+        gateway.stopper.in_flight() == 0
+    })
+    .await;
+    until("only the two writes sent are still running", || {
+        gateway.writes_running() == CONNECTIONS
+    })
+    .await;
+    assert_eq!(gateway.portal_requests_of("PUT").len(), CONNECTIONS);
+    release_and_count_writes(&gateway, CONNECTIONS).await;
+}
+
+/// One gRPC message as it travels in an HTTP/2 DATA frame.
+fn grpc_frame(message: &impl prost::Message) -> Bytes {
+    let body = message.encode_to_vec();
+    let mut frame = BytesMut::with_capacity(5 + body.len());
+    frame.put_u8(0);
+    frame.put_u32(u32::try_from(body.len()).unwrap());
+    frame.put_slice(&body);
+    frame.freeze()
+}
+
+/// A bare HTTP/2 client connected to the gateway.
+async fn raw_client(gateway: &Gateway) -> h2::client::SendRequest<Bytes> {
+    let tcp = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    client.ready().await.unwrap()
+}
+
+/// The head of a call to `method` of PeopleService, as the admin.
+fn call_head(gateway: &Gateway, method: &str, timeout: Option<&str>) -> http::Request<()> {
+    let mut head = http::Request::post(format!(
+        "http://{}/onlyoffice.people.v1.PeopleService/{method}",
+        gateway.addr
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .header("authorization", seed::ADMIN_TOKEN);
+    if let Some(timeout) = timeout {
+        head = head.header("grpc-timeout", timeout);
+    }
+    head.body(()).unwrap()
+}
+
+/// The gRPC status of a response, from its headers or its trailers.
+async fn grpc_status(response: h2::client::ResponseFuture) -> (Code, String) {
+    let response = response.await.unwrap();
+    let status_of = |headers: &http::HeaderMap| {
+        let code = headers
+            .get("grpc-status")?
+            .to_str()
+            .ok()?
+            .parse::<i32>()
+            .ok()?;
+        let message = headers
+            .get("grpc-message")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Some((Code::from(code), message))
+    };
+    if let Some(status) = status_of(response.headers()) {
+        return status;
+    }
+    let mut body = response.into_body();
+    while let Some(data) = body.data().await {
+        let data = data.unwrap();
+        let _ = body.flow_control().release_capacity(data.len());
+    }
+    let trailers = body.trailers().await.unwrap().expect("trailers");
+    status_of(&trailers).expect("a grpc-status")
+}
+
+#[tokio::test]
+async fn a_deadline_counts_from_the_headers_not_from_a_late_message() {
+    let gateway = Gateway::workspace().await;
+    let mut client = raw_client(&gateway).await;
+    let sent = Instant::now();
+    let (response, mut body) = client
+        .send_request(call_head(&gateway, "SetContacts", Some("300m")), false)
+        .unwrap();
+    // The message never comes: the deadline passes all the same.
+    let (code, message) = grpc_status(response).await;
+    assert!(sent.elapsed() >= Duration::from_millis(290));
+    assert_eq!(code, Code::DeadlineExceeded, "{message}");
+    // Too late: a message sent now is never carried out.
+    let late = grpc_frame(&new_mail(seed::USER_ID));
+    let _ = body.send_data(late, true);
+    let mut tonic_client = gateway.client.clone();
+    tonic_client
+        .get_user(as_user(
+            seed::ADMIN_TOKEN,
+            pb::GetUserRequest {
+                user_id: seed::USER_ID.into(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+}
+
+#[tokio::test]
+async fn a_reset_sync_stream_starts_nothing_more_and_sends_no_write() {
+    let bulk = BulkSettings {
+        per_stream: 4,
+        max_in_flight: 32,
+        ..BulkSettings::default()
+    };
+    let mut options = Options::new(Product::Workspace);
+    options.bulk = bulk;
+    let gateway = Gateway::start(options).await;
+    let users = add_users(&gateway, 20);
+    gateway.sim.hold_requests();
+    let mut client = raw_client(&gateway).await;
+    let (response, mut body) = client
+        .send_request(call_head(&gateway, "SyncUsers", None), false)
+        .unwrap();
+    for (n, user) in users.iter().enumerate() {
+        // UpdateUser on Workspace reads the user before it writes.
+        let item = pb::SyncUsersRequest {
+            item_id: n.to_string(),
+            operation: Some(pb::sync_users_request::Operation::UpdateUser(
+                pb::UpdateUserRequest {
+                    user_id: user.clone(),
+                    location: Some("Lisbon".into()),
+                    ..Default::default()
+                },
+            )),
+        };
+        body.send_data(grpc_frame(&item), false).unwrap();
+    }
+    until("four items at the portal and the rest queued", || {
+        gateway.sim.in_flight() == 4
+            && sample(
+                &gateway.metrics.render(),
+                "people_gateway_sync_queued_items",
+                &[],
+            ) == Some(16.0)
+    })
+    .await;
+    body.send_reset(h2::Reason::CANCEL);
+    drop(response);
+    until("the gateway ended the stream", || {
+        sample(
+            &gateway.metrics.render(),
+            "people_gateway_sync_streams",
+            &[],
+        ) == Some(0.0)
+    })
+    .await;
+    until("the items at the portal are given up", || {
+        gateway.writes_running() == 0
+    })
+    .await;
+    let received = gateway.portal_requests().len();
+    gateway.sim.release_requests();
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+    assert_eq!(gateway.portal_requests().len(), received);
+}
