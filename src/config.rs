@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use clap::builder::BoolishValueParser;
 use clap::{Parser, ValueEnum};
 use url::Url;
 
@@ -13,7 +14,7 @@ use crate::telemetry::logs::LogFormat;
 pub enum Product {
     /// ONLYOFFICE Workspace (CommunityServer).
     Workspace,
-    /// ONLYOFFICE DocSpace 3.2 or later.
+    /// ONLYOFFICE DocSpace 3.1.1 or later (earlier releases get the strictest rules).
     Docspace,
 }
 
@@ -32,7 +33,7 @@ impl Product {
 pub enum ProductChoice {
     /// ONLYOFFICE Workspace (CommunityServer).
     Workspace,
-    /// ONLYOFFICE DocSpace 3.2 or later.
+    /// ONLYOFFICE DocSpace 3.1.1 or later (earlier releases get the strictest rules).
     Docspace,
     /// Tell them apart by the portal's answer to the first call.
     Auto,
@@ -70,7 +71,10 @@ impl std::fmt::Display for Product {
 #[command(
     name = "people-gateway",
     version,
-    about = "gRPC gateway to the ONLYOFFICE People API"
+    about = "gRPC gateway to the ONLYOFFICE People API",
+    after_help = "Every flag can also be set by its PEOPLE_GATEWAY_* variable; on/off flags \
+                  take true/false, yes/no, on/off or 1/0. RUST_LOG sets the log filter \
+                  (default: info), e.g. RUST_LOG=people_gateway=debug."
 )]
 pub struct Config {
     /// Address to serve gRPC on, e.g. 0.0.0.0:50051 or 127.0.0.1:50051.
@@ -81,20 +85,13 @@ pub struct Config {
     #[arg(
         long,
         env = "PEOPLE_GATEWAY_PORTAL_URL",
-        required_unless_present = "demo",
-        conflicts_with = "demo",
         value_parser = PortalUrlParser
     )]
     pub portal_url: Option<Url>,
 
     /// Which product the portal runs; `auto` asks the portal on the first write
     /// [required unless --demo; the demo plays workspace].
-    #[arg(
-        long,
-        env = "PEOPLE_GATEWAY_PORTAL_PRODUCT",
-        value_enum,
-        required_unless_present = "demo"
-    )]
+    #[arg(long, env = "PEOPLE_GATEWAY_PORTAL_PRODUCT", value_enum)]
     pub portal_product: Option<ProductChoice>,
 
     /// The portal's release, e.g. 3.6.1; learned from the portal when not set.
@@ -209,7 +206,7 @@ pub struct Config {
     pub tls_client_ca: Option<PathBuf>,
 
     /// Serve Prometheus metrics at /metrics on this address (off unless set).
-    #[arg(long, env = "PEOPLE_GATEWAY_METRICS_LISTEN")]
+    #[arg(long, env = "PEOPLE_GATEWAY_METRICS_LISTEN", value_parser = parse_listen)]
     pub metrics_listen: Option<SocketAddr>,
 
     /// Log lines as human-readable text or as one JSON object per line.
@@ -217,20 +214,63 @@ pub struct Config {
     pub log_format: LogFormat,
 
     /// Export spans over OTLP/gRPC to this collector, e.g. http://collector:4317 (off unless set).
-    #[arg(long, env = "PEOPLE_GATEWAY_OTLP_ENDPOINT")]
+    #[arg(long, env = "PEOPLE_GATEWAY_OTLP_ENDPOINT", value_parser = parse_otlp_endpoint)]
     pub otlp_endpoint: Option<Url>,
 
-    /// Also serve gRPC-Web (over HTTP/1.1 and HTTP/2), for browser tools.
-    #[arg(long, env = "PEOPLE_GATEWAY_GRPC_WEB")]
+    /// Also serve gRPC-Web (over HTTP/1.1 and HTTP/2), for browser apps.
+    #[arg(long, env = "PEOPLE_GATEWAY_GRPC_WEB", value_parser = BoolishValueParser::new())]
     pub grpc_web: bool,
+
+    /// A browser origin allowed to call over gRPC-Web from another origin
+    /// (CORS), e.g. https://app.example.com; repeat the flag (or separate
+    /// with commas) for more. None by default: cross-origin calls are refused.
+    #[arg(
+        long,
+        env = "PEOPLE_GATEWAY_GRPC_WEB_ALLOW_ORIGIN",
+        value_delimiter = ',',
+        value_parser = parse_origin,
+        requires = "grpc_web"
+    )]
+    pub grpc_web_allow_origin: Vec<http::HeaderValue>,
 
     /// How often readiness asks the portal whether it answers.
     #[arg(long, env = "PEOPLE_GATEWAY_READINESS_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub readiness_interval: Duration,
 
     /// Serve against the embedded portal simulator with demo users.
-    #[arg(long, env = "PEOPLE_GATEWAY_DEMO")]
+    #[arg(long, env = "PEOPLE_GATEWAY_DEMO", value_parser = BoolishValueParser::new())]
     pub demo: bool,
+}
+
+impl Config {
+    /// The configuration from the command line and the environment; exits
+    /// with a usage error when it is incomplete or contradicts itself.
+    pub fn from_command_line() -> Self {
+        Self::parse().checked().unwrap_or_else(|error| error.exit())
+    }
+
+    /// What clap cannot check itself: `--demo` from a variable may be off
+    /// (`PEOPLE_GATEWAY_DEMO=false`), and only an `on` demo replaces the portal.
+    pub fn checked(self) -> Result<Self, clap::Error> {
+        use clap::CommandFactory as _;
+        use clap::error::ErrorKind;
+        let mut command = Self::command();
+        if self.demo && self.portal_url.is_some() {
+            return Err(command.error(
+                ErrorKind::ArgumentConflict,
+                "--portal-url (PEOPLE_GATEWAY_PORTAL_URL) cannot be used with --demo \
+                 (PEOPLE_GATEWAY_DEMO): the demo serves its own portal",
+            ));
+        }
+        if !self.demo && (self.portal_url.is_none() || self.portal_product.is_none()) {
+            return Err(command.error(
+                ErrorKind::MissingRequiredArgument,
+                "--portal-url and --portal-product (PEOPLE_GATEWAY_PORTAL_URL, \
+                 PEOPLE_GATEWAY_PORTAL_PRODUCT) are required unless --demo",
+            ));
+        }
+        Ok(self)
+    }
 }
 
 /// Parses `--portal-url` with errors of its own, which (unlike clap's) never
@@ -271,11 +311,14 @@ fn parse_portal_url(text: &str) -> Result<Url, String> {
         }
         other => format!("is not a URL ({other})"),
     })?;
-    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
-        return Err(
-            "must be an http:// or https:// URL of the portal; add https:// in front of the host"
-                .into(),
-        );
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "must be an http:// or https:// URL of the portal, not {}://",
+            url.scheme()
+        ));
+    }
+    if !url.has_host() {
+        return Err("has no host; give the portal's root, e.g. https://portal.example.com/".into());
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(
@@ -308,6 +351,33 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
             format!("expected an address such as 0.0.0.0:50051 or [::]:50051, not {text:?}")
         }
     })
+}
+
+/// The OTLP/gRPC collector: an http:// or https:// URL.
+fn parse_otlp_endpoint(text: &str) -> Result<Url, String> {
+    let example = "e.g. http://collector:4317";
+    let url = Url::parse(text).map_err(|_| format!("expected the collector's URL, {example}"))?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(format!("expected an http:// or https:// URL, {example}"));
+    }
+    Ok(url)
+}
+
+/// A browser origin as a browser sends it: scheme, host and port, nothing more.
+fn parse_origin(text: &str) -> Result<http::HeaderValue, String> {
+    let example = "e.g. https://app.example.com or http://localhost:8080";
+    let url = Url::parse(text).map_err(|_| format!("expected an origin, {example}"))?;
+    let origin = url.origin();
+    if !origin.is_tuple() || !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("expected an http:// or https:// origin, {example}"));
+    }
+    let serialized = origin.ascii_serialization();
+    if serialized != text.trim_end_matches('/') {
+        return Err(format!(
+            "an origin has no path, query or credentials; use {serialized}"
+        ));
+    }
+    http::HeaderValue::from_str(&serialized).map_err(|_| format!("expected an origin, {example}"))
 }
 
 /// A byte count: `4096`, `64KiB`, `4MiB` (also `KB`/`MB` as the binary units).
@@ -346,6 +416,7 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Config, clap::Error> {
         Config::try_parse_from(std::iter::once("people-gateway").chain(args.iter().copied()))
+            .and_then(Config::checked)
     }
 
     #[test]

@@ -2,12 +2,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
 use people_gateway::{config::Config, server, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    let config = Config::from_command_line();
     let otel = match config
         .otlp_endpoint
         .as_ref()

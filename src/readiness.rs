@@ -7,9 +7,15 @@
 
 use std::time::Duration;
 
+use std::pin::Pin;
+
+use futures_util::stream::{self, Stream, StreamExt as _};
 use tokio_util::sync::CancellationToken;
+use tonic::{Code, Request, Response, Status};
 use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse, health_check_response};
+use tonic_health::server::{HealthReporter, HealthService};
 use tracing::{info, warn};
 
 use crate::pb::people_service_server::PeopleServiceServer;
@@ -24,6 +30,54 @@ pub const LIVENESS: &str = "liveness";
 
 /// Failed probes or calls in a row before the gateway stops being ready.
 const FAILURES_TO_FAIL: u32 = 2;
+
+/// The reporter that sets statuses, and `grpc.health.v1.Health` serving them.
+pub fn health() -> (HealthReporter, HealthServer<Health>) {
+    let reporter = HealthReporter::new();
+    let service = Health {
+        inner: HealthService::from_health_reporter(reporter.clone()),
+    };
+    (reporter, HealthServer::new(service))
+}
+
+/// `grpc.health.v1.Health` as the protocol asks: tonic's, except that Watch
+/// on an unknown service streams SERVICE_UNKNOWN and stays open, instead of
+/// failing NOT_FOUND.
+pub struct Health {
+    inner: HealthService,
+}
+
+type Statuses = Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl tonic_health::pb::health_server::Health for Health {
+    async fn check(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        self.inner.check(request).await
+    }
+
+    type WatchStream = Statuses;
+
+    async fn watch(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<Statuses>, Status> {
+        match self.inner.watch(request).await {
+            Ok(statuses) => Ok(statuses.map(|statuses| Box::pin(statuses) as Statuses)),
+            Err(status) if status.code() == Code::NotFound => {
+                let unknown = HealthCheckResponse {
+                    status: health_check_response::ServingStatus::ServiceUnknown as i32,
+                };
+                // The gateway's services are fixed at start, so no other status follows.
+                let statuses = stream::iter([Ok(unknown)]).chain(stream::pending());
+                Ok(Response::new(Box::pin(statuses) as Statuses))
+            }
+            Err(status) => Err(status),
+        }
+    }
+}
 
 /// Reports readiness from the portal's answers until `stop` is cancelled.
 pub struct Readiness {

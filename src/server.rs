@@ -20,6 +20,7 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::{BoxError, ServiceBuilder};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::{info, warn};
 
 use crate::bulk::BulkSettings;
@@ -52,8 +53,10 @@ pub struct ServeSettings {
     pub max_header_list_size: u32,
     /// Server TLS (and client certificates), when configured.
     pub tls: Option<ServerTlsConfig>,
-    /// Serve gRPC-Web (over HTTP/1.1 too) for browser tools.
+    /// Serve gRPC-Web (over HTTP/1.1 too) for browser apps.
     pub grpc_web: bool,
+    /// Browser origins allowed to call over gRPC-Web from elsewhere (CORS).
+    pub grpc_web_allow_origins: Vec<http::HeaderValue>,
     /// How often readiness probes the portal; `None`: no probing, always ready.
     pub readiness_interval: Option<Duration>,
 }
@@ -73,6 +76,7 @@ impl Default for ServeSettings {
             max_header_list_size: 16 * 1024,
             tls: None,
             grpc_web: false,
+            grpc_web_allow_origins: Vec::new(),
             readiness_interval: None,
         }
     }
@@ -83,10 +87,12 @@ impl ServeSettings {
     pub fn from_config(config: &Config) -> Result<Self, ServeError> {
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => {
-                let identity = Identity::from_pem(read(cert)?, read(key)?);
+                let identity =
+                    Identity::from_pem(read("--tls-cert", cert)?, read("--tls-key", key)?);
                 let mut tls = ServerTlsConfig::new().identity(identity);
                 if let Some(client_ca) = &config.tls_client_ca {
-                    tls = tls.client_ca_root(Certificate::from_pem(read(client_ca)?));
+                    tls = tls
+                        .client_ca_root(Certificate::from_pem(read("--tls-client-ca", client_ca)?));
                 }
                 Some(tls)
             }
@@ -104,14 +110,16 @@ impl ServeSettings {
             max_header_list_size: u32::try_from(config.max_header_list_size).unwrap_or(u32::MAX),
             tls,
             grpc_web: config.grpc_web,
+            grpc_web_allow_origins: config.grpc_web_allow_origin.clone(),
             readiness_interval: Some(config.readiness_interval),
         })
     }
 }
 
 /// Reads a file named by a flag.
-fn read(path: &Path) -> Result<Vec<u8>, ServeError> {
+fn read(flag: &'static str, path: &Path) -> Result<Vec<u8>, ServeError> {
     std::fs::read(path).map_err(|source| ServeError::File {
+        flag,
         path: path.display().to_string(),
         source,
     })
@@ -144,8 +152,10 @@ pub enum ServeError {
     #[error("configuration: {0}")]
     Config(&'static str),
     /// A file named by a flag could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("{flag}: cannot read {path}: {source}")]
     File {
+        /// The flag that named it.
+        flag: &'static str,
         /// As given.
         path: String,
         /// The OS error.
@@ -178,7 +188,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let metrics = api.metrics();
-    let (health, health_service) = tonic_health::server::health_reporter();
+    let (health, health_service) = readiness::health();
     let stop_probing = CancellationToken::new();
     // The probe ends with the server, however the server ends.
     let _stop_probing_on_exit = stop_probing.clone().drop_guard();
@@ -242,7 +252,9 @@ pub async fn serve(
         .accept_http1(settings.grpc_web)
         // Counts and times every call, refused ones included.
         .layer(GrpcMetricsLayer(metrics))
-        // Translates gRPC-Web to gRPC for browser tools, when enabled.
+        // Answers browsers' CORS preflights for the allowed origins, when any.
+        .layer(tower::util::option_layer(cors(&settings)))
+        // Translates gRPC-Web to gRPC for browser apps, when enabled.
         .layer(tower::util::option_layer(
             settings.grpc_web.then(tonic_web::GrpcWebLayer::new),
         ));
@@ -261,6 +273,40 @@ pub async fn serve(
     writes.close();
     writes.wait().await;
     Ok(())
+}
+
+/// CORS for gRPC-Web callers from the allowed origins: the preflight is
+/// answered here, and answers show browsers the gRPC status and request id.
+/// None without gRPC-Web or without an allowed origin.
+fn cors(settings: &ServeSettings) -> Option<CorsLayer> {
+    if !settings.grpc_web || settings.grpc_web_allow_origins.is_empty() {
+        return None;
+    }
+    let header = http::HeaderName::from_static;
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(
+                settings.grpc_web_allow_origins.iter().cloned(),
+            ))
+            .allow_methods([http::Method::POST])
+            .allow_headers([
+                http::header::CONTENT_TYPE,
+                http::header::AUTHORIZATION,
+                header("x-grpc-web"),
+                header("x-user-agent"),
+                header("grpc-timeout"),
+                header("x-request-id"),
+                header("x-people-user-id"),
+                header("traceparent"),
+            ])
+            .expose_headers([
+                header("grpc-status"),
+                header("grpc-message"),
+                header("grpc-status-details-bin"),
+                header("x-request-id"),
+            ])
+            .max_age(Duration::from_secs(24 * 60 * 60)),
+    )
 }
 
 /// PeopleService behind its layers, routed under the service's own name. It
@@ -341,6 +387,13 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         source,
     })?;
 
+    // Files named by flags are read before anything starts or is printed.
+    let serve_settings = ServeSettings::from_config(&config)?;
+    let extra_roots_pem = config
+        .portal_ca
+        .as_deref()
+        .map(|path| read("--portal-ca", path))
+        .transpose()?;
     let (portal_url, product, token, _demo) = if config.demo {
         let demo = crate::demo::Demo::start(config.portal_product, config.portal_token.clone())
             .await
@@ -367,10 +420,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         timeout: config.portal_timeout,
         connect_timeout: config.portal_connect_timeout,
         max_body: config.portal_max_body,
-        extra_roots_pem: config.portal_ca.as_deref().map(read).transpose()?,
+        extra_roots_pem,
         max_connections: config.portal_max_connections as usize,
     };
-    let serve_settings = ServeSettings::from_config(&config)?;
     let setup = PortalSetup {
         product,
         version: config.portal_version,

@@ -8,9 +8,15 @@ SyncUsers, matching each answer to its item.
 
 import sys
 
-import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+USAGE = "usage: client.py HOST:PORT TOKEN"
+if __name__ == "__main__" and len(sys.argv) < 3:
+    # Before the imports below, which fail until ./generate.sh has run.
+    print(USAGE, file=sys.stderr)
+    sys.exit(2)
+
+import grpc  # noqa: E402
+from google.rpc import error_details_pb2  # noqa: E402
+from grpc_status import rpc_status  # noqa: E402
 
 sys.path.insert(0, "generated")
 from onlyoffice.people.v1 import people_pb2, people_pb2_grpc  # noqa: E402

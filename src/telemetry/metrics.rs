@@ -409,11 +409,7 @@ impl Metrics {
             .trim_start_matches('/')
             .split_once('/')
             .unwrap_or(("unknown", "unknown"));
-        let kind = match (service, method) {
-            (_, "ServerReflectionInfo") => "bidi_stream",
-            ("grpc.health.v1.Health", "Watch") => "server_stream",
-            _ => "unary",
-        };
+        let kind = method_kind(service, method);
         let labels = [service.to_owned(), method.to_owned(), kind.to_owned()];
         MethodMetrics {
             started: self.started.with_label_values(&labels),
@@ -421,6 +417,17 @@ impl Metrics {
             handled: Default::default(),
             labels,
         }
+    }
+}
+
+/// How a method streams, as its descriptor says (checked against the
+/// descriptors in the tests); unknown paths count as unary.
+fn method_kind(service: &str, method: &str) -> &'static str {
+    match (service, method) {
+        (_, "ServerReflectionInfo") => "bidi_stream",
+        ("onlyoffice.people.v1.PeopleService", "SyncUsers") => "bidi_stream",
+        ("grpc.health.v1.Health", "Watch") => "server_stream",
+        _ => "unary",
     }
 }
 
@@ -545,6 +552,41 @@ impl<B> Drop for MetricsBody<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_method_is_labelled_with_the_kind_its_descriptor_gives() {
+        use prost::Message as _;
+        let sets = [
+            crate::pb::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ];
+        let mut seen = 0;
+        for encoded in sets {
+            let set = prost_types::FileDescriptorSet::decode(encoded).unwrap();
+            for file in &set.file {
+                for service in &file.service {
+                    let name = format!("{}.{}", file.package(), service.name());
+                    for method in &service.method {
+                        let expected = match (method.client_streaming(), method.server_streaming())
+                        {
+                            (true, true) => "bidi_stream",
+                            (false, true) => "server_stream",
+                            (true, false) => "client_stream",
+                            (false, false) => "unary",
+                        };
+                        assert_eq!(
+                            method_kind(&name, method.name()),
+                            expected,
+                            "{name}/{}",
+                            method.name()
+                        );
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        assert!(seen >= 8, "{seen} methods");
+    }
 
     #[test]
     fn random_method_paths_cannot_grow_the_series_without_bound() {

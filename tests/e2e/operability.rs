@@ -236,9 +236,9 @@ async fn trace_context_and_request_ids_reach_the_portal_and_come_back() {
 async fn next_status(
     watch: &mut tonic::Streaming<tonic_health::pb::HealthCheckResponse>,
 ) -> ServingStatus {
-    let message = tokio::time::timeout(Duration::from_secs(10), watch.next())
+    let message = tokio::time::timeout(PATIENCE, watch.next())
         .await
-        .expect("no health change within 10 s")
+        .expect("no health change in time")
         .expect("the watch ended")
         .expect("watch error");
     ServingStatus::try_from(message.status).unwrap()
@@ -342,4 +342,128 @@ async fn a_routing_key_must_name_the_requests_user() {
     assert_status(&status, Code::InvalidArgument, "INVALID_REQUEST");
     assert_eq!(bad_fields(&status), ["x-people-user-id"]);
     assert_eq!(gateway.portal_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn watching_an_unknown_service_streams_service_unknown_and_stays_open() {
+    let gateway = Gateway::workspace().await;
+    let mut health = HealthClient::new(gateway.channel.clone());
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "no.such.Service".into(),
+        })
+        .await
+        .expect("the health protocol answers a watch of an unknown service")
+        .into_inner();
+    assert_eq!(next_status(&mut watch).await, ServingStatus::ServiceUnknown);
+    // Check still answers NOT_FOUND, as the protocol says.
+    let status = health
+        .check(HealthCheckRequest {
+            service: "no.such.Service".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn sync_users_is_labelled_a_bidirectional_stream() {
+    let mut gateway = Gateway::workspace().await;
+    let outcome = gateway.sync_users(seed::ADMIN_TOKEN, Vec::new()).await;
+    assert!(outcome.ended.is_ok(), "{:?}", outcome.ended);
+    let rendered = gateway.metrics.render();
+    let labels = [("grpc_method", "SyncUsers"), ("grpc_type", "bidi_stream")];
+    assert_eq!(
+        sample(&rendered, "grpc_server_started_total", &labels),
+        Some(1.0),
+        "{rendered}"
+    );
+}
+
+/// A browser's CORS preflight for a gRPC-Web call from `origin`.
+async fn preflight(gateway: &Gateway, origin: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .http1_only()
+        .build()
+        .unwrap()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!(
+                "http://{}/onlyoffice.people.v1.PeopleService/GetUser",
+                gateway.addr
+            ),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type,x-grpc-web,authorization",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn browsers_from_allowed_origins_pass_the_cors_preflight_and_no_others() {
+    const APP: &str = "https://app.example.com";
+    let mut options = Options::new(Product::Workspace);
+    options.serve.grpc_web = true;
+    options.serve.grpc_web_allow_origins = vec![APP.parse().unwrap()];
+    let gateway = Gateway::start(options).await;
+
+    let allowed = preflight(&gateway, APP).await;
+    assert!(allowed.status().is_success(), "{allowed:?}");
+    let headers = allowed.headers();
+    assert_eq!(headers["access-control-allow-origin"], APP);
+    let allowed_headers = headers["access-control-allow-headers"].to_str().unwrap();
+    for needed in ["content-type", "x-grpc-web", "authorization"] {
+        assert!(allowed_headers.contains(needed), "{allowed_headers}");
+    }
+
+    let elsewhere = preflight(&gateway, "https://evil.example").await;
+    assert!(
+        !elsewhere
+            .headers()
+            .contains_key("access-control-allow-origin"),
+        "{elsewhere:?}"
+    );
+
+    // The call itself shows the browser its status.
+    let body = frame(0, &get(seed::USER_ID).encode_to_vec());
+    let answer = reqwest::Client::builder()
+        .http1_only()
+        .build()
+        .unwrap()
+        .post(format!(
+            "http://{}/onlyoffice.people.v1.PeopleService/GetUser",
+            gateway.addr
+        ))
+        .header("origin", APP)
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .header("authorization", seed::ADMIN_TOKEN)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.headers()["access-control-allow-origin"], APP);
+    let exposed = answer.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(exposed.contains("grpc-status"), "{exposed}");
+}
+
+#[tokio::test]
+async fn without_allowed_origins_a_preflight_is_refused() {
+    let mut options = Options::new(Product::Workspace);
+    options.serve.grpc_web = true;
+    let gateway = Gateway::start(options).await;
+    let refused = preflight(&gateway, "https://app.example.com").await;
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin"),
+        "{refused:?}"
+    );
 }
