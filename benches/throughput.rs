@@ -15,7 +15,7 @@ use people_gateway::domain::Credential;
 use people_gateway::pb::{self, people_service_client::PeopleServiceClient};
 use people_gateway::portal::PortalSettings;
 use people_gateway::server;
-use people_gateway::simulator::{Simulator, seed};
+use portal_sim::{Simulator, seed};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
@@ -117,7 +117,7 @@ async fn run() {
     let calls = env_number("BENCH_CALLS", 20_000);
     let concurrency = env_number("BENCH_CONCURRENCY", 32);
     let rounds = env_number("BENCH_ROUNDS", 5);
-    let sim = Simulator::start(Product::Workspace)
+    let sim = Simulator::start(portal_sim::Product::Workspace)
         .await
         .expect("simulator");
     let settings = PortalSettings {

@@ -1,5 +1,6 @@
-//! `--demo`: starts the embedded portal simulator with its seeded users and
-//! prints how to call the gateway against it.
+//! `--demo`: starts the embedded portal simulator (the `portal-sim` crate,
+//! behind the `demo` feature) with its seeded users and prints how to call
+//! the gateway against it.
 
 use std::net::SocketAddr;
 
@@ -7,7 +8,7 @@ use url::Url;
 
 use crate::config::{Product, ProductChoice};
 use crate::domain::Credential;
-use crate::simulator::{Simulator, seed};
+use portal_sim::{Simulator, seed};
 
 /// A running demo portal.
 pub struct Demo {
@@ -23,7 +24,11 @@ impl Demo {
         token: Option<Credential>,
     ) -> std::io::Result<Self> {
         let product = product.and_then(ProductChoice::known);
-        let simulator = Simulator::start(product.unwrap_or(Product::Workspace)).await?;
+        let simulator = Simulator::start(match product {
+            Some(Product::Docspace) => portal_sim::Product::Docspace,
+            Some(Product::Workspace) | None => portal_sim::Product::Workspace,
+        })
+        .await?;
         let credential = match token {
             Some(token) => token,
             None => Credential::authorization(seed::ADMIN_TOKEN)
@@ -42,7 +47,10 @@ impl Demo {
 
     /// The simulated product.
     pub fn product(&self) -> Product {
-        self.simulator.product()
+        match self.simulator.product() {
+            portal_sim::Product::Workspace => Product::Workspace,
+            portal_sim::Product::Docspace => Product::Docspace,
+        }
     }
 
     /// The credential used for calls that carry none.

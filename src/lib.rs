@@ -14,7 +14,6 @@
 //! - [`deadline`]: a call's deadline, from its `grpc-timeout` as its headers arrive.
 //! - [`readiness`]: health that follows the portal.
 //! - [`telemetry`]: metrics, trace context and request ids, OTLP export, log format.
-//! - [`simulator`]: an in-process portal that answers as the real one, for tests and `--demo`.
 //!
 //! One `UpdateContacts` call, followed through: [`service::PeopleApi`] takes the
 //! credential from metadata and [`mapping`] validates the contacts; [`people::People`]
@@ -29,6 +28,7 @@ pub mod bulk;
 pub mod config;
 pub mod connections;
 pub mod deadline;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod domain;
 pub mod error;
@@ -39,7 +39,6 @@ pub mod portal;
 pub mod readiness;
 pub mod server;
 pub mod service;
-pub mod simulator;
 pub mod telemetry;
 
 /// Generated protobuf types and gRPC stubs for `onlyoffice.people.v1`.

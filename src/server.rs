@@ -22,9 +22,10 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tower::{BoxError, ServiceBuilder};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::{info, warn};
+use url::Url;
 
 use crate::bulk::BulkSettings;
-use crate::config::Config;
+use crate::config::{Config, ProductChoice};
 use crate::connections::{self, ConnectionLimits};
 use crate::deadline::DeadlineLayer;
 use crate::domain::Credential;
@@ -394,26 +395,25 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         .as_deref()
         .map(|path| read("--portal-ca", path))
         .transpose()?;
-    let (portal_url, product, token, _demo) = if config.demo {
-        let demo = crate::demo::Demo::start(config.portal_product, config.portal_token.clone())
-            .await
-            .map_err(ServeError::Demo)?;
-        demo.print_instructions(local);
-        // The simulator plays a concrete product; `auto` still detects it.
-        let choice = config.portal_product.unwrap_or(demo.product().into());
-        (
-            demo.portal_url(),
-            choice,
-            Some(demo.credential()),
-            Some(demo),
-        )
+    let Target {
+        portal_url,
+        product,
+        token,
+        demo: _running_demo,
+    } = if config.demo {
+        start_demo(&config, local).await?
     } else {
         let (Some(url), Some(product)) = (config.portal_url.clone(), config.portal_product) else {
             return Err(ServeError::Config(
                 "--portal-url and --portal-product are required",
             ));
         };
-        (url, product, config.portal_token.clone(), None)
+        Target {
+            portal_url: url,
+            product,
+            token: config.portal_token.clone(),
+            demo: None,
+        }
     };
     let settings = PortalSettings {
         base_url: portal_url.clone(),
@@ -459,6 +459,45 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     }
     let _ = signalled_tx.send(());
     drain(server, config.shutdown_grace, &stopper).await
+}
+
+/// The portal to serve against, and the demo portal while it runs.
+struct Target {
+    portal_url: Url,
+    product: ProductChoice,
+    token: Option<Credential>,
+    demo: Option<DemoPortal>,
+}
+
+#[cfg(feature = "demo")]
+type DemoPortal = crate::demo::Demo;
+#[cfg(not(feature = "demo"))]
+type DemoPortal = std::convert::Infallible;
+
+/// Starts the embedded demo portal and prints how to call it.
+#[cfg(feature = "demo")]
+async fn start_demo(config: &Config, local: std::net::SocketAddr) -> Result<Target, ServeError> {
+    let demo = crate::demo::Demo::start(config.portal_product, config.portal_token.clone())
+        .await
+        .map_err(ServeError::Demo)?;
+    demo.print_instructions(local);
+    // The simulator plays a concrete product; `auto` still detects it.
+    let product = config.portal_product.unwrap_or(demo.product().into());
+    Ok(Target {
+        portal_url: demo.portal_url(),
+        product,
+        token: Some(demo.credential()),
+        demo: Some(demo),
+    })
+}
+
+/// A production build carries no demo portal.
+#[cfg(not(feature = "demo"))]
+async fn start_demo(_: &Config, _: std::net::SocketAddr) -> Result<Target, ServeError> {
+    Err(ServeError::Config(
+        "this build has no --demo (it was built without the `demo` feature); \
+         point it at a portal with --portal-url and --portal-product",
+    ))
 }
 
 /// Lets in-flight calls finish, up to the grace period; then answers the

@@ -14,7 +14,6 @@ use pb::sync_users_request::Operation;
 use pb::sync_users_response::Result as Answer;
 use people_gateway::bulk::{BulkSettings, rpc_status};
 use people_gateway::config::Product;
-use people_gateway::simulator::{Fault, seed};
 use tokio_stream::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use tonic::Code;

@@ -10,7 +10,7 @@ use people_gateway::pb::people_service_client::PeopleServiceClient;
 use people_gateway::people::PortalSetup;
 use people_gateway::portal::PortalSettings;
 use people_gateway::server::{self, ServeError, ServeSettings};
-use people_gateway::simulator::{RecordedRequest, Simulator};
+use portal_sim::{RecordedRequest, Simulator};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -20,7 +20,7 @@ use tonic_types::StatusExt as _;
 use url::Url;
 
 pub use people_gateway::pb;
-pub use people_gateway::simulator::{Fault, seed};
+pub use portal_sim::{Fault, seed};
 
 /// How to start a gateway.
 pub struct Options {
@@ -90,7 +90,9 @@ impl Gateway {
     }
 
     pub async fn start(options: Options) -> Self {
-        let sim = Simulator::start(options.product).await.expect("simulator");
+        let sim = Simulator::start(sim_product(options.product))
+            .await
+            .expect("simulator");
         let settings = PortalSettings {
             base_url: options.portal_url.unwrap_or_else(|| sim.base_url()),
             timeout: options.portal_timeout,
@@ -337,6 +339,19 @@ pub fn add_users(gateway: &Gateway, count: u128) -> Vec<String> {
             id.to_string()
         })
         .collect()
+}
+
+/// The simulator's name for a product.
+pub fn sim_product(product: Product) -> portal_sim::Product {
+    match product {
+        Product::Workspace => portal_sim::Product::Workspace,
+        Product::Docspace => portal_sim::Product::Docspace,
+    }
+}
+
+/// The simulator's name for a release.
+pub fn sim_release(version: PortalVersion) -> portal_sim::Release {
+    portal_sim::Release::new(version.major, version.minor, version.patch)
 }
 
 /// A request carrying `authorization: <token>`.

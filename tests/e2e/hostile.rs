@@ -544,7 +544,7 @@ async fn silent_connections_are_closed_and_free_their_slots() {
 #[tokio::test]
 async fn https_against_a_plain_http_port_says_so() {
     let mut options = Options::new(Product::Workspace);
-    let sim = people_gateway::simulator::Simulator::start(Product::Workspace)
+    let sim = portal_sim::Simulator::start(portal_sim::Product::Workspace)
         .await
         .unwrap();
     options.portal_url = Some(format!("https://{}/", sim.addr()).parse().unwrap());

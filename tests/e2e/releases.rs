@@ -12,7 +12,7 @@ const DOCSPACE_3_6: PortalVersion = PortalVersion::new(3, 6, 1);
 
 async fn docspace_at(release: PortalVersion) -> Gateway {
     let gateway = Gateway::docspace().await;
-    gateway.sim.set_docspace_release(release);
+    gateway.sim.set_docspace_release(sim_release(release));
     gateway
 }
 
@@ -209,7 +209,7 @@ async fn a_pinned_release_is_not_asked_for() {
     let mut options = Options::new(people_gateway::config::Product::Docspace);
     options.portal_version = Some(DOCSPACE_3_6);
     let mut gateway = Gateway::start(options).await;
-    gateway.sim.set_docspace_release(DOCSPACE_3_6);
+    gateway.sim.set_docspace_release(sim_release(DOCSPACE_3_6));
     gateway
         .update_user(seed::ADMIN_TOKEN, own_details())
         .await

@@ -148,7 +148,7 @@ fn rustls_pemfile_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'sta
 #[tokio::test]
 async fn a_portal_behind_a_private_ca_is_reached_with_portal_ca() {
     let pki = pki();
-    let sim = people_gateway::simulator::Simulator::start(Product::Workspace)
+    let sim = portal_sim::Simulator::start(portal_sim::Product::Workspace)
         .await
         .unwrap();
     let portal = tls_front(&pki, sim.addr()).await;

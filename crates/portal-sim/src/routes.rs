@@ -9,7 +9,7 @@ use super::{
     wire::{self, Incoming, Reply},
     workspace,
 };
-use crate::config::Product;
+use crate::Product;
 
 /// What a contacts request does to the stored list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

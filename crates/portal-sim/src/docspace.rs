@@ -18,11 +18,11 @@ use super::{
     state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, parse_guid, reloaded_contacts},
     wire::{self, Exception, Failure, Incoming, Reply},
 };
-use crate::domain::PortalVersion;
+use crate::Release;
 
 const USER_NOT_FOUND: &str = "The user could not be found";
 /// Commit 031127419d removed title, sex, birthday and worksfrom from the update.
-const FIRST_RELEASE_WITHOUT_PROFILE_DETAILS: PortalVersion = PortalVersion::new(3, 7, 1);
+const FIRST_RELEASE_WITHOUT_PROFILE_DETAILS: Release = Release::new(3, 7, 1);
 const ACCESS_DENIED: &str = "Access denied";
 /// `[StringLength(255)]` on the name and email properties.
 const MAX_TEXT: usize = 255;

@@ -16,7 +16,7 @@ use tokio::time::Sleep;
 use tokio_stream::Stream;
 
 use super::wire::{self, Exception, Failure, Incoming, Reply};
-use crate::config::Product;
+use crate::Product;
 
 /// Something to do instead of, or on top of, answering a request normally.
 #[derive(Debug, Clone)]

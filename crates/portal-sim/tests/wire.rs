@@ -5,10 +5,7 @@
 
 use std::time::Duration;
 
-use people_gateway::{
-    config::Product,
-    simulator::{Fault, Simulator, seed},
-};
+use portal_sim::{Fault, Product, Simulator, seed};
 use reqwest::{Client, Method, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -802,7 +799,7 @@ async fn both_products_report_their_build_without_a_credential() {
     );
 
     let docspace = Simulator::start(Product::Docspace).await.unwrap();
-    docspace.set_docspace_release(people_gateway::domain::PortalVersion::new(3, 6, 1));
+    docspace.set_docspace_release(portal_sim::Release::new(3, 6, 1));
     let answer = call(
         &docspace,
         Method::GET,
@@ -857,7 +854,7 @@ async fn workspace_format_suffixes_are_case_sensitive_and_xml_is_converted() {
 #[tokio::test]
 async fn docspace_before_3_7_1_applies_own_details_and_ignores_the_owners_status() {
     let sim = Simulator::start(Product::Docspace).await.unwrap();
-    sim.set_docspace_release(people_gateway::domain::PortalVersion::new(3, 6, 1));
+    sim.set_docspace_release(portal_sim::Release::new(3, 6, 1));
     let own = call(
         &sim,
         Method::PUT,

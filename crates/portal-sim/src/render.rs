@@ -9,7 +9,7 @@ use super::{
     state::{Portal, SimUser, contact_pairs},
     wire::html_encode,
 };
-use crate::domain::PortalVersion;
+use crate::Release;
 
 /// Who is looking, at which portal, through which host: everything a DTO depends on besides the
 /// user shown.
@@ -390,7 +390,7 @@ pub(crate) fn docspace_user(viewer: &Viewer<'_>, user: &SimUser, self_route: boo
         .map(|owner| docspace_summary(viewer.origin, owner));
     // why: 3.7.1 commented these out of EmployeeDto/EmployeeFullDto (DS@v3.6.1-server:
     // common/ASC.Api.Core/Model/EmployeeFullDto.cs:333-371, EmployeeDto.cs:149-151).
-    let legacy = viewer.portal.docspace_release < PortalVersion::new(3, 7, 1);
+    let legacy = viewer.portal.docspace_release < Release::new(3, 7, 1);
     DocspaceUser {
         summary: docspace_summary(viewer.origin, user),
         title: non_empty(user.title.as_ref()).filter(|_| legacy),

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::seed;
-use crate::domain::PortalVersion;
+use crate::Release;
 
 /// `EmployeeStatus.Active`.
 pub(crate) const STATUS_ACTIVE: i32 = 1;
@@ -134,7 +134,7 @@ pub(crate) struct Portal {
     /// Active non-guest users the tariff allows; `None`: no limit.
     pub(crate) user_quota: Option<usize>,
     /// The DocSpace release whose update rules apply.
-    pub(crate) docspace_release: PortalVersion,
+    pub(crate) docspace_release: Release,
     /// What `GET /settings/version/build` reports; `None`: the release itself.
     pub(crate) reported_version: Option<String>,
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::state::{STATUS_ACTIVE, STATUS_TERMINATED, SimGroup, SimUser};
-use crate::domain::PortalVersion;
+use crate::Release;
 
 /// Jane Doe (`jane.doe`): portal owner and administrator.
 pub const ADMIN_ID: &str = "0b1e6a2c-8d4f-4a3b-9c5d-6e7f8a9b0c01";
@@ -42,7 +42,7 @@ pub const MODULE_ADMIN_ID: &str = "94a7f3b5-17d8-43c4-a5e6-f708192a3b0a";
 /// The tenant's time zone offset east of UTC, in minutes (UTC+3).
 pub const TENANT_OFFSET_MINUTES: i32 = 180;
 /// The DocSpace release the simulator follows unless told otherwise.
-pub const DOCSPACE_RELEASE: PortalVersion = PortalVersion::new(3, 7, 2);
+pub const DOCSPACE_RELEASE: Release = Release::new(3, 7, 2);
 /// What the Workspace simulator's build endpoint reports.
 pub const WORKSPACE_VERSION: &str = "12.7.1.1912";
 

@@ -1,5 +1,7 @@
-//! A simulated ONLYOFFICE portal: a real HTTP server answering the People API exactly as
-//! Workspace (CommunityServer) or DocSpace (3.1.1 to 3.6.x, or 3.7.1 and later) do on the wire,
+//! A simulated ONLYOFFICE portal, the twin of the real one and of nothing else: it shares no
+//! type or rule with the gateway it tests.
+//!
+//! A real HTTP server answering the People API exactly as Workspace (CommunityServer) or DocSpace (3.1.1 to 3.6.x, or 3.7.1 and later) do on the wire,
 //! quirks and faults included, plus the anonymous build endpoint that says which is which.
 //! The gateway's end-to-end tests and its `--demo` mode run against it. Tests can also stall it
 //! (`hold_requests`), rate-limit it as DocSpace's limiter does (`throttle_for`), and read the
@@ -43,10 +45,54 @@ use uuid::Uuid;
 pub use fault::Fault;
 pub use state::SimUser;
 
-use crate::config::Product;
-use crate::domain::PortalVersion;
 use state::Portal;
 use wire::{Incoming, Reply};
+
+/// Which product the simulator plays; they differ in routes, DTOs and rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Product {
+    /// ONLYOFFICE Workspace (CommunityServer).
+    Workspace,
+    /// ONLYOFFICE DocSpace.
+    Docspace,
+}
+
+impl std::fmt::Display for Product {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Product::Workspace => "Workspace",
+            Product::Docspace => "DocSpace",
+        })
+    }
+}
+
+/// A portal release, `major.minor.patch`, as the build endpoint reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Release {
+    /// Major number.
+    pub major: u16,
+    /// Minor number.
+    pub minor: u16,
+    /// Patch number.
+    pub patch: u16,
+}
+
+impl Release {
+    /// A release from its parts.
+    pub const fn new(major: u16, minor: u16, patch: u16) -> Self {
+        Self {
+            major,
+            minor,
+            patch,
+        }
+    }
+}
+
+impl std::fmt::Display for Release {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
 
 /// Larger request bodies are recorded and handled as empty.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -278,7 +324,7 @@ impl Simulator {
 
     /// The DocSpace release whose update rules the simulator follows (default
     /// `seed::DOCSPACE_RELEASE`); its build endpoint reports it too.
-    pub fn set_docspace_release(&self, release: PortalVersion) {
+    pub fn set_docspace_release(&self, release: Release) {
         lock(&self.shared.portal).docspace_release = release;
     }
 
