@@ -51,7 +51,9 @@ impl Options {
         Self {
             product,
             fallback_token: None,
-            portal_timeout: Duration::from_secs(5),
+            // Long, so that a busy machine never times out a held request;
+            // tests of timeouts set their own.
+            portal_timeout: Duration::from_secs(60),
             portal_url: None,
             gateway_product: None,
             portal_version: None,
@@ -96,7 +98,7 @@ impl Gateway {
         let settings = PortalSettings {
             base_url: options.portal_url.unwrap_or_else(|| sim.base_url()),
             timeout: options.portal_timeout,
-            connect_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(10),
             max_body: options.portal_max_body,
             extra_roots_pem: options.portal_ca,
             max_connections: options.portal_max_connections,
@@ -352,6 +354,62 @@ pub fn sim_product(product: Product) -> portal_sim::Product {
 /// The simulator's name for a release.
 pub fn sim_release(version: PortalVersion) -> portal_sim::Release {
     portal_sim::Release::new(version.major, version.minor, version.patch)
+}
+
+/// A TCP line between a client and the gateway that the test can cut, as a
+/// caller's process that dies or a network that fails would: the gateway
+/// sees the connection end, with every call on it.
+pub struct Line {
+    /// Connect here to reach the gateway through the line.
+    pub addr: std::net::SocketAddr,
+    cut: tokio_util::sync::CancellationToken,
+}
+
+impl Line {
+    /// A line to `target`.
+    pub async fn to(target: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let cut = tokio_util::sync::CancellationToken::new();
+        let stop = cut.clone();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    () = stop.cancelled() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((mut client, _)) = accepted else {
+                    return;
+                };
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let Ok(mut gateway) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut gateway) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, cut }
+    }
+
+    /// A client of the gateway over this line.
+    pub async fn client(&self) -> PeopleServiceClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        PeopleServiceClient::new(channel)
+    }
+
+    /// Cuts every connection over the line.
+    pub fn cut(&self) {
+        self.cut.cancel();
+    }
 }
 
 /// A request carrying `authorization: <token>`.

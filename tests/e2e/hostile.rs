@@ -227,7 +227,7 @@ async fn retry_after_is_honoured_only_within_the_deadline_and_clamped_for_caller
     // A short wait fits the caller's deadline: asked again, and it works.
     gateway.sim.push_fault_on("GET", unavailable_for("1"));
     let mut request = as_user(seed::ADMIN_TOKEN, get_by_guid());
-    request.set_timeout(Duration::from_secs(10));
+    request.set_timeout(PATIENCE);
     gateway.client.get_user(request).await.unwrap();
     assert_eq!(gateway.portal_requests_of("GET").len(), 2);
 
@@ -277,10 +277,13 @@ async fn a_write_whose_deadline_has_passed_is_never_started() {
 #[tokio::test]
 async fn a_write_waiting_for_its_lock_past_the_deadline_is_never_sent() {
     let gateway = Gateway::workspace().await;
-    // The first write holds mike's lock while its read takes a second.
-    gateway
-        .sim
-        .push_fault_on("GET", Fault::Delay(Duration::from_secs(1)));
+    // The first write holds mike's lock while its read takes a second; a
+    // second read, should the second write ever get that far, too.
+    for _ in 0..2 {
+        gateway
+            .sim
+            .push_fault_on("GET", Fault::Delay(Duration::from_secs(1)));
+    }
     let first = tokio::spawn({
         let mut client = gateway.client.clone();
         async move {
@@ -328,9 +331,7 @@ async fn beyond_max_concurrency_calls_are_shed_at_once_and_health_still_answers(
     let mut options = Options::new(Product::Workspace);
     options.serve.max_concurrency = 2;
     let gateway = Gateway::start(options).await;
-    for _ in 0..2 {
-        gateway.sim.push_fault(Fault::Delay(Duration::from_secs(1)));
-    }
+    gateway.sim.hold_requests();
     let slow: Vec<_> = (0..2)
         .map(|_| {
             let mut client = gateway.client.clone();
@@ -364,6 +365,7 @@ async fn beyond_max_concurrency_calls_are_shed_at_once_and_health_still_answers(
         serving.status,
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
+    gateway.sim.release_requests();
     for call in slow {
         call.await.unwrap().unwrap();
     }
@@ -508,7 +510,8 @@ async fn silent_connections_are_closed_and_free_their_slots() {
     use tokio::io::AsyncReadExt as _;
     let mut options = Options::new(Product::Workspace);
     options.serve.connections.max_connections = 20;
-    options.serve.connections.idle_timeout = Duration::from_millis(300);
+    // Long enough for a real call's portal round trip on a busy machine.
+    options.serve.connections.idle_timeout = Duration::from_secs(1);
     let gateway = Gateway::start(options).await;
     let mut idle = Vec::new();
     for _ in 0..40 {
@@ -518,8 +521,9 @@ async fn silent_connections_are_closed_and_free_their_slots() {
     // once the silent ones are closed.
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr))
         .unwrap()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(10))
+        .connect_timeout(PATIENCE)
+        .timeout(PATIENCE)
+        .http2_keep_alive_interval(Duration::from_millis(100))
         .connect_lazy();
     let mut fresh = pb::people_service_client::PeopleServiceClient::new(channel);
     fresh
@@ -529,7 +533,7 @@ async fn silent_connections_are_closed_and_free_their_slots() {
     // The first silent client was closed by the gateway: it reads the server's
     // HTTP/2 preface (SETTINGS), then the end of the stream.
     let mut buffer = vec![0; 4096];
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+    let closed = tokio::time::timeout(PATIENCE, async {
         loop {
             match idle[0].read(&mut buffer).await {
                 Ok(0) | Err(_) => break,

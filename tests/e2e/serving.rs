@@ -197,7 +197,7 @@ async fn shutdown_lets_an_in_flight_call_finish() {
     let server = gateway.shut_down();
     let answer = call.await.unwrap();
     assert_eq!(answer.unwrap().into_inner().id, seed::ADMIN_ID);
-    tokio::time::timeout(Duration::from_secs(5), server)
+    tokio::time::timeout(PATIENCE, server)
         .await
         .expect("server did not stop")
         .unwrap()
@@ -207,7 +207,7 @@ async fn shutdown_lets_an_in_flight_call_finish() {
 #[tokio::test]
 async fn calls_still_running_after_the_grace_period_get_shutting_down() {
     let mut gateway = Gateway::workspace().await;
-    gateway.sim.push_fault(Fault::Delay(Duration::from_secs(5)));
+    gateway.sim.hold_requests();
     let mut client = gateway.client.clone();
     let call = tokio::spawn(async move {
         client

@@ -277,7 +277,8 @@ impl Simulator {
         self.shared.hold.send_replace(false);
     }
 
-    /// The portal's rate limiter refuses every request for `window` from now, as DocSpace's
+    /// The portal's rate limiter refuses every request for `window` from the next request on
+    /// (so a slow test setup cannot let the window pass unseen), as DocSpace's
     /// does when a client exceeds a limit: HTTP 429 with no body; nothing is applied. With
     /// `retry_after_seconds`, the shape of the fixed-window limit on writes (`Retry-After` and
     /// `X-RateLimit-Reset`); without, that of the per-minute and concurrency limits, which
@@ -287,7 +288,8 @@ impl Simulator {
     pub fn throttle_for(&self, window: Duration, retry_after_seconds: Option<u64>) {
         let refused = self.throttled_requests();
         *lock(&self.shared.throttle) = Some(Throttle {
-            until: tokio::time::Instant::now() + window,
+            window,
+            until: None,
             retry_after_seconds,
             refused,
         });
@@ -382,7 +384,9 @@ struct Shared {
 
 /// The rate limiter refusing every request until `until`.
 struct Throttle {
-    until: tokio::time::Instant,
+    window: Duration,
+    /// The window's end, once its first request came.
+    until: Option<tokio::time::Instant>,
     retry_after_seconds: Option<u64>,
     refused: usize,
 }
@@ -442,7 +446,8 @@ impl Shared {
     fn throttled(&self) -> Option<Reply> {
         let mut throttle = lock(&self.throttle);
         let throttle = throttle.as_mut()?;
-        if tokio::time::Instant::now() >= throttle.until {
+        let now = tokio::time::Instant::now();
+        if now >= *throttle.until.get_or_insert(now + throttle.window) {
             return None;
         }
         throttle.refused += 1;

@@ -666,9 +666,9 @@ async fn truncated_body_fault_sends_half_the_announced_length_then_closes() {
 #[tokio::test]
 async fn delay_fault_outlasts_a_short_client_timeout_and_the_request_is_still_recorded() {
     let sim = Simulator::start(Product::Workspace).await.unwrap();
-    sim.push_fault(Fault::Delay(Duration::from_secs(5)));
+    sim.push_fault(Fault::Delay(Duration::from_secs(60)));
     let client = Client::builder()
-        .timeout(Duration::from_millis(100))
+        .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
 
@@ -680,6 +680,14 @@ async fn delay_fault_outlasts_a_short_client_timeout_and_the_request_is_still_re
         .unwrap_err();
 
     assert!(error.is_timeout());
+    // Recorded as it arrived, whatever its answer does.
+    let recorded = tokio::time::timeout(Duration::from_secs(120), async {
+        while sim.requests().is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    assert!(recorded.is_ok(), "the request was never recorded");
     assert_eq!(sim.requests().len(), 1);
 }
 
@@ -934,7 +942,7 @@ async fn a_held_portal_records_requests_and_answers_them_once_released() {
                 .status()
         }
     });
-    let held = tokio::time::timeout(Duration::from_secs(5), async {
+    let held = tokio::time::timeout(Duration::from_secs(120), async {
         while sim.in_flight() == 0 {
             tokio::task::yield_now().await;
         }
