@@ -113,6 +113,14 @@ pub struct Refusal {
 }
 
 impl GatewayError {
+    /// How long the portal asked to be left alone, when this is its answer.
+    pub fn portal_asks_to_wait(&self) -> Option<std::time::Duration> {
+        match self {
+            GatewayError::Portal(error) => error.asks_to_wait(),
+            _ => None,
+        }
+    }
+
     /// Whether the portal failed (worth a warning), rather than refusing
     /// what the caller asked (a 4xx the caller caused: an unknown user, no rights).
     pub fn is_portal_failure(&self) -> bool {

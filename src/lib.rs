@@ -25,6 +25,7 @@
 //! through [`error`].
 
 pub mod bulk;
+pub mod caller;
 pub mod config;
 pub mod connections;
 pub mod deadline;
@@ -34,6 +35,7 @@ pub mod domain;
 pub mod error;
 pub mod locks;
 pub mod mapping;
+pub mod operations;
 pub mod people;
 pub mod portal;
 pub mod readiness;

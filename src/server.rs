@@ -30,11 +30,12 @@ use crate::connections::{self, ConnectionLimits};
 use crate::deadline::DeadlineLayer;
 use crate::domain::Credential;
 use crate::error::{GatewayError, is_oversized_message};
+use crate::operations::Stopper;
 use crate::pb::{self, people_service_server::PeopleServiceServer};
 use crate::people::{People, PortalSetup};
 use crate::portal::{PortalClient, PortalSettings, PortalSetupError, display_url};
 use crate::readiness::{self, Readiness};
-use crate::service::{PeopleApi, Stopper};
+use crate::service::PeopleApi;
 use crate::telemetry::metrics::{GrpcMetricsLayer, Metrics, serve_metrics};
 
 /// Everything that bounds what callers can ask of the server.
@@ -188,14 +189,18 @@ pub async fn serve(
     settings: ServeSettings,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let metrics = api.metrics();
+    let metrics = api.operations().metrics();
     let (health, health_service) = readiness::health();
     let stop_probing = CancellationToken::new();
     // The probe ends with the server, however the server ends.
     let _stop_probing_on_exit = stop_probing.clone().drop_guard();
     match settings.readiness_interval {
         Some(interval) => {
-            let readiness = Readiness::new(api.people().portal().clone(), health.clone(), interval);
+            let readiness = Readiness::new(
+                api.operations().people().portal().clone(),
+                health.clone(),
+                interval,
+            );
             let ready = readiness.check_once().await;
             tokio::spawn(readiness.run(ready, stop_probing.clone()));
         }
@@ -211,7 +216,7 @@ pub async fn serve(
     // grpcurl up to 1.8.7 speaks only v1alpha.
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
-    let writes = api.pending_writes();
+    let writes = api.operations().pending_writes();
     let sync_draining = api.bulk().draining();
     let stop_serving = async move {
         shutdown.await;
@@ -435,7 +440,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         max_streams: config.bulk_max_streams as usize,
         idle_timeout: config.bulk_idle_timeout,
     });
-    let stopper = api.stopper();
+    let stopper = api.operations().stopper();
     let stop_metrics = CancellationToken::new();
     if let Some(address) = config.metrics_listen {
         let listener = TcpListener::bind(address)
@@ -443,7 +448,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             .map_err(|source| ServeError::Bind { address, source })?;
         info!(%address, "metrics at /metrics");
         let stopped = stop_metrics.clone().cancelled_owned();
-        tokio::spawn(serve_metrics(listener, api.metrics(), stopped));
+        tokio::spawn(serve_metrics(listener, api.operations().metrics(), stopped));
     }
     let _stop_metrics = stop_metrics.drop_guard();
     info!(listen = %local, portal = %display_url(&portal_url), ?product, "serving");

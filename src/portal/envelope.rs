@@ -48,6 +48,29 @@ pub enum PortalError {
     Abandoned(crate::domain::Abandoned),
 }
 
+/// The wait a 429 without `Retry-After` asks for.
+const DEFAULT_WAIT: Duration = Duration::from_secs(1);
+
+impl PortalError {
+    /// How long the portal asked to be left alone, when it did: any 429 (its
+    /// `Retry-After`, else a second), and a 503 that says how long.
+    pub fn asks_to_wait(&self) -> Option<Duration> {
+        match self {
+            PortalError::Status {
+                status: 429,
+                retry_after,
+                ..
+            } => Some(retry_after.unwrap_or(DEFAULT_WAIT)),
+            PortalError::Status {
+                status: 503,
+                retry_after: Some(wait),
+                ..
+            } => Some(*wait),
+            _ => None,
+        }
+    }
+}
+
 /// Interprets a finished HTTP exchange.
 ///
 /// The answer is decoded in one pass into typed structs: object keys are
@@ -325,6 +348,23 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_portal_asks_to_wait_with_429_and_with_503_that_says_how_long() {
+        let status = |status, retry_after| PortalError::Status {
+            status,
+            message: None,
+            field_errors: Vec::new(),
+            retry_after,
+        };
+        let two = Some(Duration::from_secs(2));
+        assert_eq!(status(429, two).asks_to_wait(), two);
+        assert_eq!(status(429, None).asks_to_wait(), Some(DEFAULT_WAIT));
+        assert_eq!(status(503, two).asks_to_wait(), two);
+        assert_eq!(status(503, None).asks_to_wait(), None);
+        assert_eq!(status(500, two).asks_to_wait(), None);
+        assert_eq!(PortalError::Timeout.asks_to_wait(), None);
+    }
 
     fn status_of(error: PortalError) -> (u16, Option<String>, Vec<(String, String)>) {
         match error {

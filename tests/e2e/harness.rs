@@ -74,7 +74,7 @@ pub struct Gateway {
     /// Where the gateway listens.
     pub addr: std::net::SocketAddr,
     /// Ends the calls left when a grace period is over.
-    pub stopper: people_gateway::service::Stopper,
+    pub stopper: people_gateway::operations::Stopper,
     /// The gateway's metrics.
     pub metrics: std::sync::Arc<people_gateway::telemetry::metrics::Metrics>,
     writes: tokio_util::task::TaskTracker,
@@ -116,9 +116,9 @@ impl Gateway {
         let api = server::people_api(&settings, setup, fallback)
             .expect("api")
             .with_bulk(options.bulk);
-        let writes = api.pending_writes();
-        let stopper = api.stopper();
-        let metrics = api.metrics();
+        let writes = api.operations().pending_writes();
+        let stopper = api.operations().stopper();
+        let metrics = api.operations().metrics();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (shutdown, signal) = oneshot::channel::<()>();

@@ -1,0 +1,137 @@
+//! Who calls, as the gRPC metadata says, for both gRPC layers: the
+//! credential the call acts with, its deadline, the routing key a mesh may
+//! hash on, the request id echoed back, and the call's span.
+
+use std::time::Instant;
+
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Extensions, Status};
+use tracing::info_span;
+
+use crate::deadline;
+use crate::domain::{Call, Credential, CredentialError};
+use crate::error::{FieldViolation, GatewayError};
+use crate::telemetry::trace::CallTrace;
+
+/// The cookie that carries a portal token.
+const AUTH_COOKIE: &str = "asc_auth_key";
+/// Echoed to the caller, and forwarded to the portal.
+pub const REQUEST_ID: &str = "x-request-id";
+/// A routing key a mesh may hash on; when sent, it must name the request's user.
+const ROUTING_KEY: &str = "x-people-user-id";
+
+/// Turns a call's metadata into the call the operations see.
+#[derive(Debug, Clone)]
+pub struct Callers {
+    /// `--portal-token`: for calls that carry no credential of their own.
+    fallback: Option<Credential>,
+}
+
+impl Callers {
+    /// Callers whose calls without a credential use `fallback`.
+    pub fn new(fallback: Option<Credential>) -> Self {
+        Self { fallback }
+    }
+
+    /// The caller's `authorization`, else `cookie: asc_auth_key=…`, else the
+    /// configured token. Credential-like metadata the gateway cannot use
+    /// (binary, repeated, a misspelt cookie) is refused rather than replaced
+    /// by the configured token: a caller never acts with someone else's rights.
+    fn credential(&self, metadata: &MetadataMap) -> Result<Credential, GatewayError> {
+        let unusable = || GatewayError::MalformedCredentials(CredentialError::UnusableForm);
+        if metadata.get_bin("authorization-bin").is_some()
+            || metadata.get_all("authorization").iter().count() > 1
+        {
+            return Err(unusable());
+        }
+        if let Some(value) = metadata.get("authorization") {
+            let text = value
+                .to_str()
+                .map_err(|_| GatewayError::MalformedCredentials(CredentialError::NotAscii))?;
+            return Credential::authorization(text).map_err(GatewayError::MalformedCredentials);
+        }
+        let mut found = None;
+        for cookies in metadata.get_all("cookie") {
+            let text = cookies
+                .to_str()
+                .map_err(|_| GatewayError::MalformedCredentials(CredentialError::NotAscii))?;
+            for pair in text
+                .split(';')
+                .map(str::trim)
+                .filter(|pair| !pair.is_empty())
+            {
+                let (name, token) = pair.split_once('=').unwrap_or((pair, ""));
+                let name = name.trim();
+                if name == AUTH_COOKIE && found.is_none() && pair.contains('=') {
+                    found = Some(token);
+                } else if name.eq_ignore_ascii_case(AUTH_COOKIE) {
+                    // Misspelt, repeated, or without a value.
+                    return Err(unusable());
+                }
+            }
+        }
+        if let Some(token) = found {
+            return Credential::cookie_token(token).map_err(GatewayError::MalformedCredentials);
+        }
+        self.fallback
+            .clone()
+            .ok_or(GatewayError::MissingCredentials)
+    }
+
+    /// The call as the operations see it: credential and deadline.
+    pub fn call(
+        &self,
+        metadata: &MetadataMap,
+        extensions: &Extensions,
+    ) -> Result<Call, GatewayError> {
+        let mut call = Call::new(self.credential(metadata)?);
+        call.deadline = deadline::of(extensions);
+        Ok(call)
+    }
+}
+
+/// A mesh may route on `x-people-user-id` so that one user's writes meet one
+/// replica (and its lock); a key that names another user would route around
+/// that lock, so it must match the request's `user_id` exactly.
+pub fn check_routing_key(metadata: &MetadataMap, user_id: &str) -> Result<(), GatewayError> {
+    match metadata.get(ROUTING_KEY).map(|value| value.to_str()) {
+        None => Ok(()),
+        Some(Ok(key)) if key == user_id => Ok(()),
+        Some(_) => Err(GatewayError::InvalidArgument(vec![FieldViolation::new(
+            ROUTING_KEY,
+            "must equal the request's user_id when sent",
+        )])),
+    }
+}
+
+/// The status with the call's request id, as every answer carries it.
+pub fn with_request_id(mut status: Status, request_id: &str) -> Status {
+    if let Ok(id) = MetadataValue::try_from(request_id) {
+        status.metadata_mut().insert(REQUEST_ID, id);
+    }
+    status
+}
+
+/// The span of one call, tied to its trace context: the RPC, the trace and
+/// parent span ids (the parent only when the caller sent one), the request
+/// id, and the code once known.
+pub fn call_span(rpc: &'static str, trace: &mut CallTrace) -> tracing::Span {
+    let span = info_span!(
+        "rpc",
+        rpc,
+        trace_id = tracing::field::Empty,
+        parent_span_id = tracing::field::Empty,
+        request_id = %trace.request_id(),
+        code = tracing::field::Empty,
+    );
+    if let Some(parent) = trace.parent_id() {
+        span.record("parent_span_id", parent);
+    }
+    trace.attach(&span);
+    span
+}
+
+/// Milliseconds since `started`, to the microsecond, for log lines.
+pub fn elapsed_ms(started: Instant) -> f64 {
+    (started.elapsed().as_micros() as f64) / 1000.0
+}

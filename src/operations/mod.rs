@@ -1,0 +1,180 @@
+//! What a call does, whichever gRPC layer it came through: the operations a
+//! caller may ask for ([`Operation`]) and their one way of being carried out
+//! ([`Operations::perform`]): each write on its own task, run to its end once
+//! sent and counted for the shutdown drain. The unary service and SyncUsers
+//! both call it, and neither calls the other. It knows nothing of gRPC or
+//! protobuf; what the portal holds comes back as a [`UserRecord`].
+
+mod stopper;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument as _, info};
+
+use crate::domain::{Call, ProfileChanges, UserId, UserRef};
+use crate::error::GatewayError;
+use crate::people::{ContactEdit, People};
+use crate::portal::{PortalError, PortalUser};
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::trace;
+
+pub use stopper::{InFlight, Stopper};
+
+/// One change a caller asks for, validated; a unary RPC and a SyncUsers item
+/// carry the same.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    /// UpdateUser: exactly the set fields.
+    UpdateUser {
+        /// Whose profile.
+        user: UserRef,
+        /// The fields set in the request.
+        changes: ProfileChanges,
+    },
+    /// UpdateContacts, SetContacts or DeleteContacts.
+    EditContacts {
+        /// Whose contacts.
+        user: UserRef,
+        /// How the list changes.
+        edit: ContactEdit,
+        /// DocSpace's marketing-mail consent, sent along.
+        spam: Option<bool>,
+    },
+}
+
+impl Operation {
+    /// The user the change is about.
+    pub fn user(&self) -> &UserRef {
+        match self {
+            Self::UpdateUser { user, .. } | Self::EditContacts { user, .. } => user,
+        }
+    }
+}
+
+/// A user as the portal holds it after an operation, for the gRPC layers to
+/// hand to `mapping`; what is inside is the portal's business.
+#[derive(Debug)]
+pub struct UserRecord(PortalUser);
+
+impl UserRecord {
+    /// The portal's answer.
+    pub(crate) fn into_portal(self) -> PortalUser {
+        self.0
+    }
+}
+
+/// Carries out operations against one portal.
+#[derive(Debug, Clone)]
+pub struct Operations {
+    people: Arc<People>,
+    writes: TaskTracker,
+    stopper: Stopper,
+}
+
+impl Operations {
+    /// Operations through `people`.
+    pub fn new(people: People) -> Self {
+        Self {
+            people: Arc::new(people),
+            writes: TaskTracker::new(),
+            stopper: Stopper::default(),
+        }
+    }
+
+    /// GetUser: a user by GUID, user name or `@self`.
+    pub async fn read(&self, call: &Call, user: &UserRef) -> Result<UserRecord, GatewayError> {
+        call.still_waited_for()?;
+        self.people.get_user(call, user).await.map(UserRecord)
+    }
+
+    /// Which user `@self` is for this call's credential.
+    pub async fn whoami(&self, call: &Call) -> Result<UserId, GatewayError> {
+        let me = self.people.get_user(call, &UserRef::Me).await?;
+        UserId::parse(&me.id).ok_or_else(|| {
+            GatewayError::from(PortalError::Undecodable("user id is not a GUID".into()))
+        })
+    }
+
+    /// Carries out one validated change, as a unary RPC or a SyncUsers item.
+    pub async fn perform(
+        &self,
+        call: Call,
+        operation: Operation,
+    ) -> Result<UserRecord, GatewayError> {
+        let result = match operation {
+            Operation::UpdateUser { user, changes } => {
+                self.run_to_completion(call, move |people, call| async move {
+                    people.update_user(&call, &user, changes).await
+                })
+                .await
+            }
+            Operation::EditContacts { user, edit, spam } => {
+                self.run_to_completion(call, move |people, call| async move {
+                    people.edit_contacts(&call, &user, edit, spam).await
+                })
+                .await
+            }
+        };
+        result.map(UserRecord)
+    }
+
+    /// Runs a write on its own task. A write that was sent finishes even if
+    /// the caller cancels or its deadline passes, so its user's lock is never
+    /// released while it may still reach the portal; one not yet sent gives up
+    /// with its caller (`call.gone`, cancelled when this future is dropped)
+    /// and is never sent. A write that outlives its caller logs how it ended.
+    async fn run_to_completion<F>(
+        &self,
+        call: Call,
+        write: impl FnOnce(Arc<People>, Call) -> F,
+    ) -> Result<PortalUser, GatewayError>
+    where
+        F: Future<Output = Result<PortalUser, GatewayError>> + Send + 'static,
+    {
+        let gone = call.gone.clone();
+        let _cancel_when_dropped = call.gone.clone().drop_guard();
+        let work = write(Arc::clone(&self.people), call);
+        let trace = trace::current();
+        let work = async move {
+            let result = match trace {
+                Some(trace) => trace.scope(work).await,
+                None => work.await,
+            };
+            if gone.is_cancelled() {
+                match &result {
+                    Ok(_) => info!("write completed after its caller left"),
+                    Err(error) => info!(error = %error, "write ended after its caller left"),
+                }
+            }
+            result
+        }
+        .in_current_span();
+        match self.writes.spawn(work).await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(GatewayError::ShuttingDown),
+        }
+    }
+
+    /// The metrics of this gateway.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.people.portal().metrics()
+    }
+
+    /// The people operations (and through them the portal client).
+    pub fn people(&self) -> Arc<People> {
+        Arc::clone(&self.people)
+    }
+
+    /// Stops calls at the end of shutdown's grace period.
+    pub fn stopper(&self) -> Stopper {
+        self.stopper.clone()
+    }
+
+    /// Writes still running, for the shutdown drain.
+    pub fn pending_writes(&self) -> TaskTracker {
+        self.writes.clone()
+    }
+}
