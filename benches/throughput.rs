@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use people_gateway::config::Product;
 use people_gateway::domain::Credential;
+use people_gateway::domain::Product;
 use people_gateway::pb::{self, people_service_client::PeopleServiceClient};
 use people_gateway::portal::PortalSettings;
 use people_gateway::server;

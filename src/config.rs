@@ -2,69 +2,13 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use clap::Parser;
 use clap::builder::BoolishValueParser;
-use clap::{Parser, ValueEnum};
 use url::Url;
 
+use crate::domain::ProductChoice;
 use crate::domain::{Credential, PortalVersion};
 use crate::telemetry::logs::LogFormat;
-
-/// Which ONLYOFFICE product the portal runs; they differ in routes and rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
-pub enum Product {
-    /// ONLYOFFICE Workspace (CommunityServer).
-    Workspace,
-    /// ONLYOFFICE DocSpace 3.1.1 or later (earlier releases get the strictest rules).
-    Docspace,
-}
-
-impl Product {
-    /// The product's own name, for messages to people.
-    pub const fn display_name(self) -> &'static str {
-        match self {
-            Product::Workspace => "Workspace",
-            Product::Docspace => "DocSpace",
-        }
-    }
-}
-
-/// What `--portal-product` says: a product, or detect it from the portal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProductChoice {
-    /// ONLYOFFICE Workspace (CommunityServer).
-    Workspace,
-    /// ONLYOFFICE DocSpace 3.1.1 or later (earlier releases get the strictest rules).
-    Docspace,
-    /// Tell them apart by the portal's answer to the first call.
-    Auto,
-}
-
-impl ProductChoice {
-    /// The product, when it was named.
-    pub fn known(self) -> Option<Product> {
-        match self {
-            ProductChoice::Workspace => Some(Product::Workspace),
-            ProductChoice::Docspace => Some(Product::Docspace),
-            ProductChoice::Auto => None,
-        }
-    }
-}
-
-impl From<Product> for ProductChoice {
-    fn from(product: Product) -> Self {
-        match product {
-            Product::Workspace => ProductChoice::Workspace,
-            Product::Docspace => ProductChoice::Docspace,
-        }
-    }
-}
-
-/// The product's own name (`Workspace`, `DocSpace`): the one place messages take it from.
-impl std::fmt::Display for Product {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.display_name())
-    }
-}
 
 /// Everything the gateway needs to start, from flags or `PEOPLE_GATEWAY_*` variables.
 #[derive(Debug, Clone, Parser)]

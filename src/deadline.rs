@@ -15,10 +15,24 @@ use tonic::body::Body;
 use crate::domain::Deadline;
 use crate::error::GatewayError;
 
-/// tonic's own timer for `grpc-timeout` starts a moment before this layer's
+/// tonic's own timer for `grpc-timeout` starts just after [`Arrival::stamp`]
 /// and answers CANCELLED "Timeout expired"; the gateway's deadline ends this
 /// much earlier, so the caller hears DEADLINE_EXCEEDED (timers resolve to 1 ms).
 const AHEAD_OF_TRANSPORT_TIMER: Duration = Duration::from_millis(1);
+
+/// When a call's headers arrived, stamped by the server's outermost layer.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival(Instant);
+
+impl Arrival {
+    /// Stamps a request with the moment it arrives. tonic's own timer starts
+    /// only after the server's layers have been called (and routing to
+    /// PeopleService may wait for a poll), so the stamp must come first.
+    pub fn stamp<B>(mut request: http::Request<B>) -> http::Request<B> {
+        request.extensions_mut().insert(Arrival(Instant::now()));
+        request
+    }
+}
 
 /// The deadline the layer found on a call, in its request's extensions.
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +82,10 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        let arrived = Instant::now();
+        let arrived = request
+            .extensions()
+            .get::<Arrival>()
+            .map_or_else(Instant::now, |arrival| arrival.0);
         let deadline = request
             .headers()
             .get("grpc-timeout")

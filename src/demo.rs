@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 
 use url::Url;
 
-use crate::config::{Product, ProductChoice};
 use crate::domain::Credential;
+use crate::domain::{Product, ProductChoice};
 use portal_sim::{Simulator, seed};
 
 /// A running demo portal.

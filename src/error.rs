@@ -11,7 +11,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use std::fmt::Write as _;
 
 use crate::domain::{Abandoned, CredentialError, Field, FieldSet};
-use crate::people::rules::ProductRules;
+use crate::people::refusal::{Refusal, RefusalKind};
 use crate::portal::PortalError;
 
 /// The longest wait passed on to callers as RetryInfo.
@@ -100,18 +100,6 @@ pub enum GatewayError {
     DeadlineExceeded,
 }
 
-/// A change the gateway refuses because the portal would not honour it
-/// faithfully: which rule, the fields it concerns, and the rules in force.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    /// Which rule refused.
-    pub kind: RefusalKind,
-    /// The fields concerned.
-    pub fields: FieldSet,
-    /// The product release rules the decision was made under.
-    pub rules: &'static ProductRules,
-}
-
 impl GatewayError {
     /// How long the portal asked to be left alone, when this is its answer.
     pub fn portal_asks_to_wait(&self) -> Option<std::time::Duration> {
@@ -161,120 +149,35 @@ impl From<Refusal> for GatewayError {
     }
 }
 
-/// The rules a change can break; each has one code and one reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefusalKind {
-    /// The release has no such fields.
-    Unsupported,
-    /// Applied only when users edit their own profile.
-    SelfOnly,
-    /// Applied only when someone else is edited.
-    OthersOnly,
-    /// Applied only for administrators.
-    AdminOnly,
-    /// LDAP/SSO users' names, title and location come from the directory.
-    DirectoryManaged,
-    /// The owner, administrators and module administrators never become guests.
-    PrivilegedCannotBecomeGuest,
-    /// The owner's status, and an administrator's unless the owner asks, is not changed.
-    PrivilegedStatusIgnored,
-    /// The release cannot clear this date reliably.
-    DateNotClearable,
-    /// The portal resets the field when absent, and the caller cannot read its value.
-    NotVisible,
-    /// The portal resets the field on every own-profile write and never returns it.
-    RequiredOnOwnProfile,
-}
-
-impl RefusalKind {
-    /// The gRPC code: a caller lacking a right gets PERMISSION_DENIED, a call
-    /// the portal cannot honour in this state FAILED_PRECONDITION.
-    pub fn code(self) -> Code {
-        match self {
-            Self::SelfOnly | Self::OthersOnly | Self::AdminOnly => Code::PermissionDenied,
-            Self::Unsupported
-            | Self::DirectoryManaged
-            | Self::PrivilegedCannotBecomeGuest
-            | Self::PrivilegedStatusIgnored
-            | Self::DateNotClearable
-            | Self::NotVisible
-            | Self::RequiredOnOwnProfile => Code::FailedPrecondition,
-        }
-    }
-
-    /// The `ErrorInfo.reason`; for [`RefusalKind::NotVisible`] it names the field.
-    pub fn reason(self, fields: FieldSet) -> &'static str {
-        match self {
-            Self::Unsupported => "FIELD_NOT_SUPPORTED_BY_PRODUCT",
-            Self::SelfOnly => "PROFILE_FIELDS_SELF_ONLY",
-            Self::OthersOnly => "OWN_STATUS_NOT_CHANGEABLE",
-            Self::AdminOnly => "ADMIN_ONLY_FIELDS",
-            Self::DirectoryManaged => "FIELDS_MANAGED_BY_DIRECTORY",
-            Self::PrivilegedCannotBecomeGuest => "ADMIN_CANNOT_BECOME_GUEST",
-            Self::PrivilegedStatusIgnored => "PRIVILEGED_USER_STATUS_NOT_CHANGEABLE",
-            Self::DateNotClearable => "DATE_NOT_CLEARABLE",
-            Self::NotVisible if fields.contains(Field::DepartmentIds) => "DEPARTMENTS_NOT_VISIBLE",
-            Self::NotVisible => "CONTACTS_NOT_VISIBLE",
-            Self::RequiredOnOwnProfile => "SPAM_REQUIRED",
-        }
-    }
-}
-
-impl Refusal {
-    fn code(&self) -> Code {
-        self.kind.code()
-    }
-
-    fn reason(&self) -> &'static str {
-        self.kind.reason(self.fields)
-    }
-
-    /// A sentence for the caller.
-    pub fn message(&self) -> String {
-        let fields = self.fields.join(", ");
-        let product = self.rules.product;
-        let releases = self.rules.releases;
-        match self.kind {
-            RefusalKind::Unsupported => {
-                format!("{releases} has no {fields}; nothing was changed")
-            }
-            RefusalKind::SelfOnly => format!(
-                "{product} applies {fields} only when users edit their own profile; nothing was changed"
-            ),
-            RefusalKind::OthersOnly => format!(
-                "{product} ignores {fields} on one's own profile; an administrator must change it"
-            ),
-            RefusalKind::AdminOnly => {
-                format!("{product} applies {fields} only for administrators; nothing was changed")
-            }
-            RefusalKind::DirectoryManaged => format!(
-                "{fields} of an LDAP or SSO user come from the directory and cannot be changed here"
-            ),
-            RefusalKind::PrivilegedCannotBecomeGuest => format!(
-                "{product} does not make the owner, an administrator or a module administrator a guest; nothing was changed"
-            ),
-            RefusalKind::PrivilegedStatusIgnored => format!(
-                "{releases} ignores {fields} for the owner, and for an administrator unless the owner \
-                 sends it; nothing was changed"
-            ),
-            RefusalKind::DateNotClearable => format!(
-                "{releases} reads the clearing date in the server's time zone, not the portal's, \
-                 so {fields} cannot be cleared reliably; nothing was changed"
-            ),
-            RefusalKind::NotVisible if self.fields.contains(Field::DepartmentIds) => format!(
-                "the caller cannot see this user's departments, and {product} removes the user from \
-                 every department unless they are sent; set department_ids explicitly"
-            ),
-            RefusalKind::NotVisible => format!(
-                "the caller cannot see this user's contacts, and {product} erases them unless they \
-                 are sent; send the whole list with SetContacts instead"
-            ),
-            RefusalKind::RequiredOnOwnProfile => format!(
-                "{product} resets the marketing-mail consent on every write of one's own profile and \
-                 never returns it; set `{fields}` to keep it"
-            ),
-        }
-    }
+/// How a refusal travels: a caller lacking a right gets PERMISSION_DENIED,
+/// a call the portal cannot honour in this state FAILED_PRECONDITION; the
+/// `ErrorInfo.reason` names the rule (and, for hidden lists, the list).
+pub fn refusal_status(kind: RefusalKind, fields: FieldSet) -> (Code, &'static str) {
+    use RefusalKind as K;
+    let code = match kind {
+        K::SelfOnly | K::OthersOnly | K::AdminOnly => Code::PermissionDenied,
+        K::Unsupported
+        | K::DirectoryManaged
+        | K::PrivilegedCannotBecomeGuest
+        | K::PrivilegedStatusIgnored
+        | K::DateNotClearable
+        | K::NotVisible
+        | K::RequiredOnOwnProfile => Code::FailedPrecondition,
+    };
+    let reason = match kind {
+        K::Unsupported => "FIELD_NOT_SUPPORTED_BY_PRODUCT",
+        K::SelfOnly => "PROFILE_FIELDS_SELF_ONLY",
+        K::OthersOnly => "OWN_STATUS_NOT_CHANGEABLE",
+        K::AdminOnly => "ADMIN_ONLY_FIELDS",
+        K::DirectoryManaged => "FIELDS_MANAGED_BY_DIRECTORY",
+        K::PrivilegedCannotBecomeGuest => "ADMIN_CANNOT_BECOME_GUEST",
+        K::PrivilegedStatusIgnored => "PRIVILEGED_USER_STATUS_NOT_CHANGEABLE",
+        K::DateNotClearable => "DATE_NOT_CLEARABLE",
+        K::NotVisible if fields.contains(Field::DepartmentIds) => "DEPARTMENTS_NOT_VISIBLE",
+        K::NotVisible => "CONTACTS_NOT_VISIBLE",
+        K::RequiredOnOwnProfile => "SPAM_REQUIRED",
+    };
+    (code, reason)
 }
 
 /// The README's table of refusals: one row per code and reason.
@@ -342,8 +245,8 @@ pub fn readme_refusal_table() -> String {
         let _ = writeln!(
             table,
             "| {when} | {} | `{}` |",
-            code_name(kind.code()),
-            kind.reason(fields)
+            code_name(refusal_status(kind, fields).0),
+            refusal_status(kind, fields).1
         );
     }
     table
@@ -550,18 +453,19 @@ impl From<GatewayError> for Status {
                 (Code::Unauthenticated, "MALFORMED_CREDENTIALS")
             }
             GatewayError::Refused(refusal) => {
-                if refusal.code() == Code::FailedPrecondition {
+                let (code, reason) = refusal_status(refusal.kind, refusal.fields);
+                if code == Code::FailedPrecondition {
                     for field in refusal.fields.iter() {
                         details.add_precondition_failure_violation(
-                            refusal.reason(),
+                            reason,
                             field.name(),
                             refusal.message(),
                         );
                     }
                 }
                 metadata.insert("fields".to_owned(), refusal.fields.join(","));
-                metadata.insert("portal_rules".to_owned(), refusal.rules.releases.to_owned());
-                (refusal.code(), refusal.reason())
+                metadata.insert("portal_rules".to_owned(), refusal.releases.to_owned());
+                (code, reason)
             }
             GatewayError::Portal(PortalError::Status {
                 status,

@@ -25,10 +25,11 @@ use tracing::{info, warn};
 use url::Url;
 
 use crate::bulk::BulkSettings;
-use crate::config::{Config, ProductChoice};
+use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
-use crate::deadline::DeadlineLayer;
+use crate::deadline::{Arrival, DeadlineLayer};
 use crate::domain::Credential;
+use crate::domain::ProductChoice;
 use crate::error::{GatewayError, is_oversized_message};
 use crate::operations::Stopper;
 use crate::pb::{self, people_service_server::PeopleServiceServer};
@@ -256,6 +257,8 @@ pub async fn serve(
         .http2_max_header_list_size(settings.max_header_list_size.saturating_mul(4))
         // gRPC-Web arrives over HTTP/1.1 when enabled.
         .accept_http1(settings.grpc_web)
+        // The moment a call arrived: its deadline counts from there.
+        .layer(tower::util::MapRequestLayer::new(Arrival::stamp::<Body>))
         // Counts and times every call, refused ones included.
         .layer(GrpcMetricsLayer(metrics))
         // Answers browsers' CORS preflights for the allowed origins, when any.

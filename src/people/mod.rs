@@ -9,19 +9,22 @@
 //! - `docspace`: the DocSpace writes (own profile versus someone else's, contacts in `PUT /people/{id}`).
 
 mod docspace;
+pub mod refusal;
 pub mod rules;
 mod workspace;
+
+use refusal::{Refusal, RefusalKind};
 
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
-use crate::config::{Product, ProductChoice};
 pub use crate::domain::Call;
 use crate::domain::{
     Abandoned, Contact, PortalVersion, ProfileChanges, UserId, UserRef, merge_contacts,
     remove_contacts,
 };
-use crate::error::{FieldViolation, GatewayError, Refusal, RefusalKind};
+use crate::domain::{Product, ProductChoice};
+use crate::error::{FieldViolation, GatewayError};
 use crate::locks::{UserGuard, UserLocks};
 use crate::portal::model::ContactBody;
 use crate::portal::{PortalClient, PortalError, PortalUser};
@@ -290,7 +293,8 @@ impl People {
             return Err(GatewayError::Refused(Refusal {
                 kind: RefusalKind::NotVisible,
                 fields: crate::domain::Field::Contacts.into(),
-                rules,
+                product: rules.product,
+                releases: rules.releases,
             }));
         }
         let before = contacts_of(&current);

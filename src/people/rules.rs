@@ -11,9 +11,9 @@
 
 use std::fmt::Write as _;
 
-use crate::config::Product;
+use super::refusal::{Refusal, RefusalKind};
+use crate::domain::Product;
 use crate::domain::{Field, FieldSet, PortalVersion, ProfileChanges};
-use crate::error::{Refusal, RefusalKind};
 
 use Field::*;
 
@@ -279,7 +279,8 @@ impl ProductRules {
         Refusal {
             kind,
             fields,
-            rules: self,
+            product: self.product,
+            releases: self.releases,
         }
     }
 

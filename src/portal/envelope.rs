@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::model::{PortalBuild, PortalUser};
-use crate::config::Product;
+use crate::domain::Product;
 
 /// The longest portal message the gateway passes on.
 const MAX_MESSAGE_CHARS: usize = 300;

@@ -26,7 +26,7 @@ use url::Url;
 pub use envelope::PortalError;
 pub use model::{PortalBuild, PortalUser};
 
-use crate::config::Product;
+use crate::domain::Product;
 use crate::domain::{Abandoned, Call, Credential, Deadline, UserId, UserRef};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::trace;

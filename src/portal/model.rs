@@ -10,8 +10,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::dates::ApiDateTime;
-use crate::config::Product;
 use crate::domain::PortalVersion;
+use crate::domain::Product;
 
 /// What a portal says it runs (`GET /api/2.0/settings/version/build`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

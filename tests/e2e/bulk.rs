@@ -13,7 +13,7 @@ use std::time::Duration;
 use pb::sync_users_request::Operation;
 use pb::sync_users_response::Result as Answer;
 use people_gateway::bulk::{BulkSettings, rpc_status};
-use people_gateway::config::Product;
+use people_gateway::domain::Product;
 use tokio_stream::StreamExt as _;
 use tonic::Code;
 

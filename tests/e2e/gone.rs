@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 use people_gateway::bulk::BulkSettings;
-use people_gateway::config::Product;
+use people_gateway::domain::Product;
 use tonic::Code;
 
 use crate::harness::*;

@@ -4,8 +4,8 @@
 use people_gateway::bulk::BulkSettings;
 use std::time::Duration;
 
-use people_gateway::config::{Product, ProductChoice};
 use people_gateway::domain::{Credential, PortalVersion};
+use people_gateway::domain::{Product, ProductChoice};
 use people_gateway::pb::people_service_client::PeopleServiceClient;
 use people_gateway::people::PortalSetup;
 use people_gateway::portal::PortalSettings;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use people_gateway::config::Product;
+use people_gateway::domain::Product;
 use tonic::Code;
 
 use crate::harness::*;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use people_gateway::config::Product;
+use people_gateway::domain::Product;
 use people_gateway::telemetry::metrics::serve_metrics;
 use prost::Message as _;
 use tokio_stream::StreamExt as _;

@@ -206,7 +206,7 @@ async fn an_unreported_release_gets_the_strictest_rules() {
 
 #[tokio::test]
 async fn a_pinned_release_is_not_asked_for() {
-    let mut options = Options::new(people_gateway::config::Product::Docspace);
+    let mut options = Options::new(people_gateway::domain::Product::Docspace);
     options.portal_version = Some(DOCSPACE_3_6);
     let mut gateway = Gateway::start(options).await;
     gateway.sim.set_docspace_release(sim_release(DOCSPACE_3_6));

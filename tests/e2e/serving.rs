@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use people_gateway::config::{Product, ProductChoice};
+use people_gateway::domain::{Product, ProductChoice};
 use tonic::{Code, Request};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use people_gateway::config::Product;
+use people_gateway::domain::Product;
 use tonic::{Code, Status};
 use tonic_types::StatusExt as _;
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use people_gateway::config::Product;
+use people_gateway::domain::Product;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
 };

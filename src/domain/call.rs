@@ -1,0 +1,109 @@
+//! One call as the operations see it: its credential, its deadline, and
+//! whether its caller still waits.
+
+use tokio_util::sync::CancellationToken;
+
+use super::credential::Credential;
+
+/// When the caller stops waiting (its `grpc-timeout`), if it said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Deadline(Option<std::time::Instant>);
+
+impl Deadline {
+    /// No deadline: the caller waits as long as the gateway's own bounds allow.
+    pub const NONE: Deadline = Deadline(None);
+
+    /// The deadline `timeout` from now.
+    pub fn after(timeout: std::time::Duration) -> Self {
+        Deadline(std::time::Instant::now().checked_add(timeout))
+    }
+
+    /// The deadline at `at`; none for `None` (a timeout too far to represent).
+    pub fn at(at: Option<std::time::Instant>) -> Self {
+        Deadline(at)
+    }
+
+    /// The instant, if any.
+    pub fn instant(self) -> Option<std::time::Instant> {
+        self.0
+    }
+
+    /// Time left; `None` without a deadline, zero once it has passed.
+    pub fn remaining(self) -> Option<std::time::Duration> {
+        self.0
+            .map(|at| at.saturating_duration_since(std::time::Instant::now()))
+    }
+
+    /// Completes when the deadline passes; never without one.
+    pub async fn passed(self) {
+        match self.0 {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Whether the caller has stopped waiting.
+    pub fn has_passed(self) -> bool {
+        self.remaining().is_some_and(|left| left.is_zero())
+    }
+}
+
+/// One call as the operations see it: the caller's credential, its deadline,
+/// and a token cancelled when the caller goes away.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Forwarded to the portal.
+    pub credential: Credential,
+    /// The caller's `grpc-timeout`, if it sent one.
+    pub deadline: Deadline,
+    /// Cancelled when the caller is gone.
+    pub gone: CancellationToken,
+}
+
+impl Call {
+    /// A call without deadline whose caller never goes away.
+    pub fn new(credential: Credential) -> Self {
+        Self {
+            credential,
+            deadline: Deadline::NONE,
+            gone: CancellationToken::new(),
+        }
+    }
+
+    /// Whether the caller still waits: not when its deadline passed or it left.
+    /// Nothing is sent to the portal for a caller that stopped waiting.
+    pub fn still_waited_for(&self) -> Result<(), Abandoned> {
+        Abandoned::check(self.deadline, &self.gone)
+    }
+}
+
+/// Why nobody waits for a call's answer any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abandoned {
+    /// The caller's deadline passed.
+    Deadline,
+    /// The caller cancelled, or its connection or stream ended.
+    CallerGone,
+}
+
+impl Abandoned {
+    /// Why a caller with this deadline, gone when `gone` is cancelled, no longer waits, if it does not.
+    pub fn check(deadline: Deadline, gone: &CancellationToken) -> Result<(), Abandoned> {
+        if gone.is_cancelled() {
+            Err(Abandoned::CallerGone)
+        } else if deadline.has_passed() {
+            Err(Abandoned::Deadline)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Completes when such a caller stops waiting, and says why.
+    pub async fn when(deadline: Deadline, gone: &CancellationToken) -> Abandoned {
+        tokio::select! {
+            biased;
+            () = gone.cancelled() => Abandoned::CallerGone,
+            () = deadline.passed() => Abandoned::Deadline,
+        }
+    }
+}

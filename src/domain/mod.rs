@@ -1,0 +1,19 @@
+//! Validated values shared by the gRPC side and the portal side, one topic a
+//! file: who a call is about (`user`), contacts and their merge rules
+//! (`contact`), what an update changes (`profile`), which portal (`product`),
+//! the caller's credential (`credential`) and the call itself (`call`).
+//! Nothing here knows tonic or reqwest.
+
+mod call;
+mod contact;
+mod credential;
+mod product;
+mod profile;
+mod user;
+
+pub use call::{Abandoned, Call, Deadline};
+pub use contact::{Contact, ContactError, ContactField, merge_contacts, remove_contacts};
+pub use credential::{Credential, CredentialError};
+pub use product::{PortalVersion, PortalVersionError, Product, ProductChoice};
+pub use profile::{Field, FieldSet, ProfileChanges, Sex};
+pub use user::{UserId, UserRef, UserRefError};
