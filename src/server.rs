@@ -8,7 +8,6 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -228,13 +227,23 @@ pub async fn serve(
         readiness::stop_serving(&health).await;
     };
 
-    // PeopleService, read top to bottom as a call passes through (health and
-    // reflection stay outside these limits). `Limited` refuses oversized
-    // metadata and answers the load shedder's refusal RESOURCE_EXHAUSTED.
-    let people = Limited {
-        max_metadata: settings.max_header_list_size as usize,
+    // PeopleService's own layers, read top to bottom as a call passes
+    // through, after the server-wide ones below (health and reflection stay
+    // outside these limits).
+    let max_metadata = settings.max_header_list_size as usize;
+    // Routed under PeopleService's name; refusals of the layers below become gRPC statuses.
+    let people = PeopleRoute {
         metrics: Arc::clone(&metrics),
         inner: ServiceBuilder::new()
+            // Metadata over the limit: RESOURCE_EXHAUSTED (HTTP/2 itself only
+            // resets such a stream at four times the limit).
+            .filter(move |request: http::Request<Body>| {
+                if header_list_size(request.headers()) > max_metadata {
+                    Err(GatewayError::MetadataTooLarge)
+                } else {
+                    Ok(request)
+                }
+            })
             // tonic answers an over-size message OUT_OF_RANGE; the contract says RESOURCE_EXHAUSTED.
             .map_response(oversized_message_is_resource_exhausted)
             // Beyond the limit, refuse at once instead of queueing.
@@ -247,13 +256,14 @@ pub async fn serve(
             ),
     };
 
-    // Every service, read top to bottom as a request passes through:
+    // Every service, read top to bottom as a request passes through (before
+    // PeopleService's own layers above):
     let (keepalive_interval, keepalive_timeout) = settings.keepalive;
     let mut server = Server::builder()
         .max_concurrent_streams(settings.max_streams_per_connection)
         .http2_keepalive_interval(Some(keepalive_interval))
         .http2_keepalive_timeout(Some(keepalive_timeout))
-        // Room above the per-call limit `Limited` enforces with a clear status.
+        // Room above the per-call limit PeopleService's filter answers with a clear status.
         .http2_max_header_list_size(settings.max_header_list_size.saturating_mul(4))
         // gRPC-Web arrives over HTTP/1.1 when enabled.
         .accept_http1(settings.grpc_web)
@@ -318,25 +328,24 @@ fn cors(settings: &ServeSettings) -> Option<CorsLayer> {
     )
 }
 
-/// PeopleService behind its layers, routed under the service's own name. It
-/// refuses metadata larger than the limit with RESOURCE_EXHAUSTED (HTTP/2
-/// itself only resets such a stream at four times the limit, and drops the
-/// whole connection at sixteen), and answers the load shedder's refusal
-/// RESOURCE_EXHAUSTED too.
+/// PeopleService behind its layers, routed under the service's own name,
+/// with the layers' refusals answered as gRPC statuses: the filter's own
+/// error, or else the load shedder's (the only other layer that refuses),
+/// counted. (tower's `map_result` cannot turn its errors into `Infallible`.)
 #[derive(Debug, Clone)]
-struct Limited<S> {
+struct PeopleRoute<S> {
     inner: S,
-    max_metadata: usize,
     metrics: Arc<Metrics>,
 }
 
-impl<S> NamedService for Limited<S> {
+impl<S> NamedService for PeopleRoute<S> {
     const NAME: &'static str = <PeopleServiceServer<PeopleApi> as NamedService>::NAME;
 }
 
-type Answer = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+type Answer =
+    std::pin::Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
 
-impl<S> tower::Service<http::Request<Body>> for Limited<S>
+impl<S> tower::Service<http::Request<Body>> for PeopleRoute<S>
 where
     S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = BoxError>,
     S::Future: Send + 'static,
@@ -351,16 +360,18 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Answer {
-        if header_list_size(request.headers()) > self.max_metadata {
-            let refused = Status::from(GatewayError::MetadataTooLarge).into_http();
-            return Box::pin(std::future::ready(Ok(refused)));
-        }
         let answer = self.inner.call(request);
         let metrics = Arc::clone(&self.metrics);
         Box::pin(async move {
-            Ok(answer.await.unwrap_or_else(|_| {
-                metrics.record_shed();
-                Status::from(GatewayError::Overloaded).into_http()
+            Ok(answer.await.unwrap_or_else(|error| {
+                let refusal = match error.downcast::<GatewayError>() {
+                    Ok(refusal) => *refusal,
+                    Err(_) => {
+                        metrics.record_shed();
+                        GatewayError::Overloaded
+                    }
+                };
+                Status::from(refusal).into_http()
             }))
         })
     }
