@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::{
     auth,
     dates::{calendar_date_or_reset, parse_server_local},
+    endpoint::Endpoint,
     render::{Viewer, docspace_user},
-    routes::Endpoint,
     state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, parse_guid, reloaded_contacts},
     wire::{self, Exception, Failure, Incoming, Reply},
 };

@@ -15,6 +15,7 @@
 mod auth;
 mod dates;
 mod docspace;
+mod endpoint;
 mod fault;
 mod render;
 mod routes;
@@ -170,7 +171,7 @@ impl Simulator {
         let shared = Arc::new(Shared {
             product,
             fallback_host: addr.to_string(),
-            portal: Mutex::new(Portal::seeded()),
+            portal: Mutex::new(seed::portal()),
             inbox: Mutex::new(Inbox::default()),
             latency: Mutex::new(None),
             in_flight: Mutex::new(InFlight::default()),

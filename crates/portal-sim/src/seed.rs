@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use uuid::Uuid;
 
-use super::state::{STATUS_ACTIVE, STATUS_TERMINATED, SimGroup, SimUser};
+use super::state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimGroup, SimUser};
 use crate::Release;
 
 /// Jane Doe (`jane.doe`): portal owner and administrator.
@@ -207,4 +207,9 @@ fn at(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> DateTime<Utc> 
     Utc.with_ymd_and_hms(year, month, day, hour, minute, 0)
         .single()
         .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// The demo portal: the seeded users and departments, private data visible.
+pub(crate) fn portal() -> Portal {
+    Portal::new(users(), groups(), TENANT_OFFSET_MINUTES, DOCSPACE_RELEASE)
 }

@@ -4,7 +4,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::seed;
 use crate::Release;
 
 /// `EmployeeStatus.Active`.
@@ -140,16 +139,22 @@ pub(crate) struct Portal {
 }
 
 impl Portal {
-    /// The demo portal: the seeded users and departments, private data visible.
-    pub(crate) fn seeded() -> Portal {
+    /// A portal holding these users and departments, private data visible,
+    /// at this tenant offset and (as DocSpace) this release.
+    pub(crate) fn new(
+        users: Vec<SimUser>,
+        groups: Vec<SimGroup>,
+        tenant_offset_minutes: i32,
+        docspace_release: Release,
+    ) -> Portal {
         Portal {
-            users: seed::users(),
-            groups: seed::groups(),
+            users,
+            groups,
             people_module_visible: true,
             letters_only_names: false,
-            tenant_offset_minutes: seed::TENANT_OFFSET_MINUTES,
+            tenant_offset_minutes,
             user_quota: None,
-            docspace_release: seed::DOCSPACE_RELEASE,
+            docspace_release,
             reported_version: None,
         }
     }

@@ -8,8 +8,8 @@ use chrono::Utc;
 use super::{
     auth,
     dates::calendar_date_or_reset,
+    endpoint::{ContactsChange, Endpoint},
     render::{Viewer, workspace_user},
-    routes::{ContactsChange, Endpoint},
     state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, parse_guid, reloaded_contacts},
     wire::{self, Exception, Failure, Incoming, Reply},
     workspace_args::{Args, GUID_FORMAT_MESSAGE},
