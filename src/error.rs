@@ -8,10 +8,8 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use std::fmt::Write as _;
-
 use crate::domain::{Abandoned, CredentialError, Field, FieldSet};
-use crate::people::refusal::{Refusal, RefusalKind};
+use crate::domain::{Refusal, RefusalKind};
 use crate::portal::PortalError;
 
 /// The longest wait passed on to callers as RetryInfo.
@@ -180,163 +178,6 @@ pub fn refusal_status(kind: RefusalKind, fields: FieldSet) -> (Code, &'static st
     (code, reason)
 }
 
-/// The README's table of refusals: one row per code and reason.
-pub fn readme_refusal_table() -> String {
-    use RefusalKind as K;
-    let rows: [(RefusalKind, FieldSet, &str); 11] = [
-        (
-            K::Unsupported,
-            FieldSet::EMPTY,
-            "the release has no such field (DocSpace 3.7.1+: `title`, `sex`, `birthday`, `works_from`; DocSpace: `lead_id`; Workspace: `spam`)",
-        ),
-        (
-            K::SelfOnly,
-            FieldSet::EMPTY,
-            "DocSpace: profile fields or contacts of another user",
-        ),
-        (
-            K::OthersOnly,
-            FieldSet::EMPTY,
-            "`is_guest` on one's own profile; DocSpace 3.7.1+: also `disabled`",
-        ),
-        (
-            K::AdminOnly,
-            FieldSet::EMPTY,
-            "an administrators-only field from a caller who is not one",
-        ),
-        (
-            K::DirectoryManaged,
-            FieldSet::EMPTY,
-            "names, location (and title) of an LDAP or SSO user",
-        ),
-        (
-            K::PrivilegedCannotBecomeGuest,
-            FieldSet::EMPTY,
-            "making the owner, an administrator or any module administrator a guest",
-        ),
-        (
-            K::PrivilegedStatusIgnored,
-            FieldSet::EMPTY,
-            "DocSpace 3.1.1–3.6.x: `disabled` for the owner, or for an administrator when the caller is not the owner",
-        ),
-        (
-            K::DateNotClearable,
-            FieldSet::EMPTY,
-            "DocSpace 3.1.1–3.6.x: clearing `birthday` or `works_from`",
-        ),
-        (
-            K::NotVisible,
-            Field::Contacts.into(),
-            "Workspace: the write would reset contacts the caller cannot see",
-        ),
-        (
-            K::NotVisible,
-            Field::DepartmentIds.into(),
-            "Workspace: the write would reset departments the caller cannot see",
-        ),
-        (
-            K::RequiredOnOwnProfile,
-            FieldSet::EMPTY,
-            "DocSpace: a write of one's own profile without `spam`",
-        ),
-    ];
-    let mut table = String::from("| case | code | reason |\n|---|---|---|\n");
-    for (kind, fields, when) in rows {
-        let _ = writeln!(
-            table,
-            "| {when} | {} | `{}` |",
-            code_name(refusal_status(kind, fields).0),
-            refusal_status(kind, fields).1
-        );
-    }
-    table
-}
-
-/// The README's table of portal answers: each row is computed by
-/// [`portal_status_code`] from a status (and, for Workspace's catch-all 500, a message).
-pub fn readme_portal_status_table() -> String {
-    let rows: [(&str, u16, Option<&str>, &str); 21] = [
-        (
-            "400 (either envelope)",
-            400,
-            None,
-            "the portal's message; BadRequest for named fields",
-        ),
-        ("401", 401, None, ""),
-        ("402", 402, None, ""),
-        ("403", 403, None, ""),
-        ("404", 404, None, ""),
-        ("408", 408, None, ""),
-        ("409", 409, None, ""),
-        (
-            "415",
-            415,
-            None,
-            "the gateway sends JSON only, so this is never the caller's fault",
-        ),
-        ("429", 429, None, "RetryInfo from `Retry-After`"),
-        (
-            "500 whose message says \"access denied\" (Workspace)",
-            500,
-            Some("access denied"),
-            "",
-        ),
-        (
-            "500 \"The user is suspended\" (Workspace)",
-            500,
-            Some("The user is suspended"),
-            "",
-        ),
-        (
-            "500 \"Incorrect firstname or lastname\" (Workspace)",
-            500,
-            Some(INCORRECT_NAME),
-            "BadRequest for `first_name` and `last_name`",
-        ),
-        (
-            "500 \"Exceeds the maximum active users\", \"Maximum number of users/visitors exceeded\" (Workspace)",
-            500,
-            Some(QUOTA_MESSAGES[0]),
-            "",
-        ),
-        ("other 500", 500, None, ""),
-        ("501", 501, None, ""),
-        (
-            "502, 503",
-            503,
-            None,
-            "RetryInfo when `Retry-After` is sent",
-        ),
-        ("504", 504, None, ""),
-        (
-            "3xx (redirects are not followed: the API never redirects)",
-            302,
-            None,
-            "usually a wrong `--portal-url`",
-        ),
-        ("other 4xx", 418, None, ""),
-        ("other 5xx", 599, None, ""),
-        (
-            "`status: 1` inside a 2xx envelope",
-            400,
-            None,
-            "read as its `statusCode` when that is 400–599, as 400 when absent, and as 500 \
-             (INTERNAL `PORTAL_ERROR`) when it names no error (200, 70000)",
-        ),
-    ];
-    let mut table =
-        String::from("| portal answer | gRPC code | reason | details |\n|---|---|---|---|\n");
-    for (answer, status, message, details) in rows {
-        let (code, reason) = portal_status_code(status, message);
-        let _ = writeln!(
-            table,
-            "| {answer} | {} | `{reason}` | {details} |",
-            code_name(code)
-        );
-    }
-    table
-}
-
 /// The canonical name of a gRPC code, as `google/rpc/code.proto` spells it.
 pub fn code_name(code: Code) -> &'static str {
     match code {
@@ -375,12 +216,7 @@ const QUOTA_MESSAGES: [&str; 3] = [
 /// How one portal HTTP status (and, for Workspace's catch-all 500, its
 /// message) maps to gRPC: the code and the ErrorInfo reason.
 pub fn portal_status_code(status: u16, message: Option<&str>) -> (Code, &'static str) {
-    let says = |needle: &str| {
-        message.is_some_and(|text| {
-            text.to_ascii_lowercase()
-                .contains(&needle.to_ascii_lowercase())
-        })
-    };
+    let says = |needle: &str| says(message, needle);
     match status {
         400 => (Code::InvalidArgument, "PORTAL_INVALID_ARGUMENT"),
         401 => (Code::Unauthenticated, "PORTAL_UNAUTHENTICATED"),
@@ -398,7 +234,7 @@ pub fn portal_status_code(status: u16, message: Option<&str>) -> (Code, &'static
         // denials, suspended users, names its rules refuse, and quota limits.
         500 if says("access denied") => (Code::PermissionDenied, "PORTAL_PERMISSION_DENIED"),
         500 if says("the user is suspended") => (Code::FailedPrecondition, "PORTAL_USER_SUSPENDED"),
-        500 if says(INCORRECT_NAME) => (Code::InvalidArgument, "PORTAL_INVALID_NAME"),
+        500 if names_refused(status, message) => (Code::InvalidArgument, "PORTAL_INVALID_NAME"),
         500 if QUOTA_MESSAGES.iter().any(|message| says(message)) => {
             (Code::FailedPrecondition, "PORTAL_QUOTA_EXCEEDED")
         }
@@ -407,6 +243,19 @@ pub fn portal_status_code(status: u16, message: Option<&str>) -> (Code, &'static
         other if (400..500).contains(&other) => (Code::FailedPrecondition, "PORTAL_REJECTED"),
         _ => (Code::Internal, "PORTAL_ERROR"),
     }
+}
+
+/// Whether the portal's message contains `needle`, whatever its case.
+fn says(message: Option<&str>, needle: &str) -> bool {
+    message.is_some_and(|text| {
+        text.to_ascii_lowercase()
+            .contains(&needle.to_ascii_lowercase())
+    })
+}
+
+/// Workspace's answer when its name rules refuse the first or last name.
+fn names_refused(status: u16, message: Option<&str>) -> bool {
+    status == 500 && says(message, INCORRECT_NAME)
 }
 
 /// Maps a DocSpace validation key (`Email`, `$.disable`) to the contract's field name.
@@ -437,20 +286,24 @@ pub fn is_oversized_message(status: &Status) -> bool {
 }
 
 impl From<GatewayError> for Status {
+    /// The one translation of an error into what the caller hears: code,
+    /// message, `ErrorInfo` (reason and metadata) and the other details.
     fn from(error: GatewayError) -> Status {
         let mut details = ErrorDetails::new();
         let mut metadata = HashMap::new();
-        let message = error.to_string();
-        let (code, reason) = match error {
+        let said = error.to_string();
+        let (code, reason, message) = match error {
             GatewayError::InvalidArgument(violations) => {
                 for violation in violations {
                     details.add_bad_request_violation(violation.field, violation.description);
                 }
-                (Code::InvalidArgument, "INVALID_REQUEST")
+                (Code::InvalidArgument, "INVALID_REQUEST", said)
             }
-            GatewayError::MissingCredentials => (Code::Unauthenticated, "MISSING_CREDENTIALS"),
+            GatewayError::MissingCredentials => {
+                (Code::Unauthenticated, "MISSING_CREDENTIALS", said)
+            }
             GatewayError::MalformedCredentials(_) => {
-                (Code::Unauthenticated, "MALFORMED_CREDENTIALS")
+                (Code::Unauthenticated, "MALFORMED_CREDENTIALS", said)
             }
             GatewayError::Refused(refusal) => {
                 let (code, reason) = refusal_status(refusal.kind, refusal.fields);
@@ -465,7 +318,7 @@ impl From<GatewayError> for Status {
                 }
                 metadata.insert("fields".to_owned(), refusal.fields.join(","));
                 metadata.insert("portal_rules".to_owned(), refusal.releases.to_owned());
-                (code, reason)
+                (code, reason, said)
             }
             GatewayError::Portal(PortalError::Status {
                 status,
@@ -481,7 +334,7 @@ impl From<GatewayError> for Status {
                 for (field, description) in field_errors {
                     details.add_bad_request_violation(contract_field(&field), description);
                 }
-                if reason == "PORTAL_INVALID_NAME" {
+                if names_refused(status, portal_message.as_deref()) {
                     for field in [Field::FirstName, Field::LastName] {
                         details.add_bad_request_violation(
                             field.name(),
@@ -493,7 +346,7 @@ impl From<GatewayError> for Status {
                     // A hostile or confused portal may ask for years.
                     details.set_retry_info(Some(retry_after.min(MAX_RETRY_DELAY)));
                 }
-                let text = match portal_message {
+                let message = match portal_message {
                     Some(portal_message) => format!("portal: {portal_message}"),
                     None if (300..400).contains(&status) => format!(
                         "portal redirected the call (HTTP {status}); check the configured portal URL"
@@ -503,75 +356,57 @@ impl From<GatewayError> for Status {
                         .into(),
                     None => format!("portal answered HTTP {status}"),
                 };
-                return finish(code, text, reason, metadata, details);
+                (code, reason, message)
             }
-            GatewayError::ShuttingDown => (Code::Unavailable, "SHUTTING_DOWN"),
-            GatewayError::OutcomeUnknown => (Code::Unavailable, "OUTCOME_UNKNOWN"),
-            GatewayError::Portal(PortalError::Abandoned(Abandoned::Deadline)) => {
-                (Code::DeadlineExceeded, "DEADLINE_EXCEEDED")
+            GatewayError::ShuttingDown => (Code::Unavailable, "SHUTTING_DOWN", said),
+            GatewayError::OutcomeUnknown => (Code::Unavailable, "OUTCOME_UNKNOWN", said),
+            GatewayError::Portal(PortalError::Abandoned(Abandoned::Deadline))
+            | GatewayError::DeadlineExceeded => {
+                let message = GatewayError::DeadlineExceeded.to_string();
+                (Code::DeadlineExceeded, "DEADLINE_EXCEEDED", message)
             }
-            GatewayError::Portal(PortalError::Abandoned(Abandoned::CallerGone)) => {
-                (Code::Cancelled, "CALLER_GONE")
+            GatewayError::Portal(PortalError::Abandoned(Abandoned::CallerGone))
+            | GatewayError::CallerGone => {
+                let message = GatewayError::CallerGone.to_string();
+                (Code::Cancelled, "CALLER_GONE", message)
             }
-            GatewayError::CallerGone => (Code::Cancelled, "CALLER_GONE"),
-            GatewayError::DeadlineExceeded => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
-            GatewayError::Overloaded => (Code::ResourceExhausted, "OVERLOADED"),
-            GatewayError::TooManyStreams => (Code::ResourceExhausted, "TOO_MANY_STREAMS"),
-            GatewayError::TooManyItems(_) => (Code::ResourceExhausted, "TOO_MANY_ITEMS"),
-            GatewayError::StreamIdle(_) => (Code::DeadlineExceeded, "STREAM_IDLE"),
-            GatewayError::AnotherUserAnswered => {
-                (Code::FailedPrecondition, "PORTAL_ANSWERED_FOR_ANOTHER_USER")
-            }
-            GatewayError::MessageTooLarge => (Code::ResourceExhausted, "MESSAGE_TOO_LARGE"),
-            GatewayError::MetadataTooLarge => (Code::ResourceExhausted, "METADATA_TOO_LARGE"),
+            GatewayError::Overloaded => (Code::ResourceExhausted, "OVERLOADED", said),
+            GatewayError::TooManyStreams => (Code::ResourceExhausted, "TOO_MANY_STREAMS", said),
+            GatewayError::TooManyItems(_) => (Code::ResourceExhausted, "TOO_MANY_ITEMS", said),
+            GatewayError::StreamIdle(_) => (Code::DeadlineExceeded, "STREAM_IDLE", said),
+            GatewayError::AnotherUserAnswered => (
+                Code::FailedPrecondition,
+                "PORTAL_ANSWERED_FOR_ANOTHER_USER",
+                said,
+            ),
+            GatewayError::MessageTooLarge => (Code::ResourceExhausted, "MESSAGE_TOO_LARGE", said),
+            GatewayError::MetadataTooLarge => (Code::ResourceExhausted, "METADATA_TOO_LARGE", said),
             GatewayError::Portal(PortalError::Timeout) => {
-                (Code::DeadlineExceeded, "PORTAL_TIMEOUT")
+                (Code::DeadlineExceeded, "PORTAL_TIMEOUT", said)
             }
-            GatewayError::Portal(PortalError::NotTls) => {
-                return finish(
-                    Code::Unavailable,
-                    "the portal does not speak TLS on that port: use http:// in --portal-url, \
-                     or the port that serves https"
-                        .into(),
-                    "PORTAL_NOT_TLS",
-                    metadata,
-                    details,
-                );
-            }
-            GatewayError::Portal(PortalError::Unreachable(_)) => {
-                // The transport's error chain is logged; it names hosts and TLS internals.
-                return finish(
-                    Code::Unavailable,
-                    "portal unreachable".into(),
-                    "PORTAL_UNREACHABLE",
-                    metadata,
-                    details,
-                );
-            }
-            GatewayError::Portal(PortalError::Undecodable(_)) => {
-                // The cause is logged; callers get no portal internals.
-                return finish(
-                    Code::Internal,
-                    "portal answer could not be read".into(),
-                    "PORTAL_BAD_RESPONSE",
-                    metadata,
-                    details,
-                );
-            }
+            GatewayError::Portal(PortalError::NotTls) => (
+                Code::Unavailable,
+                "PORTAL_NOT_TLS",
+                "the portal does not speak TLS on that port: use http:// in --portal-url, \
+                 or the port that serves https"
+                    .into(),
+            ),
+            // The transport's error chain is logged; it names hosts and TLS internals.
+            GatewayError::Portal(PortalError::Unreachable(_)) => (
+                Code::Unavailable,
+                "PORTAL_UNREACHABLE",
+                "portal unreachable".into(),
+            ),
+            // The cause is logged; callers get no portal internals.
+            GatewayError::Portal(PortalError::Undecodable(_)) => (
+                Code::Internal,
+                "PORTAL_BAD_RESPONSE",
+                "portal answer could not be read".into(),
+            ),
         };
-        finish(code, message, reason, metadata, details)
+        details.set_error_info(reason, ERROR_DOMAIN, metadata);
+        Status::with_error_details(code, message, details)
     }
-}
-
-fn finish(
-    code: Code,
-    message: String,
-    reason: &str,
-    metadata: HashMap<String, String>,
-    mut details: ErrorDetails,
-) -> Status {
-    details.set_error_info(reason, ERROR_DOMAIN, metadata);
-    Status::with_error_details(code, message, details)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod contact;
 mod credential;
 mod product;
 mod profile;
+mod refusal;
 mod user;
 
 pub use call::{Abandoned, Call, Deadline};
@@ -16,4 +17,5 @@ pub use contact::{Contact, ContactError, ContactField, merge_contacts, remove_co
 pub use credential::{Credential, CredentialError};
 pub use product::{PortalVersion, PortalVersionError, Product, ProductChoice};
 pub use profile::{Field, FieldSet, ProfileChanges, Sex};
+pub use refusal::{Refusal, RefusalKind};
 pub use user::{UserId, UserRef, UserRefError};

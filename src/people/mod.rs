@@ -9,19 +9,16 @@
 //! - `docspace`: the DocSpace writes (own profile versus someone else's, contacts in `PUT /people/{id}`).
 
 mod docspace;
-pub mod refusal;
 pub mod rules;
 mod workspace;
-
-use refusal::{Refusal, RefusalKind};
 
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
 pub use crate::domain::Call;
 use crate::domain::{
-    Abandoned, Contact, PortalVersion, ProfileChanges, UserId, UserRef, merge_contacts,
-    remove_contacts,
+    Abandoned, Contact, PortalVersion, ProfileChanges, Refusal, RefusalKind, UserId, UserRef,
+    merge_contacts, remove_contacts,
 };
 use crate::domain::{Product, ProductChoice};
 use crate::error::{FieldViolation, GatewayError};

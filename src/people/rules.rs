@@ -9,11 +9,9 @@
 //! Each entry cites the source it was read from (`repo@rev:path:lines`; CS is
 //! ONLYOFFICE/CommunityServer, DS is ONLYOFFICE/DocSpace-server).
 
-use std::fmt::Write as _;
-
-use super::refusal::{Refusal, RefusalKind};
 use crate::domain::Product;
 use crate::domain::{Field, FieldSet, PortalVersion, ProfileChanges};
+use crate::domain::{Refusal, RefusalKind};
 
 use Field::*;
 
@@ -285,7 +283,8 @@ impl ProductRules {
     }
 
     /// What the README says each field does under these rules.
-    fn describe(&self, field: Field) -> String {
+    /// What the release does with `field`, in words, for the README.
+    pub fn describe(&self, field: Field) -> String {
         if !self.supported.contains(field) {
             return "refused: not in this release".into();
         }
@@ -453,25 +452,6 @@ pub fn check_resend(
         None => Ok(()),
         Some(field) => Err(rules.refusal(RefusalKind::NotVisible, field.into())),
     }
-}
-
-/// The README's table of what `UpdateUser` does with each field, one column per rule set.
-pub fn readme_field_table() -> String {
-    let mut table = String::from("| field |");
-    for range in TABLE {
-        let _ = write!(table, " {} |", range.rules.releases);
-    }
-    table.push_str("\n|---|");
-    table.push_str(&"---|".repeat(TABLE.len()));
-    table.push('\n');
-    for field in Field::ALL {
-        let _ = write!(table, "| `{field}` |");
-        for range in TABLE {
-            let _ = write!(table, " {} |", range.rules.describe(field));
-        }
-        table.push('\n');
-    }
-    table
 }
 
 #[cfg(test)]

@@ -202,7 +202,7 @@ fn is_people_admin(caller: &PortalUser) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::people::refusal::{Refusal, RefusalKind};
+    use crate::domain::{Refusal, RefusalKind};
     use crate::people::rules::WORKSPACE;
 
     fn current(json: serde_json::Value) -> PortalUser {

@@ -1,8 +1,9 @@
 //! A change the gateway refuses up front because the portal would not honour
 //! it faithfully: the rules' own vocabulary, with the sentence a caller reads.
-//! The rules decide refusals; `error` translates them into gRPC statuses.
+//! The rules (`people::rules`) decide refusals; `error` translates them
+//! into gRPC statuses. Both import it from here, so neither imports the other.
 
-use crate::domain::{Field, FieldSet, Product};
+use super::{Field, FieldSet, Product};
 
 /// A change the gateway refuses because the portal would not honour it
 /// faithfully: which rule, the fields it concerns, and the rules in force.
