@@ -20,7 +20,7 @@ async fn main() -> ExitCode {
         }
     };
     let log_writer = telemetry::logs::init(config.log_format, otel.as_ref());
-    let outcome = server::run(config).await;
+    let outcome = server::run::run(config).await;
     if let Some(provider) = otel {
         // Sends the spans still buffered; it waits on the runtime's export task.
         let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;

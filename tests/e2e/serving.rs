@@ -220,7 +220,7 @@ async fn calls_still_running_after_the_grace_period_get_shutting_down() {
     .await;
     let stopper = gateway.stopper.clone();
     let server = gateway.shut_down();
-    let drained = people_gateway::server::drain(
+    let drained = people_gateway::server::run::drain(
         async { server.await.expect("server task") },
         Duration::from_millis(100),
         &stopper,

@@ -1,0 +1,109 @@
+//! What the HTTP client's answers and failures mean for the gateway: the
+//! credential as a sensitive header, a body read within its cap, and
+//! transport errors told apart (timeout, plain HTTP, unreadable, unreachable)
+//! without the URL, which holds user names and ids.
+
+use reqwest::RequestBuilder;
+use reqwest::header::{AUTHORIZATION, COOKIE, HeaderValue};
+
+use super::envelope::PortalError;
+use crate::domain::Credential;
+
+/// Adds the credential as a sensitive header, so it never shows in debug output.
+pub(super) fn with_credential(
+    request: RequestBuilder,
+    credential: &Credential,
+) -> Result<RequestBuilder, PortalError> {
+    let (name, text) = match credential {
+        Credential::Authorization(token) => (AUTHORIZATION, token.clone()),
+        Credential::CookieToken(token) => (COOKIE, format!("asc_auth_key={token}")),
+    };
+    // Credentials are validated as visible ASCII on the way in, so this cannot fail.
+    let mut value = HeaderValue::from_str(&text)
+        .map_err(|_| PortalError::Unreachable("credential is not a valid header value".into()))?;
+    value.set_sensitive(true);
+    Ok(request.header(name, value))
+}
+
+/// Reads the body chunk by chunk, giving up as soon as it grows past `cap`:
+/// an endless or huge answer costs at most `cap` bytes.
+pub(super) async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<bytes::Bytes, PortalError> {
+    let too_large = || PortalError::Undecodable(format!("answer body larger than {cap} bytes"));
+    if response
+        .content_length()
+        .is_some_and(|length| length > cap as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(body_error)? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+pub(super) fn transport_error(error: reqwest::Error) -> PortalError {
+    if error.is_timeout() {
+        PortalError::Timeout
+    } else if is_plain_http_answer(&error) {
+        PortalError::NotTls
+    } else if is_malformed_answer(&error) {
+        // The portal answered, but not with HTTP the client can read.
+        PortalError::Undecodable(describe(error))
+    } else {
+        PortalError::Unreachable(describe(error))
+    }
+}
+
+/// A TLS handshake that got a plain HTTP answer: rustls reports the first
+/// bytes (`HTTP/1.1 …`) as a record of an invalid content type.
+fn is_plain_http_answer(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.to_string().contains("InvalidContentType") {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// An unparseable status line or head, or headers too many or too large.
+fn is_malformed_answer(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
+            return hyper_error.is_parse() || hyper_error.is_parse_status();
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// A body that broke off mid-way is unreadable; a slow one is a timeout.
+fn body_error(error: reqwest::Error) -> PortalError {
+    if error.is_timeout() {
+        PortalError::Timeout
+    } else {
+        PortalError::Undecodable(format!("body: {}", describe(error)))
+    }
+}
+
+/// The error text without the URL (it holds user names and ids).
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
