@@ -1,44 +1,58 @@
 //! people-gateway: a gRPC gateway in front of the ONLYOFFICE People REST API,
 //! for Workspace (CommunityServer) and DocSpace portals.
 //!
-//! Modules, one per boundary:
-//! - [`service`]: the gRPC side, `onlyoffice.people.v1.PeopleService`.
-//! - [`bulk`]: the SyncUsers stream: read-ahead, per-user order, limits, pauses the portal asks for.
-//! - [`mapping`]: protobuf requests into validated domain values, portal users into `pb::User`.
-//! - [`people`]: what each operation does on each product (safe read-modify-write, refusals).
+//! The layers, each importing only those below it:
+//! - [`server`]: serving (every limit and both tower stacks, read top to
+//!   bottom), `server::run` for the binary, readiness and the demo portal.
+//! - [`service`] (unary RPCs) and [`bulk`] (the SyncUsers stream): the two
+//!   gRPC layers. Neither calls the other, and neither sees a portal type.
+//! - `caller` (credential, routing key, request id from metadata) and
+//!   `deadline` (a call's `grpc-timeout`, from its headers' arrival), which
+//!   both gRPC layers use; [`mapping`]: protobuf into [`operations::Operation`]s
+//!   and what the portal holds into `pb::User`.
+//! - [`operations`]: what a call does, whichever layer it came through: the
+//!   write task that runs to its end once sent, the shutdown stopper.
+//! - [`people`]: what each operation does on each product (safe
+//!   read-modify-write, the rules table and its refusals, per-user locks).
+//! - [`error`]: every error, and its one translation into a gRPC status.
 //! - [`portal`]: the HTTP client for the portal's REST API and its wire shapes.
-//! - [`error`]: every error and the one table that maps it to a gRPC status.
-//! - [`domain`], [`locks`]: validated values and per-user write serialization.
-//! - [`config`], [`server`], [`demo`]: flags, serving (every limit and the tower stack), and the demo mode.
-//! - [`connections`]: accepting client connections within bounds.
-//! - [`deadline`]: a call's deadline, from its `grpc-timeout` as its headers arrive.
-//! - [`readiness`]: health that follows the portal.
-//! - [`telemetry`]: metrics, trace context and request ids, OTLP export, log format.
+//! - [`domain`], [`config`], [`connections`], [`telemetry`]: validated values,
+//!   flags, bounded accepting, and metrics, traces and logs.
 //!
-//! One `UpdateContacts` call, followed through: [`service::PeopleApi`] takes the
-//! credential from metadata and [`mapping`] validates the contacts; [`people::People`]
-//! resolves `@self`, locks the user, reads the current list with
-//! [`portal::PortalClient::get_user`] (under the caller's deadline, tried again
-//! where safe), merges, and writes the whole list back
-//! (Workspace `PUT /people/{id}/contacts`, DocSpace `PUT /people/{id}`); the
-//! portal's answer goes back through [`mapping::user_to_pb`], and any error
-//! through [`error`].
+//! One unary `UpdateContacts`, followed through: [`service::PeopleApi`] checks
+//! the routing key, [`mapping`] validates the request into an
+//! `Operation::EditContacts`, `caller` takes the credential and the deadline
+//! into a [`domain::Call`], and [`operations::Operations::perform`] runs it
+//! on its own task: [`people::People`] resolves `@self`, locks the user, reads
+//! the current list with [`portal::PortalClient::get_user`] (under the
+//! deadline, tried again where safe), merges, and sends the whole list back
+//! (Workspace `PUT /people/{id}/contacts`, DocSpace `PUT /people/{id}`) unless
+//! the caller has left. The portal's answer returns as an
+//! [`operations::UserRecord`] that [`mapping`] turns into a `pb::User`; an
+//! error goes through [`error`].
+//!
+//! One SyncUsers item, followed through: [`bulk`] reads it from the stream,
+//! checks its id and routing key, has [`mapping`] validate it into the same
+//! `Operation` its unary RPC would make, queues it behind its user's earlier
+//! items, waits for a place (and out any pause the portal asked for), and
+//! hands it to the same [`operations::Operations::perform`]; the answer goes
+//! back on the stream under the item's id, once.
 
 pub mod bulk;
-pub mod caller;
+mod caller;
 pub mod config;
 pub mod connections;
-pub mod deadline;
+mod deadline;
 #[cfg(feature = "demo")]
-pub mod demo;
+mod demo;
 pub mod domain;
 pub mod error;
-pub mod locks;
+mod locks;
 pub mod mapping;
 pub mod operations;
 pub mod people;
 pub mod portal;
-pub mod readiness;
+mod readiness;
 pub mod server;
 pub mod service;
 pub mod telemetry;
