@@ -107,6 +107,16 @@ async fn json_logs_are_one_object_per_line_with_the_rpc_and_no_personal_data() {
         .get_user("not-a-token", get(seed::USER_ID))
         .await
         .unwrap_err();
+    // A caller's unknown user: the caller's mistake, not a portal failure.
+    let _ = gateway
+        .get_user(
+            seed::ADMIN_TOKEN,
+            get("00000000-0000-0000-0000-0000000000ff"),
+        )
+        .await
+        .unwrap_err();
+    let outcome = gateway.sync_users(seed::ADMIN_TOKEN, Vec::new()).await;
+    assert!(outcome.ended.is_ok(), "{:?}", outcome.ended);
 
     let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<serde_json::Value> = text
@@ -117,11 +127,25 @@ async fn json_logs_are_one_object_per_line_with_the_rpc_and_no_personal_data() {
         .iter()
         .filter(|line| line["fields"]["message"] == "handled")
         .collect();
-    assert_eq!(handled.len(), 2, "one line per RPC");
-    for line in &handled {
+    assert_eq!(handled.len(), 3, "one line per unary RPC");
+    let stream_ended: Vec<_> = lines
+        .iter()
+        .filter(|line| line["fields"]["message"] == "stream ended")
+        .collect();
+    assert_eq!(stream_ended.len(), 1, "one line per stream");
+    for line in handled.iter().chain(&stream_ended) {
         assert!(line["timestamp"].is_string() && line["level"] == "INFO");
         assert!(line["target"].is_string());
-        assert!(line["fields"]["took_ms"].is_number());
+        // To the microsecond: no float noise such as 0.40823600000000004.
+        let took = line["fields"]["took_ms"].to_string();
+        assert!(
+            took.split('.')
+                .nth(1)
+                .is_none_or(|decimals| decimals.len() <= 3),
+            "{took}"
+        );
+        // No caller sent a traceparent, so there is no parent span to name.
+        assert!(line["span"].get("parent_span_id").is_none(), "{line}");
         assert_eq!(line["span"]["name"], "rpc");
         assert!(
             line["span"]["trace_id"]
@@ -132,6 +156,12 @@ async fn json_logs_are_one_object_per_line_with_the_rpc_and_no_personal_data() {
     assert_eq!(handled[0]["span"]["rpc"], "UpdateContacts");
     assert_eq!(handled[0]["fields"]["code"], "OK");
     assert_eq!(handled[1]["fields"]["code"], "UNAUTHENTICATED");
+    assert_eq!(handled[2]["fields"]["code"], "NOT_FOUND");
+    assert_eq!(stream_ended[0]["span"]["rpc"], "SyncUsers");
+    assert!(
+        !lines.iter().any(|line| line["level"] == "WARN"),
+        "a caller's mistake was logged as a warning: {text}"
+    );
     assert!(!text.contains(secret_value), "a contact value was logged");
     assert!(!text.contains(seed::ADMIN_TOKEN), "a token was logged");
     assert!(!text.contains("not-a-token"), "a token was logged");
