@@ -567,22 +567,8 @@ async fn a_stalled_portal_blocks_the_sender_within_bounded_memory() {
     // dies; RST_STREAM is tried in the gone tests.
     line.cut();
     stream.abort();
-    until("the gateway ended the stream", || {
-        metric(&gateway, "people_gateway_sync_streams", &[]) == 0.0
-    })
-    .await;
     // The items at the portal were reads before their writes: given up.
-    until("the items at the portal are given up", || {
-        gateway.writes_running() == 0
-    })
-    .await;
-    let received = gateway.portal_requests().len();
-    gateway.sim.release_requests();
-    assert!(
-        gateway.portal_requests_of("PUT").is_empty(),
-        "an item's write reached the portal after its caller left"
-    );
-    assert_eq!(gateway.portal_requests().len(), received);
+    gateway.nothing_more_is_sent_after_the_caller_left().await;
 }
 
 #[tokio::test]
@@ -617,18 +603,19 @@ async fn at_the_deadline_queued_items_are_never_started() {
     );
 }
 
-#[tokio::test]
-async fn shutdown_answers_queued_items_and_finishes_started_ones() {
-    let bulk = limits(4, 32);
-    let mut gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
-    let users = add_users(&gateway, 20);
-    gateway.sim.hold_requests();
+/// Opens a stream of twenty `items` (kept open: the sender is returned) at
+/// a held portal with four items per stream, and waits until four are at
+/// the portal and sixteen queued.
+async fn four_at_the_portal_sixteen_queued(
+    gateway: &Gateway,
+    items: impl Iterator<Item = pb::SyncUsersRequest>,
+) -> (
+    tokio::task::JoinHandle<SyncOutcome>,
+    tokio::sync::mpsc::Sender<pb::SyncUsersRequest>,
+) {
     let (sender, receiver) = tokio::sync::mpsc::channel(32);
-    for user in &users {
-        sender
-            .send(item(user.clone(), move_to(user, "Lisbon")))
-            .await
-            .unwrap();
+    for item in items {
+        sender.send(item).await.unwrap();
     }
     let mut client = gateway.client.clone();
     let stream = tokio::spawn(async move {
@@ -637,9 +624,22 @@ async fn shutdown_answers_queued_items_and_finishes_started_ones() {
     });
     until("four items at the portal, sixteen queued", || {
         gateway.sim.in_flight() == 4
-            && metric(&gateway, "people_gateway_sync_queued_items", &[]) == 16.0
+            && metric(gateway, "people_gateway_sync_queued_items", &[]) == 16.0
     })
     .await;
+    (stream, sender)
+}
+
+#[tokio::test]
+async fn shutdown_answers_queued_items_and_finishes_started_ones() {
+    let bulk = limits(4, 32);
+    let mut gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let users = add_users(&gateway, 20);
+    gateway.sim.hold_requests();
+    let items = users
+        .iter()
+        .map(|user| item(user.clone(), move_to(user, "Lisbon")));
+    let (stream, sender) = four_at_the_portal_sixteen_queued(&gateway, items).await;
     let server = gateway.shut_down();
     until("the queue is answered", || {
         metric(&gateway, "people_gateway_sync_queued_items", &[]) == 0.0
@@ -675,25 +675,12 @@ async fn when_the_grace_period_ends_every_item_still_gets_an_answer() {
     let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
     let users = add_users(&gateway, 20);
     gateway.sim.hold_requests();
-    let (sender, receiver) = tokio::sync::mpsc::channel(32);
-    for user in &users {
-        // SetContacts on Workspace is one PUT: the four at the portal were sent.
+    // SetContacts on Workspace is one PUT: the four at the portal were sent.
+    let items = users.iter().map(|user| {
         let mail = vec![contact("mail", "grace@example.com")];
-        sender
-            .send(item(user.clone(), set_contacts(user, mail)))
-            .await
-            .unwrap();
-    }
-    let mut client = gateway.client.clone();
-    let stream = tokio::spawn(async move {
-        let items = tokio_stream::wrappers::ReceiverStream::new(receiver);
-        read_sync(client.sync_users(as_user(seed::ADMIN_TOKEN, items)).await).await
+        item(user.clone(), set_contacts(user, mail))
     });
-    until("four items at the portal, sixteen queued", || {
-        gateway.sim.in_flight() == 4
-            && metric(&gateway, "people_gateway_sync_queued_items", &[]) == 16.0
-    })
-    .await;
+    let (stream, sender) = four_at_the_portal_sixteen_queued(&gateway, items).await;
     // What the server does when shutdown's grace period is over.
     gateway.stopper.stop_all();
     let outcome = stream.await.unwrap();

@@ -239,20 +239,5 @@ async fn a_reset_sync_stream_starts_nothing_more_and_sends_no_write() {
     .await;
     body.send_reset(h2::Reason::CANCEL);
     drop(response);
-    until("the gateway ended the stream", || {
-        sample(
-            &gateway.metrics.render(),
-            "people_gateway_sync_streams",
-            &[],
-        ) == Some(0.0)
-    })
-    .await;
-    until("the items at the portal are given up", || {
-        gateway.writes_running() == 0
-    })
-    .await;
-    let received = gateway.portal_requests().len();
-    gateway.sim.release_requests();
-    assert!(gateway.portal_requests_of("PUT").is_empty());
-    assert_eq!(gateway.portal_requests().len(), received);
+    gateway.nothing_more_is_sent_after_the_caller_left().await;
 }

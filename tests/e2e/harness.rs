@@ -292,6 +292,28 @@ impl Gateway {
         until("every write has ended", || self.writes.is_empty()).await;
     }
 
+    /// After a caller left with items or writes held at the portal: waits
+    /// until the gateway ended its streams and gave up what it had not sent,
+    /// releases the portal, and checks that no write reached it and nothing
+    /// more was asked of it.
+    pub async fn nothing_more_is_sent_after_the_caller_left(&self) {
+        until("the gateway ended the stream", || {
+            sample(&self.metrics.render(), "people_gateway_sync_streams", &[]) == Some(0.0)
+        })
+        .await;
+        until("the work at the portal is given up", || {
+            self.writes.is_empty()
+        })
+        .await;
+        let received = self.portal_requests().len();
+        self.sim.release_requests();
+        assert!(
+            self.portal_requests_of("PUT").is_empty(),
+            "a write reached the portal after its caller left"
+        );
+        assert_eq!(self.portal_requests().len(), received);
+    }
+
     /// Write tasks still running, also those whose callers left.
     pub fn writes_running(&self) -> usize {
         self.writes.len()

@@ -295,13 +295,10 @@ fn frame(flag: u8, payload: &[u8]) -> Vec<u8> {
     framed
 }
 
-#[tokio::test]
-async fn grpc_web_calls_are_served_when_enabled() {
-    let mut options = Options::new(Product::Workspace);
-    options.serve.grpc_web = true;
-    let gateway = Gateway::start(options).await;
-    let body = frame(0, &get(seed::USER_ID).encode_to_vec());
-    let response = reqwest::Client::builder()
+/// GetUser of Mike over gRPC-Web on HTTP/1.1, as a browser sends it
+/// (from `origin`, when given).
+async fn grpc_web_get_user(gateway: &Gateway, origin: Option<&str>) -> reqwest::Response {
+    let mut request = reqwest::Client::builder()
         .http1_only()
         .build()
         .unwrap()
@@ -312,10 +309,19 @@ async fn grpc_web_calls_are_served_when_enabled() {
         .header("content-type", "application/grpc-web+proto")
         .header("x-grpc-web", "1")
         .header("authorization", seed::ADMIN_TOKEN)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .body(frame(0, &get(seed::USER_ID).encode_to_vec()));
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn grpc_web_calls_are_served_when_enabled() {
+    let mut options = Options::new(Product::Workspace);
+    options.serve.grpc_web = true;
+    let gateway = Gateway::start(options).await;
+    let response = grpc_web_get_user(&gateway, None).await;
     assert_eq!(response.status(), 200);
     let bytes = response.bytes().await.unwrap();
     assert_eq!(bytes[0], 0, "a data frame first");
@@ -431,23 +437,7 @@ async fn browsers_from_allowed_origins_pass_the_cors_preflight_and_no_others() {
     );
 
     // The call itself shows the browser its status.
-    let body = frame(0, &get(seed::USER_ID).encode_to_vec());
-    let answer = reqwest::Client::builder()
-        .http1_only()
-        .build()
-        .unwrap()
-        .post(format!(
-            "http://{}/onlyoffice.people.v1.PeopleService/GetUser",
-            gateway.addr
-        ))
-        .header("origin", APP)
-        .header("content-type", "application/grpc-web+proto")
-        .header("x-grpc-web", "1")
-        .header("authorization", seed::ADMIN_TOKEN)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let answer = grpc_web_get_user(&gateway, Some(APP)).await;
     assert_eq!(answer.headers()["access-control-allow-origin"], APP);
     let exposed = answer.headers()["access-control-expose-headers"]
         .to_str()
