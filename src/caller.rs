@@ -51,7 +51,9 @@ impl Callers {
             return Credential::authorization(text).map_err(GatewayError::MalformedCredentials);
         }
         let mut found = None;
+        let mut cookies_sent = false;
         for cookies in metadata.get_all("cookie") {
+            cookies_sent = true;
             let text = cookies
                 .to_str()
                 .map_err(|_| GatewayError::MalformedCredentials(CredentialError::NotAscii))?;
@@ -70,12 +72,21 @@ impl Callers {
                 }
             }
         }
-        if let Some(token) = found {
-            return Credential::cookie_token(token).map_err(GatewayError::MalformedCredentials);
+        match found {
+            Some(token) => {
+                Credential::cookie_token(token).map_err(GatewayError::MalformedCredentials)
+            }
+            // A call that sends cookies acts with its own `asc_auth_key` or
+            // not at all: the configured token is only for calls that send
+            // no credential-like metadata.
+            None if cookies_sent => Err(GatewayError::MalformedCredentials(
+                CredentialError::NoAuthCookie,
+            )),
+            None => self
+                .fallback
+                .clone()
+                .ok_or(GatewayError::MissingCredentials),
         }
-        self.fallback
-            .clone()
-            .ok_or(GatewayError::MissingCredentials)
     }
 
     /// The call as the operations see it: credential and deadline.

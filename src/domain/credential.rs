@@ -38,6 +38,12 @@ pub enum CredentialError {
         "is in a form the gateway does not forward (binary or repeated authorization, or a cookie named other than exactly asc_auth_key)"
     )]
     UnusableForm,
+    /// Cookies without an `asc_auth_key` of the exact form `asc_auth_key=<token>`.
+    #[error(
+        "is missing: the call sends cookies but no `asc_auth_key=<token>` among them \
+         (a call with cookies acts only with its own)"
+    )]
+    NoAuthCookie,
 }
 
 impl Credential {

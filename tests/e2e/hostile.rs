@@ -443,6 +443,20 @@ async fn unusable_credentials_are_refused_not_replaced_by_the_configured_token()
         cookie("ASC_AUTH_KEY=t"),
         cookie("asc_auth_key"),
         cookie("asc_auth_key=a; asc_auth_key=b"),
+        // Near misses: none is the portal's cookie, so none may act as the configured token.
+        cookie("asc_auth_key:user-tok"),
+        cookie("x=1, asc_auth_key=user-tok"),
+        cookie("asc_auth_key%3Duser-tok"),
+        cookie("asc-auth-key=user-tok"),
+        cookie(";;;"),
+        cookie("theme=dark; lang=en"),
+        {
+            let mut request = tonic::Request::new(get_by_guid());
+            request
+                .metadata_mut()
+                .insert("cookie", tonic::metadata::MetadataValue::from_static(""));
+            request
+        },
         {
             let mut request = tonic::Request::new(get_by_guid());
             request.metadata_mut().insert_bin(
@@ -467,10 +481,10 @@ async fn unusable_credentials_are_refused_not_replaced_by_the_configured_token()
         assert_status(&status, Code::Unauthenticated, "MALFORMED_CREDENTIALS");
         assert!(gateway.portal_requests().is_empty(), "{label}");
     }
-    // Unrelated cookies are no credential: the configured token acts.
+    // Only a call with no credential-like metadata at all acts as the configured token.
     let user = gateway
         .client
-        .get_user(cookie("theme=dark; lang=en"))
+        .get_user(tonic::Request::new(get_by_guid()))
         .await
         .unwrap();
     assert_eq!(user.into_inner().id, seed::USER_ID);
