@@ -185,3 +185,88 @@ fn help_names_the_log_filter_and_the_docspace_releases() {
     assert!(help.contains("3.1.1"), "{help}");
     assert!(!help.contains("3.2 or later"), "{help}");
 }
+
+/// A free loopback port, for a listener the binary binds itself.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn a_stalled_log_reader_never_stops_calls_or_health() {
+    use people_gateway::pb::{GetUserRequest, people_service_client::PeopleServiceClient};
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let metrics_port = free_port();
+    let mut command = gateway();
+    command
+        .env("PEOPLE_GATEWAY_DEMO", "1")
+        .env(
+            "PEOPLE_GATEWAY_METRICS_LISTEN",
+            format!("127.0.0.1:{metrics_port}"),
+        )
+        .env("RUST_LOG", "trace");
+    // stderr is piped and never read: once the pipe is full, the log writer
+    // cannot write another byte.
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _running = Running(child);
+    // The demo prints its port once its listener is bound; the rest of
+    // stdout is read too, so that only stderr stalls.
+    let (first_line, banner) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let _ = first_line.send(lines.next().unwrap_or_default());
+        lines.for_each(drop);
+    });
+    let banner = tokio::time::timeout(PATIENCE, banner)
+        .await
+        .expect("the demo never printed its port")
+        .unwrap();
+    let port: u16 = banner
+        .split("gRPC on port ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {banner:?}"));
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = PeopleServiceClient::new(channel.clone());
+    // Each call logs hundreds of trace lines: far more than the pipe and the
+    // writer's queue hold.
+    for _ in 0..500 {
+        let mut request = tonic::Request::new(GetUserRequest {
+            user_id: "@self".into(),
+        });
+        request.set_timeout(Duration::from_secs(30));
+        client
+            .get_user(request)
+            .await
+            .expect("a call waited for the log");
+    }
+    let health = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health waited for the log");
+    assert_eq!(health.into_inner().status, 1);
+    let scraped = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dropped: f64 = scraped
+        .lines()
+        .find_map(|line| line.strip_prefix("people_gateway_log_lines_dropped_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no drop counter in {scraped}"));
+    assert!(
+        dropped > 0.0,
+        "the log never stalled: the test proves nothing"
+    );
+}

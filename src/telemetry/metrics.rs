@@ -37,6 +37,7 @@ pub struct Metrics {
     handling: HistogramVec,
     in_flight: IntGauge,
     shed: IntCounter,
+    log_lines_dropped: IntCounter,
     portal_requests: IntCounterVec,
     portal_seconds: HistogramVec,
     portal_retries: IntCounterVec,
@@ -111,6 +112,13 @@ impl Metrics {
             IntCounter::new(
                 "people_gateway_shed_total",
                 "PeopleService calls refused because --max-concurrency calls were in flight.",
+            ),
+        );
+        let log_lines_dropped = register(
+            &registry,
+            IntCounter::new(
+                "people_gateway_log_lines_dropped_total",
+                "Log lines dropped because the log consumer (stderr) did not keep up.",
             ),
         );
         let portal_requests = register(
@@ -204,6 +212,7 @@ impl Metrics {
             handling,
             in_flight,
             shed,
+            log_lines_dropped,
             portal_requests,
             portal_seconds,
             portal_retries,
@@ -219,6 +228,11 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
+        let dropped = super::logs::dropped_lines();
+        let counted = self.log_lines_dropped.get();
+        if dropped > counted {
+            self.log_lines_dropped.inc_by(dropped - counted);
+        }
         let mut text = Vec::new();
         if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut text) {
             warn!(%error, "metrics could not be encoded");
