@@ -62,6 +62,10 @@ pub enum GatewayError {
     /// The runtime stopped before the call finished.
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// The SyncUsers request stream broke off before the item was started;
+    /// nothing was sent for it.
+    #[error("the request stream broke off before this item was started; nothing was sent for it")]
+    StreamBroken,
     /// Shutdown's grace period ended while the item's write was at the
     /// portal: it may or may not have been applied.
     #[error(
@@ -69,9 +73,15 @@ pub enum GatewayError {
          applied, and sending the item again is safe"
     )]
     OutcomeUnknown,
-    /// The caller went away before the portal was asked; nothing was sent.
-    #[error("the caller went away before the portal was asked; nothing was sent")]
+    /// The caller went away (its stream or connection ended).
+    #[error("the caller went away")]
     CallerGone,
+    /// The caller stopped waiting before the portal was asked; nothing was sent.
+    #[error("{}", match .0 {
+        Abandoned::Deadline => "the deadline passed before the portal was asked; nothing was sent",
+        Abandoned::CallerGone => "the caller went away before the portal was asked; nothing was sent",
+    })]
+    NotSent(Abandoned),
     /// The portal answered a read of one user with another user's record.
     #[error("the portal answered with another user's record; nothing was written")]
     AnotherUserAnswered,
@@ -93,8 +103,12 @@ pub enum GatewayError {
     /// A SyncUsers stream sent no item for `--bulk-idle-timeout` with nothing left to do.
     #[error("the SyncUsers stream sent no item for {}; open a new one when there is more", humantime::format_duration(*.0))]
     StreamIdle(std::time::Duration),
-    /// The caller's deadline passed before what remained was sent; nothing more was sent.
-    #[error("the deadline passed before the portal was asked; nothing more was sent")]
+    /// The caller's deadline passed while the call was under way: nothing is
+    /// sent to the portal after it, and a write sent before it runs to its end.
+    #[error(
+        "the deadline passed: nothing is sent to the portal after it, and a write already sent \
+         runs to its end and may be applied"
+    )]
     DeadlineExceeded,
 }
 
@@ -126,7 +140,7 @@ impl From<PortalError> for GatewayError {
     /// outcome, not the portal's.
     fn from(error: PortalError) -> Self {
         match error {
-            PortalError::Abandoned(why) => why.into(),
+            PortalError::Abandoned(why) => GatewayError::NotSent(why),
             error => GatewayError::Portal(error),
         }
     }
@@ -134,10 +148,7 @@ impl From<PortalError> for GatewayError {
 
 impl From<Abandoned> for GatewayError {
     fn from(why: Abandoned) -> Self {
-        match why {
-            Abandoned::Deadline => GatewayError::DeadlineExceeded,
-            Abandoned::CallerGone => GatewayError::CallerGone,
-        }
+        GatewayError::NotSent(why)
     }
 }
 
@@ -334,7 +345,9 @@ impl From<GatewayError> for Status {
                 for (field, description) in field_errors {
                     details.add_bad_request_violation(contract_field(&field), description);
                 }
-                if names_refused(status, portal_message.as_deref()) {
+                // Only when the name rules are what the answer says (not, say, an access denial).
+                if code == Code::InvalidArgument && names_refused(status, portal_message.as_deref())
+                {
                     for field in [Field::FirstName, Field::LastName] {
                         details.add_bad_request_violation(
                             field.name(),
@@ -360,15 +373,15 @@ impl From<GatewayError> for Status {
             }
             GatewayError::ShuttingDown => (Code::Unavailable, "SHUTTING_DOWN", said),
             GatewayError::OutcomeUnknown => (Code::Unavailable, "OUTCOME_UNKNOWN", said),
-            GatewayError::Portal(PortalError::Abandoned(Abandoned::Deadline))
-            | GatewayError::DeadlineExceeded => {
-                let message = GatewayError::DeadlineExceeded.to_string();
-                (Code::DeadlineExceeded, "DEADLINE_EXCEEDED", message)
-            }
-            GatewayError::Portal(PortalError::Abandoned(Abandoned::CallerGone))
-            | GatewayError::CallerGone => {
-                let message = GatewayError::CallerGone.to_string();
-                (Code::Cancelled, "CALLER_GONE", message)
+            GatewayError::StreamBroken => (Code::Aborted, "REQUEST_STREAM_BROKEN", said),
+            GatewayError::DeadlineExceeded => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED", said),
+            GatewayError::CallerGone => (Code::Cancelled, "CALLER_GONE", said),
+            GatewayError::NotSent(why) | GatewayError::Portal(PortalError::Abandoned(why)) => {
+                let message = GatewayError::NotSent(why).to_string();
+                match why {
+                    Abandoned::Deadline => (Code::DeadlineExceeded, "DEADLINE_EXCEEDED", message),
+                    Abandoned::CallerGone => (Code::Cancelled, "CALLER_GONE", message),
+                }
             }
             GatewayError::Overloaded => (Code::ResourceExhausted, "OVERLOADED", said),
             GatewayError::TooManyStreams => (Code::ResourceExhausted, "TOO_MANY_STREAMS", said),

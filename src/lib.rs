@@ -5,7 +5,9 @@
 //! - [`server`]: serving (every limit and both tower stacks, read top to
 //!   bottom), `server::run` for the binary, readiness and the demo portal.
 //! - [`service`] (unary RPCs) and [`bulk`] (the SyncUsers stream): the two
-//!   gRPC layers. Neither calls the other, and neither sees a portal type.
+//!   gRPC layers. `service` hands SyncUsers streams to `bulk`, which never
+//!   calls back; their operations meet only in [`operations`], and neither
+//!   sees a portal type.
 //! - `caller` (credential, routing key, request id from metadata) and
 //!   `deadline` (a call's `grpc-timeout`, from its headers' arrival), which
 //!   both gRPC layers use; [`mapping`]: protobuf into [`operations::Operation`]s

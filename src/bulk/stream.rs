@@ -203,8 +203,23 @@ impl SyncStream {
                         ending = Some(Status::from(GatewayError::MessageTooLarge));
                     }
                     // The caller's half broke off (a reset, a broken frame):
-                    // nothing more is started for it.
-                    Some(Err(status)) => return Err(status),
+                    // nothing more is started. A caller that is gone gets
+                    // nothing; one still listening hears about every item it
+                    // sent: those not started now, those at the portal as
+                    // they finish.
+                    Some(Err(status)) => {
+                        if out.is_closed() {
+                            return Err(status);
+                        }
+                        reading = false;
+                        ending = Some(status);
+                        let mut unstarted = queue.take_all();
+                        resolving = None;
+                        unstarted.extend(awaiting_me.take());
+                        for item in unstarted {
+                            outbox.push_back(self.answer(tally, &item.id, item.rpc, Err(GatewayError::StreamBroken)));
+                        }
+                    }
                     Some(Ok(request)) => {
                         received += 1;
                         if received > settings.max_items {

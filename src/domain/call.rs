@@ -89,10 +89,12 @@ pub enum Abandoned {
 impl Abandoned {
     /// Why a caller with this deadline, gone when `gone` is cancelled, no longer waits, if it does not.
     pub fn check(deadline: Deadline, gone: &CancellationToken) -> Result<(), Abandoned> {
-        if gone.is_cancelled() {
-            Err(Abandoned::CallerGone)
-        } else if deadline.has_passed() {
+        // The deadline first: when it passes, the caller's call is dropped
+        // and `gone` fires in the same moment, and the deadline is the cause.
+        if deadline.has_passed() {
             Err(Abandoned::Deadline)
+        } else if gone.is_cancelled() {
+            Err(Abandoned::CallerGone)
         } else {
             Ok(())
         }
@@ -102,8 +104,8 @@ impl Abandoned {
     pub async fn when(deadline: Deadline, gone: &CancellationToken) -> Abandoned {
         tokio::select! {
             biased;
-            () = gone.cancelled() => Abandoned::CallerGone,
             () = deadline.passed() => Abandoned::Deadline,
+            () = gone.cancelled() => Abandoned::CallerGone,
         }
     }
 }

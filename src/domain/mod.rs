@@ -1,7 +1,8 @@
 //! Validated values shared by the gRPC side and the portal side, one topic a
 //! file: who a call is about (`user`), contacts and their merge rules
 //! (`contact`), what an update changes (`profile`), which portal (`product`),
-//! the caller's credential (`credential`) and the call itself (`call`).
+//! the caller's credential (`credential`), the call itself (`call`), and the
+//! refusals the rules decide (`refusal`).
 //! Nothing here knows tonic or reqwest.
 
 mod call;

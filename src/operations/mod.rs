@@ -2,7 +2,7 @@
 //! caller may ask for ([`Operation`]) and their one way of being carried out
 //! ([`Operations::perform`]): each write on its own task, run to its end once
 //! sent and counted for the shutdown drain. The unary service and SyncUsers
-//! both call it, and neither calls the other. It knows nothing of gRPC or
+//! both call it; SyncUsers never calls the service. It knows nothing of gRPC or
 //! protobuf; what the portal holds comes back as a [`UserRecord`].
 
 mod stopper;

@@ -247,8 +247,8 @@ impl People {
         let (outcome, result) = tokio::select! {
             biased;
             why = Abandoned::when(call.deadline, &call.gone) => match why {
-                Abandoned::CallerGone => ("caller_gone", Err(GatewayError::CallerGone)),
-                Abandoned::Deadline => ("deadline", Err(GatewayError::DeadlineExceeded)),
+                Abandoned::CallerGone => ("caller_gone", Err(GatewayError::NotSent(why))),
+                Abandoned::Deadline => ("deadline", Err(GatewayError::NotSent(why))),
             },
             guard = self.locks.lock(id) => ("acquired", Ok(guard)),
         };

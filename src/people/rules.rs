@@ -282,7 +282,6 @@ impl ProductRules {
         }
     }
 
-    /// What the README says each field does under these rules.
     /// What the release does with `field`, in words, for the README.
     pub fn describe(&self, field: Field) -> String {
         if !self.supported.contains(field) {

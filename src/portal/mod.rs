@@ -32,7 +32,7 @@ use crate::domain::{Abandoned, Call, Credential, Deadline, UserId, UserRef};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::trace;
 use model::{ContactBody, ContactsBody};
-use retry::RetryShared;
+use retry::{AttemptError, RetryShared, UnlessAbandoned};
 use transport::{read_capped, transport_error, with_credential};
 
 /// Connection settings for the portal.
@@ -268,11 +268,15 @@ impl PortalClient {
             Exchange::Read => bounds.deadline,
             Exchange::Write => Deadline::NONE,
         };
-        let exchange = Box::pin(self.attempt(endpoint, request, credential, answer_by));
+        let exchange = Box::pin(self.attempt(endpoint, request, credential, answer_by, &bounds));
         let result = match bounds.kind {
             Exchange::Read => tokio::select! {
                 biased;
-                () = bounds.gone.cancelled() => return Err(abandoned(Abandoned::CallerGone)),
+                () = bounds.gone.cancelled() => {
+                    // Sent, but nobody waits for the answer any more.
+                    self.metrics.record_portal(endpoint, "abandoned", started.elapsed());
+                    return Err(PortalError::Abandoned(Abandoned::CallerGone));
+                }
                 result = exchange => result,
             },
             Exchange::Write => exchange.await,
@@ -308,6 +312,7 @@ impl PortalClient {
         request: RequestBuilder,
         credential: Option<&Credential>,
         deadline: Deadline,
+        bounds: &Bounds<'_>,
     ) -> Result<(u16, bytes::Bytes, Option<Duration>), PortalError> {
         let mut request = match credential {
             Some(credential) => with_credential(request, credential)?,
@@ -324,10 +329,16 @@ impl PortalClient {
             .retry
             .policy(deadline, self.timeout, endpoint, Arc::clone(&self.metrics));
         *request.timeout_mut() = Some(policy.attempt_timeout(Instant::now()));
-        let response = Retry::new(policy, self.http.clone())
-            .oneshot(request)
-            .await
-            .map_err(transport_error)?;
+        // Each attempt, retries included, is sent only while the caller waits.
+        let http = UnlessAbandoned::new(self.http.clone(), bounds.deadline, bounds.gone.clone());
+        let response =
+            Retry::new(policy, http)
+                .oneshot(request)
+                .await
+                .map_err(|error| match error {
+                    AttemptError::Http(error) => transport_error(error),
+                    AttemptError::Abandoned(why) => PortalError::Abandoned(why),
+                })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()

@@ -19,8 +19,14 @@ use tower::retry::backoff::{
 use tower::retry::budget::{Budget as _, TpsBudget};
 use tower::util::rng::HasherRng;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio_util::sync::CancellationToken;
+
 use super::envelope::parse_retry_after;
-use crate::domain::Deadline;
+use crate::domain::{Abandoned, Deadline};
 use crate::telemetry::metrics::Metrics;
 
 /// Attempts per exchange, the first one included.
@@ -103,13 +109,13 @@ impl ExchangeRetry {
     }
 }
 
-impl Policy<Request, Response, reqwest::Error> for ExchangeRetry {
+impl Policy<Request, Response, AttemptError> for ExchangeRetry {
     type Future = tokio::time::Sleep;
 
     fn retry(
         &mut self,
         request: &mut Request,
-        result: &mut Result<Response, reqwest::Error>,
+        result: &mut Result<Response, AttemptError>,
     ) -> Option<Self::Future> {
         let wait = match result {
             Ok(response) if request.method() == Method::GET && is_retryable(response.status()) => {
@@ -119,7 +125,7 @@ impl Policy<Request, Response, reqwest::Error> for ExchangeRetry {
                 }
             }
             // Nothing reached the portal, so even a write is safe to send again.
-            Err(error) if error.is_connect() => self.backoff.next_backoff(),
+            Err(AttemptError::Http(error)) if error.is_connect() => self.backoff.next_backoff(),
             _ => return None,
         };
         let resume_at = wait.deadline().into_std();
@@ -135,6 +141,57 @@ impl Policy<Request, Response, reqwest::Error> for ExchangeRetry {
 
     fn clone_request(&mut self, request: &Request) -> Option<Request> {
         request.try_clone()
+    }
+}
+
+/// Why one attempt failed: the HTTP client's error, or the caller stopped
+/// waiting before the attempt was sent.
+#[derive(Debug)]
+pub enum AttemptError {
+    /// The HTTP client failed.
+    Http(reqwest::Error),
+    /// Not sent: the caller's deadline passed or the caller left first.
+    Abandoned(Abandoned),
+}
+
+/// The HTTP client, asked to send only while the caller still waits: the
+/// first attempt and every one after a retry's wait check first, so a write
+/// whose connection failed is never sent again for a caller that has left.
+#[derive(Debug, Clone)]
+pub struct UnlessAbandoned {
+    http: reqwest::Client,
+    deadline: Deadline,
+    gone: CancellationToken,
+}
+
+impl UnlessAbandoned {
+    /// `http`, sending only before `deadline` and while `gone` is not cancelled.
+    pub fn new(http: reqwest::Client, deadline: Deadline, gone: CancellationToken) -> Self {
+        Self {
+            http,
+            deadline,
+            gone,
+        }
+    }
+}
+
+type Sent = Pin<Box<dyn Future<Output = Result<Response, AttemptError>> + Send>>;
+
+impl tower::Service<Request> for UnlessAbandoned {
+    type Response = Response;
+    type Error = AttemptError;
+    type Future = Sent;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AttemptError>> {
+        tower::Service::<Request>::poll_ready(&mut self.http, cx).map_err(AttemptError::Http)
+    }
+
+    fn call(&mut self, request: Request) -> Sent {
+        if let Err(why) = Abandoned::check(self.deadline, &self.gone) {
+            return Box::pin(std::future::ready(Err(AttemptError::Abandoned(why))));
+        }
+        let sent = tower::Service::<Request>::call(&mut self.http, request);
+        Box::pin(async move { sent.await.map_err(AttemptError::Http) })
     }
 }
 
@@ -161,12 +218,46 @@ mod tests {
         Request::new(method, "http://portal.test/".parse().unwrap())
     }
 
-    fn answer(status: u16, retry_after: Option<&str>) -> Result<Response, reqwest::Error> {
+    fn answer(status: u16, retry_after: Option<&str>) -> Result<Response, AttemptError> {
         let mut builder = http::Response::builder().status(status);
         if let Some(seconds) = retry_after {
             builder = builder.header("retry-after", seconds);
         }
         Ok(Response::from(builder.body("").unwrap()))
+    }
+
+    #[tokio::test]
+    async fn an_attempt_the_caller_no_longer_waits_for_is_neither_sent_nor_tried_again() {
+        use tower::ServiceExt as _;
+        let gone = CancellationToken::new();
+        gone.cancel();
+        // Nothing listens at port 9 of this address: were the request sent, it would fail otherwise.
+        let http = UnlessAbandoned::new(reqwest::Client::new(), Deadline::NONE, gone);
+        let put = Request::new(Method::PUT, "http://127.0.0.1:9/".parse().unwrap());
+        let mut result = http.oneshot(put).await;
+        assert!(
+            matches!(result, Err(AttemptError::Abandoned(Abandoned::CallerGone))),
+            "{result:?}"
+        );
+        let shared = RetryShared::default();
+        let mut policy = shared.policy(
+            Deadline::NONE,
+            Duration::from_secs(10),
+            "test",
+            Arc::default(),
+        );
+        let mut put = request(Method::PUT);
+        assert!(policy.retry(&mut put, &mut result).is_none());
+        let passed = UnlessAbandoned::new(
+            reqwest::Client::new(),
+            Deadline::at(Some(std::time::Instant::now())),
+            CancellationToken::new(),
+        );
+        let put = Request::new(Method::PUT, "http://127.0.0.1:9/".parse().unwrap());
+        assert!(matches!(
+            passed.oneshot(put).await,
+            Err(AttemptError::Abandoned(Abandoned::Deadline))
+        ));
     }
 
     #[tokio::test]

@@ -137,10 +137,11 @@ pub async fn serve(
         .accept_http1(settings.grpc_web)
         // The moment a call arrived: its deadline counts from there.
         .layer(tower::util::MapRequestLayer::new(Arrival::stamp::<Body>))
+        // Answers browsers' CORS preflights for the allowed origins, when any
+        // (outside the metrics: a preflight is no call).
+        .layer(tower::util::option_layer(cors(&settings)))
         // Counts and times every call, refused ones included.
         .layer(GrpcMetricsLayer(metrics))
-        // Answers browsers' CORS preflights for the allowed origins, when any.
-        .layer(tower::util::option_layer(cors(&settings)))
         // Translates gRPC-Web to gRPC for browser apps, when enabled.
         .layer(tower::util::option_layer(
             settings.grpc_web.then(tonic_web::GrpcWebLayer::new),

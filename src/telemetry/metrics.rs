@@ -126,7 +126,7 @@ impl Metrics {
             IntCounterVec::new(
                 Opts::new(
                     "people_gateway_portal_requests_total",
-                    "Portal HTTP exchanges by endpoint and outcome (HTTP status, or timeout, unreachable, bad_response).",
+                    "Portal HTTP exchanges by endpoint and outcome (HTTP status, or timeout, unreachable, bad_response, not_sent, abandoned).",
                 ),
                 &["endpoint", "status"],
             ),
@@ -556,6 +556,17 @@ impl<B: HttpBody + Unpin> HttpBody for MetricsBody<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// A body of no RPC (a CORS preflight's answer, made by a layer outside this one).
+impl<B: Default> Default for MetricsBody<B> {
+    fn default() -> Self {
+        Self {
+            inner: B::default(),
+            rpc: None,
+            code: None,
+        }
     }
 }
 

@@ -241,3 +241,84 @@ async fn a_reset_sync_stream_starts_nothing_more_and_sends_no_write() {
     drop(response);
     gateway.nothing_more_is_sent_after_the_caller_left().await;
 }
+
+#[tokio::test]
+async fn a_caller_still_listening_hears_about_every_item_when_its_stream_breaks() {
+    use prost::Message as _;
+    let mut options = Options::new(Product::Workspace);
+    options.bulk = BulkSettings {
+        per_stream: 4,
+        ..BulkSettings::default()
+    };
+    let gateway = Gateway::start(options).await;
+    let users = add_users(&gateway, 8);
+    gateway.sim.hold_requests();
+    let mut client = raw_client(&gateway).await;
+    let (response, mut body) = client
+        .send_request(call_head(&gateway, "SyncUsers", None), false)
+        .unwrap();
+    for (n, user) in users.iter().enumerate() {
+        let item = pb::SyncUsersRequest {
+            item_id: n.to_string(),
+            operation: Some(pb::sync_users_request::Operation::SetContacts(new_mail(
+                user,
+            ))),
+        };
+        body.send_data(grpc_frame(&item), false).unwrap();
+    }
+    until("four items at the portal and four queued", || {
+        gateway.sim.in_flight() == 4
+            && sample(
+                &gateway.metrics.render(),
+                "people_gateway_sync_queued_items",
+                &[],
+            ) == Some(4.0)
+    })
+    .await;
+    // A message that is not protobuf: the request stream cannot go on.
+    let broken = Bytes::from_static(&[0, 0, 0, 0, 3, 0xff, 0xff, 0xff]);
+    body.send_data(broken, false).unwrap();
+    until("the queued items are answered", || {
+        sample(
+            &gateway.metrics.render(),
+            "people_gateway_sync_queued_items",
+            &[],
+        ) == Some(0.0)
+    })
+    .await;
+    gateway.sim.release_requests();
+    let response = response.await.unwrap();
+    let mut answers = response.into_body();
+    let mut bytes = BytesMut::new();
+    while let Some(data) = answers.data().await {
+        let data = data.unwrap();
+        let _ = answers.flow_control().release_capacity(data.len());
+        bytes.extend_from_slice(&data);
+    }
+    let trailers = answers.trailers().await.unwrap().expect("trailers");
+    assert_ne!(trailers["grpc-status"], "0", "{trailers:?}");
+    let mut by_reason = std::collections::HashMap::<String, usize>::new();
+    let mut rest = &bytes[..];
+    while rest.len() >= 5 {
+        let length = u32::from_be_bytes(rest[1..5].try_into().unwrap()) as usize;
+        let answer = pb::SyncUsersResponse::decode(&rest[5..5 + length]).unwrap();
+        let reason = match answer.result.unwrap() {
+            pb::sync_users_response::Result::User(_) => "OK".to_owned(),
+            pb::sync_users_response::Result::Error(status) => reason(&tonic::Status::with_details(
+                Code::from(status.code),
+                status.message.clone(),
+                Bytes::from(status.encode_to_vec()),
+            )),
+        };
+        *by_reason.entry(reason).or_default() += 1;
+        rest = &rest[5 + length..];
+    }
+    assert_eq!(by_reason.get("OK"), Some(&4), "{by_reason:?}");
+    assert_eq!(
+        by_reason.get("REQUEST_STREAM_BROKEN"),
+        Some(&4),
+        "{by_reason:?}"
+    );
+    gateway.writes_settled().await;
+    assert_eq!(gateway.portal_requests_of("PUT").len(), 4);
+}

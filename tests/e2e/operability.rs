@@ -443,6 +443,15 @@ async fn browsers_from_allowed_origins_pass_the_cors_preflight_and_no_others() {
         .to_str()
         .unwrap();
     assert!(exposed.contains("grpc-status"), "{exposed}");
+    // Preflights are no calls: only the one GetUser is counted.
+    assert_eq!(
+        sample(
+            &gateway.metrics.render(),
+            "grpc_server_started_total",
+            &[("grpc_method", "GetUser")]
+        ),
+        Some(1.0)
+    );
 }
 
 #[tokio::test]

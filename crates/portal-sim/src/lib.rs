@@ -8,7 +8,7 @@
 //! most requests it handled at once (`peak_in_flight`).
 //!
 //! A request goes: `wire::Incoming` (recorded, fault and latency picked in arrival order) →
-//! `routes` (which API method) → `workspace` or `docspace` (auth, binding, the method's rules
+//! `endpoint` (which API method) → `routes` (to the product's handler) → `workspace` or `docspace` (auth, binding, the method's rules
 //! against `state::Portal`) → `render` (the product's user DTO) → `wire` (envelope) → `fault`
 //! (optionally bent out of shape) → the socket.
 
