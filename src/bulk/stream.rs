@@ -138,24 +138,14 @@ impl SyncStream {
                     for (id, rpc) in at_portal.drain() {
                         outbox.push_back(self.answer(tally, &id, rpc, Err(GatewayError::OutcomeUnknown)));
                     }
-                    let mut unstarted = queue.take_all();
-                    resolving = None;
-                    unstarted.extend(awaiting_me.take());
-                    for item in unstarted {
-                        outbox.push_back(self.answer(tally, &item.id, item.rpc, Err(GatewayError::ShuttingDown)));
-                    }
+                    self.answer_unstarted(&mut queue, &mut resolving, &mut awaiting_me, &mut outbox, tally, || GatewayError::ShuttingDown);
                 }
                 () = draining.cancelled(), if reading || queue.len > 0 || resolving.is_some() => {
                     if reading {
                         ending = Some(Status::from(GatewayError::ShuttingDown));
                     }
                     reading = false;
-                    let mut unstarted = queue.take_all();
-                    resolving = None;
-                    unstarted.extend(awaiting_me.take());
-                    for item in unstarted {
-                        outbox.push_back(self.answer(tally, &item.id, item.rpc, Err(GatewayError::ShuttingDown)));
-                    }
+                    self.answer_unstarted(&mut queue, &mut resolving, &mut awaiting_me, &mut outbox, tally, || GatewayError::ShuttingDown);
                 }
                 () = &mut deadline => return Err(Status::from(GatewayError::DeadlineExceeded)),
                 () = &mut idle, if doing_nothing => {
@@ -213,12 +203,7 @@ impl SyncStream {
                         }
                         reading = false;
                         ending = Some(status);
-                        let mut unstarted = queue.take_all();
-                        resolving = None;
-                        unstarted.extend(awaiting_me.take());
-                        for item in unstarted {
-                            outbox.push_back(self.answer(tally, &item.id, item.rpc, Err(GatewayError::StreamBroken)));
-                        }
+                        self.answer_unstarted(&mut queue, &mut resolving, &mut awaiting_me, &mut outbox, tally, || GatewayError::StreamBroken);
                     }
                     Some(Ok(request)) => {
                         received += 1;
@@ -239,6 +224,25 @@ impl SyncStream {
                     }
                 },
             }
+        }
+    }
+
+    /// Answers every item read and not started (queued, or waiting for
+    /// `@self` to be known) with `error`; none of them starts after.
+    fn answer_unstarted(
+        &self,
+        queue: &mut Queue,
+        resolving: &mut Option<Resolving>,
+        awaiting_me: &mut Option<Item>,
+        outbox: &mut VecDeque<pb::SyncUsersResponse>,
+        tally: &mut Tally,
+        error: fn() -> GatewayError,
+    ) {
+        *resolving = None;
+        let mut unstarted = queue.take_all();
+        unstarted.extend(awaiting_me.take());
+        for item in unstarted {
+            outbox.push_back(self.answer(tally, &item.id, item.rpc, Err(error())));
         }
     }
 

@@ -198,36 +198,54 @@ async fn a_deadline_counts_from_the_headers_not_from_a_late_message() {
     assert!(gateway.portal_requests_of("PUT").is_empty());
 }
 
-#[tokio::test]
-async fn a_reset_sync_stream_starts_nothing_more_and_sends_no_write() {
-    let bulk = BulkSettings {
+/// A Workspace gateway whose streams start four items at once, in front of a
+/// stalled portal, and `count` users to change.
+async fn four_per_stream_at_a_stalled_portal(count: u128) -> (Gateway, Vec<String>) {
+    let mut options = Options::new(Product::Workspace);
+    options.bulk = BulkSettings {
         per_stream: 4,
         max_in_flight: 32,
         ..BulkSettings::default()
     };
-    let mut options = Options::new(Product::Workspace);
-    options.bulk = bulk;
     let gateway = Gateway::start(options).await;
-    let users = add_users(&gateway, 20);
+    let users = add_users(&gateway, count);
     gateway.sim.hold_requests();
-    let mut client = raw_client(&gateway).await;
+    (gateway, users)
+}
+
+/// A SyncUsers stream over bare HTTP/2, left open, with one item per user
+/// (ids 0, 1, …) made by `operation`.
+async fn raw_sync_stream(
+    gateway: &Gateway,
+    users: &[String],
+    operation: impl Fn(&str) -> pb::sync_users_request::Operation,
+) -> (h2::client::ResponseFuture, h2::SendStream<Bytes>) {
+    let mut client = raw_client(gateway).await;
     let (response, mut body) = client
-        .send_request(call_head(&gateway, "SyncUsers", None), false)
+        .send_request(call_head(gateway, "SyncUsers", None), false)
         .unwrap();
     for (n, user) in users.iter().enumerate() {
-        // UpdateUser on Workspace reads the user before it writes.
         let item = pb::SyncUsersRequest {
             item_id: n.to_string(),
-            operation: Some(pb::sync_users_request::Operation::UpdateUser(
-                pb::UpdateUserRequest {
-                    user_id: user.clone(),
-                    location: Some("Lisbon".into()),
-                    ..Default::default()
-                },
-            )),
+            operation: Some(operation(user)),
         };
         body.send_data(grpc_frame(&item), false).unwrap();
     }
+    (response, body)
+}
+
+#[tokio::test]
+async fn a_reset_sync_stream_starts_nothing_more_and_sends_no_write() {
+    let (gateway, users) = four_per_stream_at_a_stalled_portal(20).await;
+    // UpdateUser on Workspace reads the user before it writes.
+    let (response, mut body) = raw_sync_stream(&gateway, &users, |user| {
+        pb::sync_users_request::Operation::UpdateUser(pb::UpdateUserRequest {
+            user_id: user.into(),
+            location: Some("Lisbon".into()),
+            ..Default::default()
+        })
+    })
+    .await;
     until("four items at the portal and the rest queued", || {
         gateway.sim.in_flight() == 4
             && sample(
@@ -245,27 +263,11 @@ async fn a_reset_sync_stream_starts_nothing_more_and_sends_no_write() {
 #[tokio::test]
 async fn a_caller_still_listening_hears_about_every_item_when_its_stream_breaks() {
     use prost::Message as _;
-    let mut options = Options::new(Product::Workspace);
-    options.bulk = BulkSettings {
-        per_stream: 4,
-        ..BulkSettings::default()
-    };
-    let gateway = Gateway::start(options).await;
-    let users = add_users(&gateway, 8);
-    gateway.sim.hold_requests();
-    let mut client = raw_client(&gateway).await;
-    let (response, mut body) = client
-        .send_request(call_head(&gateway, "SyncUsers", None), false)
-        .unwrap();
-    for (n, user) in users.iter().enumerate() {
-        let item = pb::SyncUsersRequest {
-            item_id: n.to_string(),
-            operation: Some(pb::sync_users_request::Operation::SetContacts(new_mail(
-                user,
-            ))),
-        };
-        body.send_data(grpc_frame(&item), false).unwrap();
-    }
+    let (gateway, users) = four_per_stream_at_a_stalled_portal(8).await;
+    let (response, mut body) = raw_sync_stream(&gateway, &users, |user| {
+        pb::sync_users_request::Operation::SetContacts(new_mail(user))
+    })
+    .await;
     until("four items at the portal and four queued", || {
         gateway.sim.in_flight() == 4
             && sample(
