@@ -71,10 +71,10 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
             update_profile(portal, &caller, &key, incoming),
             "ASC.People.Api.UserController.UpdateMember(UpdateMemberByIdRequestDto inDto)",
         ),
-        // why: 3.7 has no contacts controller; the router never produces this for DocSpace.
-        Endpoint::Contacts(..) => return Reply::empty(StatusCode::NOT_FOUND),
         // why: answered by the router before authentication.
-        Endpoint::BuildVersion => return Reply::empty(StatusCode::NOT_FOUND),
+        Endpoint::Contacts(..) | Endpoint::Status(_) | Endpoint::BuildVersion => {
+            return Reply::empty(StatusCode::NOT_FOUND);
+        }
     };
     match answer {
         Ok(shown) => {
@@ -136,6 +136,7 @@ fn update_profile(
     }
     .cloned()
     .ok_or_else(not_found)?;
+    let before = user.clone();
     let editing_self = caller.id == user.id;
     if !editing_self && !caller.is_portal_admin() {
         return Err(
@@ -257,6 +258,7 @@ fn update_profile(
             user.is_visitor = false;
         }
     }
+    portal.drop_ignored(&before, &mut user);
     portal.upsert(user.clone());
     if let Some(contacts) = shown_contacts {
         user.contacts = contacts;

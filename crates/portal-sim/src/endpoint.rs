@@ -25,8 +25,10 @@ pub(crate) enum Endpoint {
     Profile(String),
     /// `PUT /people/{x}`.
     UpdateProfile(String),
-    /// `PUT|POST|DELETE /people/{x}/contacts` (Workspace only).
+    /// `PUT|POST|DELETE /people/{x}/contacts` (Workspace, and DocSpace before 3.2.1).
     Contacts(ContactsChange, String),
+    /// `PUT /people/status/{status}` (Workspace).
+    Status(String),
     /// `GET /settings/version/build`, anonymous on both products.
     BuildVersion,
 }
@@ -97,10 +99,13 @@ impl Endpoint {
             ([user], &Method::PUT) if !user.is_empty() => {
                 Some(Endpoint::UpdateProfile(percent_decode(user)))
             }
+            ([status, value], &Method::PUT)
+                if product == Product::Workspace && status.eq_ignore_ascii_case("status") =>
+            {
+                Some(Endpoint::Status(percent_decode(value)))
+            }
             ([user, contacts], method)
-                if product == Product::Workspace
-                    && !user.is_empty()
-                    && contacts.eq_ignore_ascii_case("contacts") =>
+                if !user.is_empty() && contacts.eq_ignore_ascii_case("contacts") =>
             {
                 let change = match *method {
                     Method::PUT => ContactsChange::Replace,
@@ -168,16 +173,17 @@ mod tests {
     }
 
     #[test]
-    fn contacts_routes_exist_only_on_workspace() {
+    fn contacts_routes_resolve_on_both_products() {
         let path = "/api/2.0/people/jane.doe/contacts";
-        assert_eq!(
-            resolve(Product::Workspace, Method::DELETE, path),
-            Some(Endpoint::Contacts(
-                ContactsChange::Remove,
-                "jane.doe".to_owned()
-            ))
-        );
-        assert_eq!(resolve(Product::Docspace, Method::PUT, path), None);
+        for product in [Product::Workspace, Product::Docspace] {
+            assert_eq!(
+                resolve(product, Method::DELETE, path),
+                Some(Endpoint::Contacts(
+                    ContactsChange::Remove,
+                    "jane.doe".to_owned()
+                ))
+            );
+        }
     }
 
     #[test]

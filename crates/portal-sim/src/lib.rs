@@ -176,6 +176,7 @@ impl Simulator {
             latency: Mutex::new(None),
             in_flight: Mutex::new(InFlight::default()),
             hold: tokio::sync::watch::Sender::new(false),
+            held_method: Mutex::new(None),
             throttle: Mutex::new(None),
         });
         let app = Router::new()
@@ -270,11 +271,20 @@ impl Simulator {
     /// A stalled portal: from now on every request is recorded and then
     /// waits, unanswered, until [`Simulator::release_requests`].
     pub fn hold_requests(&self) {
+        *lock(&self.shared.held_method) = None;
+        self.shared.hold.send_replace(true);
+    }
+
+    /// A portal stalled for one HTTP method only (e.g. `"PUT"`): requests with that method
+    /// are recorded and wait, others are answered, until [`Simulator::release_requests`].
+    pub fn hold_requests_of(&self, method: &str) {
+        *lock(&self.shared.held_method) = Some(method.to_ascii_uppercase());
         self.shared.hold.send_replace(true);
     }
 
     /// Lets held requests (and later ones) through.
     pub fn release_requests(&self) {
+        *lock(&self.shared.held_method) = None;
         self.shared.hold.send_replace(false);
     }
 
@@ -331,6 +341,22 @@ impl Simulator {
         lock(&self.shared.portal).docspace_release = release;
     }
 
+    /// The Workspace release whose update rules the simulator follows (default
+    /// `seed::WORKSPACE_RELEASE`); its build endpoint reports what that release's shipped
+    /// configuration says.
+    pub fn set_workspace_release(&self, release: Release) {
+        lock(&self.shared.portal).workspace_release = release;
+    }
+
+    /// Makes every write drop changes to one update parameter silently, as a portal
+    /// release, plugin or setting the gateway does not know might: named as the portal's
+    /// binder reads it (`firstname`, `comment`, `department`, `files`, `disable`,
+    /// `isVisitor`, `isUser`, `lead`, `spam`…, any case). The answer shows the user as
+    /// stored, without the change. `None` stops it.
+    pub fn drop_updates_to(&self, parameter: Option<&str>) {
+        lock(&self.shared.portal).dropped_parameter = parameter.map(str::to_ascii_lowercase);
+    }
+
     /// What `GET /api/2.0/settings/version/build` reports instead of the release, e.g. the
     /// built-in fallback `3.1.0` of a deployment that configures no version.
     pub fn set_reported_version(&self, reported: Option<&str>) {
@@ -379,6 +405,8 @@ struct Shared {
     in_flight: Mutex<InFlight>,
     /// While true, requests are recorded and then wait: a stalled portal.
     hold: tokio::sync::watch::Sender<bool>,
+    /// The one HTTP method held, when not every request is.
+    held_method: Mutex<Option<String>>,
     /// Until when the rate limiter refuses every request, and what it tells.
     throttle: Mutex<Option<Throttle>>,
 }
@@ -486,7 +514,12 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         return refusal.into_response();
     }
     // A stalled portal: wait (unanswered) while held; a closed channel cannot happen here.
-    let _ = shared.hold.subscribe().wait_for(|held| !held).await;
+    let held = lock(&shared.held_method)
+        .as_deref()
+        .is_none_or(|method| method == incoming.method.as_str());
+    if held {
+        let _ = shared.hold.subscribe().wait_for(|held| !held).await;
+    }
     let latency = *lock(&shared.latency);
     if let Some(latency) = latency {
         tokio::time::sleep(latency).await;

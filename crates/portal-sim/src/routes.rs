@@ -32,11 +32,21 @@ pub(crate) fn dispatch(product: Product, portal: &mut Portal, incoming: &Incomin
         Product::Docspace => match Endpoint::resolve(product, &incoming.method, &incoming.raw_path)
         {
             Some(Endpoint::BuildVersion) => build_version(portal, product, incoming),
+            // why: the contacts controller is commented out from 3.2.1
+            // (DS@v3.1.1-server:products/ASC.People/Server/Api/ContactsController.cs:49-118).
+            Some(Endpoint::Contacts(..))
+                if portal.docspace_release >= DOCSPACE_WITHOUT_CONTACTS =>
+            {
+                Reply::empty(StatusCode::NOT_FOUND)
+            }
             Some(endpoint) => docspace::handle(portal, endpoint, incoming),
             None => Reply::empty(StatusCode::NOT_FOUND),
         },
     }
 }
+
+/// The first DocSpace release without the contacts routes.
+const DOCSPACE_WITHOUT_CONTACTS: crate::Release = crate::Release::new(3, 2, 1);
 
 /// `GetBuildVersions`, which needs no credential: DocSpace answers `docSpace`
 /// (DS@v3.7.2-server:web/ASC.Web.Api/Api/Settings/VersionController.cs:50-60), Workspace
@@ -45,7 +55,8 @@ fn build_version(portal: &Portal, product: Product, incoming: &Incoming) -> Repl
     let reported = portal.reported_version.clone();
     match product {
         Product::Workspace => {
-            let version = reported.unwrap_or_else(|| super::seed::WORKSPACE_VERSION.to_owned());
+            let version =
+                reported.unwrap_or_else(|| portal.workspace_reported_version().to_owned());
             wire::workspace_success(
                 StatusCode::OK,
                 &serde_json::json!({ "communityServer": version }),

@@ -43,8 +43,8 @@ pub const MODULE_ADMIN_ID: &str = "94a7f3b5-17d8-43c4-a5e6-f708192a3b0a";
 pub const TENANT_OFFSET_MINUTES: i32 = 180;
 /// The DocSpace release the simulator follows unless told otherwise.
 pub const DOCSPACE_RELEASE: Release = Release::new(3, 7, 2);
-/// What the Workspace simulator's build endpoint reports.
-pub const WORKSPACE_VERSION: &str = "12.7.1.1912";
+/// The Workspace release the simulator follows unless told otherwise.
+pub const WORKSPACE_RELEASE: Release = Release::new(12, 7, 1);
 
 /// Parses a seed id at compile time, so a typo fails the build instead of a request.
 const fn seed_id(text: &str) -> Uuid {

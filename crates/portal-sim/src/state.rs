@@ -82,7 +82,7 @@ impl SimUser {
 
     /// Workspace's `IsProductAdministrator(People)`, which also grants the People module's
     /// `Action_EditUser` and `Action_EditGroups`: portal admins and People-module admins
-    /// (CS@7c503dfb5:web/core/ASC.Web.Core/WebItemSecurity.cs:226-232, 258-262, 299-309).
+    /// (CS@7c503dfb5:web/core/ASC.Web.Core/WebItemSecurity.cs:226-232, 263-267, 299-309).
     pub(crate) fn is_people_admin(&self) -> bool {
         self.is_portal_admin()
             || self
@@ -134,6 +134,11 @@ pub(crate) struct Portal {
     pub(crate) user_quota: Option<usize>,
     /// The DocSpace release whose update rules apply.
     pub(crate) docspace_release: Release,
+    /// The Workspace release whose update rules apply.
+    pub(crate) workspace_release: Release,
+    /// The update parameter a test made the portal drop silently (its name as the
+    /// portal's binder reads it, lower-case), on every route that writes a user.
+    pub(crate) dropped_parameter: Option<String>,
     /// What `GET /settings/version/build` reports; `None`: the release itself.
     pub(crate) reported_version: Option<String>,
 }
@@ -155,7 +160,57 @@ impl Portal {
             tenant_offset_minutes,
             user_quota: None,
             docspace_release,
+            workspace_release: super::seed::WORKSPACE_RELEASE,
+            dropped_parameter: None,
             reported_version: None,
+        }
+    }
+
+    /// What Workspace's build endpoint reports for the release: the `version.number` its
+    /// shipped configuration holds (CS web/studio/ASC.Web.Studio/web.appsettings.config:64 at
+    /// v12.0.1, :70 at v12.1.0, :71 from v12.5.2), not the release itself.
+    pub(crate) fn workspace_reported_version(&self) -> &'static str {
+        let release = self.workspace_release;
+        if release < Release::new(12, 5, 0) {
+            "12.0.0"
+        } else if release < Release::new(12, 6, 0) {
+            "12.5.1"
+        } else if release < Release::new(12, 7, 1) {
+            "12.6.0"
+        } else {
+            "12.7.0"
+        }
+    }
+
+    /// Puts back what the write changed in the parameter a test made the portal drop,
+    /// so the user is stored (and answered) as if that part of the request never came.
+    pub(crate) fn drop_ignored(&mut self, before: &SimUser, after: &mut SimUser) {
+        let Some(parameter) = self.dropped_parameter.as_deref() else {
+            return;
+        };
+        match parameter {
+            "firstname" => after.first_name.clone_from(&before.first_name),
+            "lastname" => after.last_name.clone_from(&before.last_name),
+            "comment" => after.notes.clone_from(&before.notes),
+            "title" => after.title.clone_from(&before.title),
+            "location" => after.location.clone_from(&before.location),
+            "sex" => after.sex = before.sex,
+            "birthday" => after.birthday = before.birthday,
+            "worksfrom" => after.work_from = before.work_from,
+            "department" => {
+                let groups = before.group_ids.clone();
+                self.replace_groups(after, &groups);
+            }
+            "contacts" => after.contacts.clone_from(&before.contacts),
+            "files" => after.avatar_url.clone_from(&before.avatar_url),
+            "disable" => {
+                after.status = before.status;
+                after.terminated = before.terminated;
+            }
+            "isvisitor" | "isuser" => after.is_visitor = before.is_visitor,
+            "lead" => after.lead = before.lead,
+            "spam" => after.spam = before.spam,
+            _ => {}
         }
     }
 

@@ -1,12 +1,14 @@
-//! Workspace (CommunityServer) People methods: `GET @self`, `GET {x}`, `PUT {x}` and the three
-//! contacts methods, with the portal's order of checks and its traps (a missing `contacts` wipes
-//! them, a missing `isVisitor` promotes a guest, a missing `lead` clears it).
+//! Workspace (CommunityServer) People methods: `GET @self`, `GET {x}`, `PUT {x}`, the three
+//! contacts methods and `PUT status/{status}`, with the portal's order of checks and its traps
+//! (a missing `contacts` wipes them, a missing `isVisitor` promotes a guest, a missing `lead`
+//! clears it from 12.5, a suspended user cannot be updated from 12.7.1, and the status route
+//! skips users without saying so).
 
 use axum::http::StatusCode;
 use chrono::Utc;
 
 use super::{
-    auth,
+    Release, auth,
     dates::calendar_date_or_reset,
     endpoint::{ContactsChange, Endpoint},
     render::{Viewer, workspace_user},
@@ -24,13 +26,31 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
         Ok(caller) => caller.clone(),
         Err(_) => return wire::workspace_unauthorized(incoming),
     };
+    if let Endpoint::Status(status) = &endpoint {
+        return match update_status(portal, &caller, status, incoming) {
+            Ok(users) => {
+                let origin = incoming.origin();
+                let viewer = Viewer {
+                    portal,
+                    caller: &caller,
+                    origin: &origin,
+                };
+                let shown: Vec<_> = users
+                    .iter()
+                    .map(|user| workspace_user(&viewer, user))
+                    .collect();
+                wire::workspace_success(StatusCode::OK, &shown)
+            }
+            Err(failure) => wire::workspace_error(&failure),
+        };
+    }
     let answer = match endpoint {
         Endpoint::Me => Ok((StatusCode::OK, caller.clone())),
         Endpoint::Profile(key) => profile(portal, &key),
         Endpoint::UpdateProfile(key) => update_profile(portal, &caller, &key, incoming),
         Endpoint::Contacts(change, key) => contacts(portal, &caller, change, &key, incoming),
-        // why: answered by the router before authentication.
-        Endpoint::BuildVersion => return wire::workspace_no_route(),
+        // why: answered by the router before authentication, or above.
+        Endpoint::BuildVersion | Endpoint::Status(_) => return wire::workspace_no_route(),
     };
     match answer {
         Ok((status, shown)) => {
@@ -113,7 +133,7 @@ struct UpdateMember {
 
 impl UpdateMember {
     /// Binding happens before the method runs, so conversion errors come first.
-    fn bind(incoming: &Incoming) -> Result<UpdateMember, Failure> {
+    fn bind(incoming: &Incoming, has_lead: bool) -> Result<UpdateMember, Failure> {
         let args = Args::bind(incoming)?;
         Ok(UpdateMember {
             is_visitor: args.flag("isVisitor")?,
@@ -131,14 +151,17 @@ impl UpdateMember {
             contacts: args.contacts("contacts").unwrap_or_default(),
             files: args.text("files"),
             disable: args.optional_flag("disable")?,
-            lead: args.guid("lead")?,
+            // why: before 12.5 `UpdateMember` has no `lead` parameter, so the key is never
+            // bound (CS@v12.0.1:module/ASC.Api/ASC.Employee/EmployeeApi.cs:769).
+            lead: if has_lead { args.guid("lead")? } else { None },
         })
     }
 }
 
 /// `UpdateMember` (`PUT /people/{userid}`).
 fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &Incoming) -> Answer {
-    let input = UpdateMember::bind(incoming)?;
+    let has_lead = portal.workspace_release >= FIRST_RELEASE_WITH_LEAD;
+    let input = UpdateMember::bind(incoming, has_lead)?;
     let target_id = parse_guid(key).ok_or_else(|| {
         Failure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -154,7 +177,9 @@ fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &I
             "user not found",
         )
     })?;
-    if !user.is_active() {
+    let before = user.clone();
+    // why: only from 12.7.1 (CS@v12.7.1:module/ASC.Api/ASC.Employee/EmployeeApi.cs:734-735).
+    if portal.workspace_release >= FIRST_RELEASE_REFUSING_SUSPENDED && !user.is_active() {
         return Err(Failure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             Exception::Plain,
@@ -202,7 +227,7 @@ fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &I
     if let Some(works_from) = input.works_from {
         user.work_from = calendar_date_or_reset(works_from);
     }
-    if caller_is_admin {
+    if caller_is_admin && has_lead {
         // why: the lead is assigned whenever an admin calls, so a missing one clears it.
         user.lead = input.lead.filter(|lead| !lead.is_nil());
     }
@@ -244,7 +269,79 @@ fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &I
         }
         user.is_visitor = false;
     }
+    portal.drop_ignored(&before, &mut user);
     Ok((StatusCode::OK, save(portal, user)))
+}
+
+/// The first release whose `UpdateMember` has `lead` (CS@v12.5.2:…/EmployeeApi.cs:725).
+const FIRST_RELEASE_WITH_LEAD: Release = Release::new(12, 5, 0);
+/// The first release whose `UpdateMember` refuses users who are not active.
+const FIRST_RELEASE_REFUSING_SUSPENDED: Release = Release::new(12, 7, 1);
+
+/// `UpdateUserStatus` (`PUT /people/status/{status}` with `userIds`), the same from v9.6 to
+/// HEAD (CS@7c503dfb5:module/ASC.Api/ASC.Employee/EmployeeApi.cs:1379-1418). It answers the
+/// users it was given, LDAP users left out, and skips without a word the owner, the caller,
+/// and, when re-enabling, a non-guest while no seat is free.
+fn update_status(
+    portal: &mut Portal,
+    caller: &SimUser,
+    status: &str,
+    incoming: &Incoming,
+) -> Result<Vec<SimUser>, Failure> {
+    let args = Args::bind(incoming)?;
+    // why: the enum binds by name (any case) or number (Utils/ConvertUtils.cs:56-66).
+    let status = match status.trim().to_ascii_lowercase().as_str() {
+        "active" | "1" => Some(STATUS_ACTIVE),
+        "terminated" | "2" => Some(STATUS_TERMINATED),
+        "leaveofabsence" | "default" | "all" | "4" | "5" | "7" => None,
+        _ => {
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                Exception::Argument,
+                "Invalid arguments",
+            ));
+        }
+    };
+    // why: `DemandPermissions(Action_EditUser)`, held by portal and People admins; its
+    // AuthorizingException is no SecurityException, so it surfaces as a 500.
+    if !caller.is_people_admin() {
+        return Err(Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Exception::Authorizing,
+            format!(
+                "\"{}\" access denied \"Edit user information\"",
+                caller.full_name()
+            ),
+        ));
+    }
+    let ids = args.guids("userIds")?.unwrap_or_default();
+    let mut answered = Vec::new();
+    for id in ids {
+        let Some(mut user) = portal.user(id).cloned() else {
+            continue;
+        };
+        if user.is_ldap {
+            continue;
+        }
+        let before = user.clone();
+        if !user.is_owner && user.id != caller.id {
+            match status {
+                Some(STATUS_ACTIVE)
+                    if user.status == STATUS_TERMINATED
+                        && (portal.has_free_seat() || user.is_visitor) =>
+                {
+                    user.status = STATUS_ACTIVE;
+                }
+                // why: the route sets no TerminatedDate, unlike `UpdateMember`.
+                Some(STATUS_TERMINATED) => user.status = STATUS_TERMINATED,
+                _ => {}
+            }
+            portal.drop_ignored(&before, &mut user);
+            portal.upsert(user.clone());
+        }
+        answered.push(user);
+    }
+    Ok(answered)
 }
 
 /// `UpdatePhotoUrl`: a URL that does not start with `http://` or `https://` is a path on the
@@ -267,6 +364,7 @@ fn contacts(
 ) -> Answer {
     let requested = Args::bind(incoming)?.contacts("contacts");
     let mut user = user_by_id_or_name(portal, key)?.clone();
+    let before = user.clone();
     demand_edit(caller, user.id)?;
     let status = match change {
         ContactsChange::Replace => {
@@ -295,6 +393,7 @@ fn contacts(
             StatusCode::OK
         }
     };
+    portal.drop_ignored(&before, &mut user);
     Ok((status, save(portal, user)))
 }
 

@@ -223,9 +223,50 @@ fn conversion_failure(message: impl Into<String>) -> Failure {
 fn scalar_text(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
-        Value::String(text) => text.clone(),
+        Value::String(text) => read_as_date(text).unwrap_or_else(|| text.clone()),
         other => other.to_string(),
     }
+}
+
+/// The JSON-to-XML step runs Json.NET 13.0.1 with its default date handling
+/// (CS@7c503dfb5:module/ASC.Api/ASC.Api/Impl/ApiArgumentBuilder.cs:192): a string that
+/// is wholly `yyyy-MM-ddTHH:mm:ss[.f…][Z|±hh:mm]` becomes a date and is written back by
+/// `XmlConvert` (Json.NET Converters/XmlNodeConverter.cs:1773-1788): the fraction without
+/// trailing zeros, `Z` kept, an offset moved to the server's zone (UTC here).
+fn read_as_date(text: &str) -> Option<String> {
+    let shaped = text.len() >= 19
+        && text.as_bytes().get(10) == Some(&b'T')
+        && text.as_bytes().first().is_some_and(u8::is_ascii_digit);
+    if !shaped {
+        return None;
+    }
+    let fraction = |time: &chrono::NaiveDateTime| {
+        let nanos = chrono::Timelike::nanosecond(time) / 100;
+        if nanos == 0 {
+            String::new()
+        } else {
+            format!(".{nanos:07}").trim_end_matches('0').to_owned()
+        }
+    };
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        let utc = instant.naive_utc();
+        let zone = if text.ends_with(['Z', 'z']) {
+            "Z"
+        } else {
+            "+00:00"
+        };
+        return Some(format!(
+            "{}{}{zone}",
+            utc.format("%Y-%m-%dT%H:%M:%S"),
+            fraction(&utc)
+        ));
+    }
+    let local = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    Some(format!(
+        "{}{}",
+        local.format("%Y-%m-%dT%H:%M:%S"),
+        fraction(&local)
+    ))
 }
 
 /// `name`, `name[]` or `name[N]`, the name compared case-insensitively.

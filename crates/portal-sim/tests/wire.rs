@@ -801,10 +801,8 @@ async fn both_products_report_their_build_without_a_credential() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(
-        answer.json()["response"]["communityServer"],
-        seed::WORKSPACE_VERSION
-    );
+    // A 12.7.1 ships `version.number` 12.7.0.
+    assert_eq!(answer.json()["response"]["communityServer"], "12.7.0");
 
     let docspace = Simulator::start(Product::Docspace).await.unwrap();
     docspace.set_docspace_release(portal_sim::Release::new(3, 6, 1));
@@ -955,4 +953,89 @@ async fn a_held_portal_records_requests_and_answers_them_once_released() {
     assert_eq!(pending.await.unwrap(), StatusCode::OK);
     assert_eq!(sim.peak_in_flight(), 1);
     assert_eq!(sim.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn workspace_stores_a_text_that_is_wholly_a_date_time_rewritten() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    let path = format!("api/2.0/people/{}", seed::USER_ID);
+    for (sent, stored) in [
+        ("2020-01-02T03:04:05+03:00", "2020-01-02T00:04:05+00:00"),
+        ("2020-01-02T03:04:05.000Z", "2020-01-02T03:04:05Z"),
+        ("2020-01-02T03:04:05.1230000", "2020-01-02T03:04:05.123"),
+        ("met on 2020-01-02T03:04:05Z", "met on 2020-01-02T03:04:05Z"),
+    ] {
+        let body = serde_json::json!({
+            "comment": sent,
+            "isVisitor": false,
+            "contacts": [{"type": "mail", "value": "mike@example.com"}],
+        });
+        let answer = call(
+            &sim,
+            Method::PUT,
+            &path,
+            Some(seed::ADMIN_TOKEN),
+            Some(body),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let id = seed::USER_ID.parse().unwrap();
+        assert_eq!(
+            sim.user(id).unwrap().notes.as_deref(),
+            Some(stored),
+            "{sent}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_workspace_status_route_skips_without_a_word() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    let suspended: uuid::Uuid = seed::SUSPENDED_ID.parse().unwrap();
+    let owner: uuid::Uuid = seed::ADMIN_ID.parse().unwrap();
+    let ldap: uuid::Uuid = seed::LDAP_ID.parse().unwrap();
+    sim.set_user_quota(Some(0));
+    let body = serde_json::json!({
+        "userIds": [seed::SUSPENDED_ID, seed::ADMIN_ID, seed::LDAP_ID],
+    });
+    let answer = call(
+        &sim,
+        Method::PUT,
+        "api/2.0/people/status/Active",
+        Some(seed::ADMIN_TOKEN),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    // No seat: still suspended; the LDAP user is left out of the answer.
+    let ids: Vec<_> = answer.json()["response"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, [seed::SUSPENDED_ID, seed::ADMIN_ID]);
+    assert_eq!(sim.user(suspended).unwrap().status, 2);
+    sim.set_user_quota(None);
+    call(
+        &sim,
+        Method::PUT,
+        "api/2.0/people/status/active",
+        Some(seed::ADMIN_TOKEN),
+        Some(body),
+    )
+    .await;
+    assert_eq!(sim.user(suspended).unwrap().status, 1);
+    // The caller (the owner) and LDAP users are never changed.
+    let body = serde_json::json!({ "userIds": [seed::ADMIN_ID, seed::LDAP_ID] });
+    call(
+        &sim,
+        Method::PUT,
+        "api/2.0/people/status/Terminated",
+        Some(seed::ADMIN_TOKEN),
+        Some(body),
+    )
+    .await;
+    assert_eq!(sim.user(owner).unwrap().status, 1);
+    assert_eq!(sim.user(ldap).unwrap().status, 1);
 }
