@@ -57,6 +57,7 @@ pub mod portal;
 mod readiness;
 pub mod server;
 pub mod service;
+pub mod status;
 pub mod telemetry;
 
 /// Generated protobuf types and gRPC stubs for `onlyoffice.people.v1`.

@@ -17,11 +17,12 @@ use crate::bulk::{Bulk, BulkSettings};
 use crate::caller::{Callers, REQUEST_ID, call_span, check_routing_key, elapsed_ms};
 use crate::deadline;
 use crate::domain::{Credential, Deadline};
-use crate::error::{GatewayError, code_name};
+use crate::error::GatewayError;
 use crate::mapping;
 use crate::operations::{Operation, Operations, Stopper, UserRecord};
 use crate::pb::{self, people_service_server::PeopleService};
 use crate::people::People;
+use crate::status::code_name;
 use crate::telemetry::trace::CallTrace;
 
 /// Serves `PeopleService` on top of the operations.

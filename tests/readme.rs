@@ -8,13 +8,14 @@ use std::path::Path;
 use std::fmt::Write as _;
 
 use people_gateway::domain::{Field, FieldSet, RefusalKind};
-use people_gateway::error::{code_name, portal_status_code, refusal_status};
 use people_gateway::people::rules;
+use people_gateway::status::{code_name, portal_status_code, refusal_status};
 
 /// Each generated block: its marker name and what the code says it holds.
-fn blocks() -> [(&'static str, String); 3] {
+fn blocks() -> [(&'static str, String); 4] {
     [
         ("field-rules", field_table()),
+        ("verification", verification_table()),
         ("refusals", refusal_table()),
         ("portal-statuses", portal_status_table()),
     ]
@@ -75,10 +76,33 @@ fn field_table() -> String {
     table
 }
 
+/// The README's table of how each write's answer is checked, one column per rule set.
+fn verification_table() -> String {
+    let mut table = String::from("| field |");
+    for range in rules::TABLE {
+        let _ = write!(table, " {} |", range.rules.releases);
+    }
+    table.push_str("\n|---|");
+    table.push_str(&"---|".repeat(rules::TABLE.len()));
+    table.push('\n');
+    for field in Field::ALL {
+        let _ = write!(table, "| `{field}` |");
+        for range in rules::TABLE {
+            let _ = write!(
+                table,
+                " {} |",
+                people_gateway::people::how_verified(range.rules, field)
+            );
+        }
+        table.push('\n');
+    }
+    table
+}
+
 /// The README's table of refusals: one row per code and reason.
 fn refusal_table() -> String {
     use RefusalKind as K;
-    let rows: [(RefusalKind, FieldSet, &str); 11] = [
+    let rows: [(RefusalKind, FieldSet, &str); 12] = [
         (
             K::Unsupported,
             FieldSet::EMPTY,
@@ -133,6 +157,11 @@ fn refusal_table() -> String {
             K::RequiredOnOwnProfile,
             FieldSet::EMPTY,
             "DocSpace: a write of one's own profile without `spam`",
+        ),
+        (
+            K::ReadAsDate,
+            FieldSet::EMPTY,
+            "Workspace: a name, comment, title, location or contact (sent or resent) that is wholly an ISO-8601 date-time or `/Date(…)/`, which Workspace's JSON reader would store rewritten",
         ),
     ];
     let mut table = String::from("| case | code | reason |\n|---|---|---|\n");

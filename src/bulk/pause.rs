@@ -9,7 +9,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::domain::Deadline;
-use crate::error::{GatewayError, MAX_RETRY_DELAY};
+use crate::error::GatewayError;
+use crate::status::MAX_RETRY_DELAY;
 use crate::telemetry::metrics::Metrics;
 
 /// How often one item waits for the portal before its 429 is its answer.

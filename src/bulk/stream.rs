@@ -20,10 +20,11 @@ use super::queue::{AtPortal, Item, Queue, SeenIds};
 use super::{Bulk, MAX_ITEM_ID_BYTES, Tally, rpc_status};
 use crate::caller::check_routing_key;
 use crate::domain::{Call, UserId, UserRef};
-use crate::error::{FieldViolation, GatewayError, is_oversized_message};
+use crate::error::{FieldViolation, GatewayError};
 use crate::mapping;
 use crate::operations::{Operation, Operations, UserRecord};
 use crate::pb::{self, sync_users_response};
+use crate::status::is_oversized_message;
 use crate::telemetry::metrics::Metrics;
 
 type Running = Pin<Box<dyn Future<Output = (Item, Result<UserRecord, GatewayError>)> + Send>>;

@@ -42,6 +42,8 @@ pub enum RefusalKind {
     NotVisible,
     /// The portal resets the field on every own-profile write and never returns it.
     RequiredOnOwnProfile,
+    /// The portal reads a text that is wholly a date-time as a date and stores it rewritten.
+    ReadAsDate,
 }
 
 impl Refusal {
@@ -84,6 +86,10 @@ impl Refusal {
             RefusalKind::NotVisible => format!(
                 "the caller cannot see this user's contacts, and {product} erases them unless they \
                  are sent; send the whole list with SetContacts instead"
+            ),
+            RefusalKind::ReadAsDate => format!(
+                "{product} reads a text that is wholly an ISO-8601 date-time (or `/Date(…)/`) as a \
+                 date and stores it rewritten, so {fields} would not be kept as sent; nothing was changed"
             ),
             RefusalKind::RequiredOnOwnProfile => format!(
                 "{product} resets the marketing-mail consent on every write of one's own profile and \

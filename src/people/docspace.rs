@@ -7,8 +7,7 @@ use tracing::debug;
 
 use super::rules::{self, ProductRules, Subject};
 use super::{
-    Call, ContactEdit, ContactsToWrite, People, contact_bodies, target_of, user_id_of,
-    user_ref_not_writable,
+    Call, ContactEdit, People, contact_bodies, target_of, user_id_of, user_ref_not_writable,
 };
 use crate::domain::{ProfileChanges, Sex, UserId, UserRef};
 use crate::error::GatewayError;
@@ -27,31 +26,33 @@ impl People {
     ) -> Result<PortalUser, GatewayError> {
         let (id, caller) = self.docspace_target(call, user).await?;
         let own_profile = user_id_of(&caller)? == id;
-        let target = if own_profile {
-            target_of(&caller)
+        let _guard = self.lock_for_write(id, call).await?;
+        let before = if own_profile {
+            caller.clone()
         } else {
-            target_of(&self.read_target(call, id).await?)
+            self.read_target(call, id).await?
         };
         let subject = Subject {
             own_profile,
             caller_is_admin: is_docspace_admin(&caller),
             caller_is_owner: caller.isowner == Some(true),
-            target,
+            target: target_of(&before),
         };
         rules::check(rules, &changes, &subject)?;
-        let clears_contacts = changes.contacts.as_ref().is_some_and(Vec::is_empty);
+        if self.already_held(rules, &changes, &before) {
+            return Ok(before);
+        }
         let tenant_offset = caller
             .registrationdate
             .as_ref()
             .and_then(|date| date.parse())
             .and_then(|date| date.offset());
-        let body = docspace_body(changes, tenant_offset);
-
-        let _guard = self.lock_for_write(id, call).await?;
+        let body = docspace_body(changes.clone(), tenant_offset);
         debug!(user = %id, own_profile, "updating user on docspace");
         call.still_waited_for()?;
-        let updated = self.portal.update_member(call, id, &body).await?;
-        Ok(with_docspace_contacts_fix(updated, clears_contacts))
+        let held = self.portal.update_member(call, id, &body).await?;
+        let held = self.stored_after(call, id, &changes, held).await?;
+        self.verified(rules, &changes, &before, held)
     }
 
     /// Contacts travel in `PUT /people/{id}`, for one's own profile only.
@@ -78,18 +79,41 @@ impl People {
         };
         rules::check(rules, &as_update, &subject)?;
         let _guard = self.lock_for_write(id, call).await?;
-        let contacts = match self.contacts_to_write(rules, call, id, &edit).await? {
-            ContactsToWrite::List(contacts) => contacts,
-            ContactsToWrite::Unchanged(current) => return Ok(*current),
+        let (contacts, before) = self.contacts_after(rules, call, id, &edit).await?;
+        let changes = ProfileChanges {
+            contacts: Some(contacts),
+            spam,
+            ..ProfileChanges::default()
         };
+        if self.already_held(rules, &changes, &before) {
+            return Ok(before);
+        }
         let body = DocSpaceUpdateBody {
-            contacts: Some(contact_bodies(&contacts)),
+            contacts: changes.contacts.as_deref().map(contact_bodies),
             spam,
             ..DocSpaceUpdateBody::default()
         };
         call.still_waited_for()?;
-        let updated = self.portal.update_member(call, id, &body).await?;
-        Ok(with_docspace_contacts_fix(updated, contacts.is_empty()))
+        let held = self.portal.update_member(call, id, &body).await?;
+        let held = self.stored_after(call, id, &changes, held).await?;
+        self.verified(rules, &changes, &before, held)
+    }
+
+    /// What the portal stored after a write: its answer, except where the
+    /// answer cannot be trusted. DocSpace stores an emptied contact list but
+    /// answers with the list it had, so then the user is read again.
+    async fn stored_after(
+        &self,
+        call: &Call,
+        id: UserId,
+        changes: &ProfileChanges,
+        answer: PortalUser,
+    ) -> Result<PortalUser, GatewayError> {
+        if changes.contacts.as_ref().is_some_and(Vec::is_empty) {
+            self.read_target(call, id).await
+        } else {
+            Ok(answer)
+        }
     }
 
     /// The target's GUID and the caller as the portal sees them (DocSpace
@@ -157,15 +181,6 @@ fn docspace_body(
         birthday: date(birthday),
         works_from: date(works_from),
     }
-}
-
-/// DocSpace persists a cleared list but still answers with the old one; the
-/// caller gets what the portal stored.
-fn with_docspace_contacts_fix(mut user: PortalUser, cleared: bool) -> PortalUser {
-    if cleared {
-        user.contacts = None;
-    }
-    user
 }
 
 /// DocSpace admins and the owner hold `Action_EditGroups` and pass

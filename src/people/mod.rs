@@ -7,13 +7,22 @@
 //! - [`rules`]: the portal's rules per product and release, as one table, and the check.
 //! - `workspace`: the Workspace writes (`PUT /people/{id}` with what it would reset, the contacts routes).
 //! - `docspace`: the DocSpace writes (own profile versus someone else's, contacts in `PUT /people/{id}`).
+//! - `verify`: whether the portal's answer to a write holds the change (and whether a read already does).
+//!
+//! Every write reads its user fresh under the user's lock, sends nothing when
+//! that read already holds the whole change, and checks the portal's answer
+//! against the change: a field the portal dropped is never answered OK.
 
 mod docspace;
 pub mod rules;
+mod verify;
 mod workspace;
 
+pub use verify::how_verified;
+
 use tokio::sync::OnceCell;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
+use uuid::Uuid;
 
 pub use crate::domain::Call;
 use crate::domain::{
@@ -21,7 +30,7 @@ use crate::domain::{
     merge_contacts, remove_contacts,
 };
 use crate::domain::{Product, ProductChoice};
-use crate::error::{FieldViolation, GatewayError};
+use crate::error::{FieldViolation, GatewayError, IgnoredChange};
 use crate::locks::{UserGuard, UserLocks};
 use crate::portal::model::ContactBody;
 use crate::portal::{PortalClient, PortalError, PortalUser};
@@ -54,14 +63,6 @@ impl ContactEdit {
             Self::Remove(removals) => remove_contacts(current, removals),
         }
     }
-}
-
-/// What a contact edit writes.
-enum ContactsToWrite {
-    /// This whole list.
-    List(Vec<Contact>),
-    /// Nothing: the edit changes nothing; here is the user as read.
-    Unchanged(Box<PortalUser>),
 }
 
 /// What the gateway is told about the portal; the rest it asks the portal.
@@ -130,8 +131,8 @@ impl People {
 
     async fn discover(&self, call: &Call) -> Result<PortalFacts, GatewayError> {
         let configured = self.setup.product.known();
-        // Workspace has one rule set; a named release needs no asking either.
-        let ask = configured != Some(Product::Workspace) && self.setup.version.is_none();
+        // A named release needs no asking.
+        let ask = self.setup.version.is_none();
         let build = if ask {
             self.portal.build_info(call).await?
         } else {
@@ -273,19 +274,20 @@ impl People {
         Ok(user)
     }
 
-    /// The list an edit leads to; merges and removals read the current list
-    /// first (under the caller's lock) and write nothing when it stays the same.
-    async fn contacts_to_write(
+    /// The whole list an edit leads to, and the user as read fresh (under
+    /// the caller's lock). Merges and removals need the current list; a
+    /// replacement is written even when the list cannot be seen.
+    async fn contacts_after(
         &self,
         rules: &'static ProductRules,
         call: &Call,
         id: UserId,
         edit: &ContactEdit,
-    ) -> Result<ContactsToWrite, GatewayError> {
-        if let Some(contacts) = edit.without_current() {
-            return Ok(ContactsToWrite::List(contacts));
-        }
+    ) -> Result<(Vec<Contact>, PortalUser), GatewayError> {
         let current = self.read_target(call, id).await?;
+        if let Some(contacts) = edit.without_current() {
+            return Ok((contacts, current));
+        }
         if !current.shows_private_data() {
             return Err(GatewayError::Refused(Refusal {
                 kind: RefusalKind::NotVisible,
@@ -294,13 +296,77 @@ impl People {
                 releases: rules.releases,
             }));
         }
-        let before = contacts_of(&current);
-        let after = edit.apply(&before);
-        Ok(if after == before {
-            ContactsToWrite::Unchanged(Box::new(current))
+        let after = edit.apply(&contacts_of(&current));
+        Ok((after, current))
+    }
+
+    /// Whether `current`, read fresh under the user's lock, already holds the
+    /// whole change: then no write is sent (and one is counted as skipped).
+    fn already_held(
+        &self,
+        rules: &'static ProductRules,
+        changes: &ProfileChanges,
+        current: &PortalUser,
+    ) -> bool {
+        let held = verify::already_held(rules, changes, current);
+        if held {
+            debug!(fields = %changes.fields().join(","), "the portal already holds the change; nothing sent");
+            self.portal.metrics().record_write_skipped(rules.releases);
+        }
+        held
+    }
+
+    /// The portal's answer to a write, once it shows every requested field
+    /// as asked; otherwise the error naming what it did not apply.
+    fn verified(
+        &self,
+        rules: &'static ProductRules,
+        changes: &ProfileChanges,
+        before: &PortalUser,
+        held: PortalUser,
+    ) -> Result<PortalUser, GatewayError> {
+        let verdict = verify::verify(rules, changes, before, &held);
+        if verdict.ignored.is_empty() {
+            Ok(held)
         } else {
-            ContactsToWrite::List(after)
-        })
+            Err(self.ignored(verdict.into_ignored(rules, held)))
+        }
+    }
+
+    /// The error for a write the portal answered without applying all of
+    /// it, counted and logged (field names only, never values).
+    fn ignored(&self, ignored: Box<IgnoredChange>) -> GatewayError {
+        let metrics = self.portal.metrics();
+        for mismatch in &ignored.ignored {
+            metrics.record_ignored_change(mismatch.field.name(), ignored.releases);
+        }
+        warn!(
+            ignored = %ignored.fields().join(","),
+            applied = %ignored.applied.join(","),
+            rules = ignored.releases,
+            "the portal answered a write without applying all of it"
+        );
+        GatewayError::IgnoredChange(ignored)
+    }
+}
+
+/// The user's departments as read: `groups[].id`. Both products leave
+/// `groups` out when there are none; Workspace then sends `department: ""`
+/// and DocSpace leaves both out when the caller may not see them. `None`
+/// when the answer does not show them.
+fn department_ids_of(user: &PortalUser) -> Result<Option<Vec<Uuid>>, GatewayError> {
+    match (&user.groups, user.department.as_deref()) {
+        (Some(groups), _) => groups
+            .iter()
+            .map(|group| {
+                Uuid::try_parse(&group.id).map_err(|_| {
+                    GatewayError::Portal(PortalError::Undecodable("group id is not a GUID".into()))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        (None, Some("")) => Ok(Some(Vec::new())),
+        (None, _) => Ok(None),
     }
 }
 

@@ -44,13 +44,17 @@ pub struct ProductRules {
     pub privileged_status_ignored: bool,
     /// Whether a date can be cleared by the day the portal reads as "clear".
     pub dates_clearable: bool,
+    /// Fields the write's answer never shows, so the gateway cannot verify them.
+    pub unverifiable: FieldSet,
+    /// Whether a text sent that is wholly a date-time is stored rewritten.
+    pub reads_dates_in_text: bool,
 }
 
-/// Workspace (CommunityServer), read at CS@7c503dfb5 (12.7):
-/// `module/ASC.Api/ASC.Employee/EmployeeApi.cs` (`EmpApi` below).
+/// Workspace (CommunityServer) 12.5 and later, read at CS@7c503dfb5 (12.7) and
+/// v12.5.2: `module/ASC.Api/ASC.Employee/EmployeeApi.cs` (`EmpApi` below).
 pub const WORKSPACE: ProductRules = ProductRules {
     product: Product::Workspace,
-    releases: "Workspace",
+    releases: "Workspace 12.5 and later",
     // `UpdateMember(bool isVisitor, …, bool? disable, Guid? lead)`: no spam (EmpApi:725).
     supported: FieldSet::of(&[
         FirstName,
@@ -71,15 +75,16 @@ pub const WORKSPACE: ProductRules = ProductRules {
     self_only: FieldSet::EMPTY,
     // `canBeGuestFlag = … && !user.IsMe()` and `if (!self && !isVisitor …)` (EmpApi:806-826).
     others_only: FieldSet::of(&[IsGuest]),
-    // title and lead need `IsProductAdministrator(People)` (EmpApi:744,754-757,782-785);
-    // departments need `Action_EditGroups` (EmpApi:610), held by the same people
-    // (CS@7c503dfb5:web/core/ASC.Web.Core/WebItemSecurity.cs:299-309).
+    // title and lead need `IsProductAdministrator(People)` (EmpApi:744,754-757,782-785;
+    // CS@7c503dfb5:web/core/ASC.Web.Core/WebItemSecurity.cs:263-267); departments need
+    // `Action_EditGroups` (EmpApi:610), held by the same people (WebItemSecurity.cs:299-309).
     admin_only: FieldSet::of(&[Title, LeadId, DepartmentIds]),
     // `if (!isLdap && !isSso)` around names, location and title (EmpApi:746-758).
     directory_managed: FieldSet::of(&[FirstName, LastName, Location, Title]),
     // A missing `isVisitor` binds as false, `contacts` and `department` as empty lists,
-    // and `lead` is assigned whenever an admin calls (EmpApi:782-788, 806-826;
-    // CS@7c503dfb5:module/ASC.Api/ASC.Api/Utils/Binder.cs:85-106, 214-263).
+    // and `lead` is assigned whenever an admin calls (EmpApi:782-788, 806-826); missing
+    // keys are filled by CS@7c503dfb5:module/ASC.Api/ASC.Api/Impl/ApiArgumentBuilder.cs:75-132
+    // and bound by module/ASC.Api/ASC.Api/Utils/Binder.cs:85-106, 214-263.
     reset_when_absent: FieldSet::of(&[Contacts, IsGuest, LeadId, DepartmentIds]),
     required_on_own_profile: FieldSet::EMPTY,
     // `!user.IsOwner() && !user.IsAdmin() && !user.GetListAdminModules().Any()` (EmpApi:806).
@@ -87,7 +92,33 @@ pub const WORKSPACE: ProductRules = ProductRules {
     privileged_status_ignored: false,
     // `1900-01-01` read as tenant-local midnight clears the date (EmpApi:767-780).
     dates_clearable: true,
+    // `EmployeeWraperFull` shows every field the update takes.
+    unverifiable: FieldSet::EMPTY,
+    // Every JSON body becomes XML through `JsonConvert.DeserializeXNode(value, "request",
+    // false)` with Json.NET 13.0.1's default `DateParseHandling.DateTime`
+    // (CS@7c503dfb5:module/ASC.Api/ASC.Api/Impl/ApiArgumentBuilder.cs:192;
+    // module/ASC.Api/ASC.Api/ASC.Api.Core.csproj:183-185): a string that is wholly an
+    // ISO-8601 date-time or `/Date(ms)/` is parsed and written back by `XmlConvert`,
+    // normalised or moved to the server's zone (Json.NET@13.0.1
+    // Src/Newtonsoft.Json/Utilities/DateTimeUtils.cs:344-378, 492-547;
+    // Converters/XmlNodeConverter.cs:1773-1788). Run under mono against that DLL.
+    reads_dates_in_text: true,
 };
+
+/// Workspace before 12.5: CS@v12.0.1 and v12.1.0 `UpdateMember(…, bool? disable)` has no
+/// `lead` (EmployeeApi.cs:769); it first appears by CS@v12.5.2 (EmployeeApi.cs:725).
+/// Both report `12.0.0` (web/studio/ASC.Web.Studio/web.appsettings.config:64, :70).
+pub const WORKSPACE_12_0: ProductRules = ProductRules {
+    releases: "Workspace before 12.5",
+    supported: WORKSPACE.supported.without(FieldSet::of(&[LeadId])),
+    admin_only: WORKSPACE.admin_only.without(FieldSet::of(&[LeadId])),
+    reset_when_absent: WORKSPACE.reset_when_absent.without(FieldSet::of(&[LeadId])),
+    ..WORKSPACE
+};
+
+/// Workspace whose release is not known.
+pub const WORKSPACE_UNKNOWN: ProductRules =
+    WORKSPACE_12_0.strictest_with(&WORKSPACE, "Workspace of unknown release");
 
 /// DocSpace 3.1.1 to 3.6.x: DS@v3.6.1-server `products/ASC.People/Server/Api/UserController.cs`
 /// (`UserCtl` below; the same method in v3.1.1, v3.2.1, v3.5.0 and v3.6.0).
@@ -142,8 +173,12 @@ pub const DOCSPACE_3_1: ProductRules = ProductRules {
     privileged_status_ignored: true,
     // The JSON reader takes `1900-01-01` as server-local time, so it is only
     // tenant-local midnight where both zones agree (UserCtl:1807-1823;
-    // DS@v3.6.1:common/ASC.Api.Core/Core/ApiDateTime.cs:376-393).
+    // DS@v3.6.1:common/ASC.Api.Core/Core/ApiDateTime.cs:385-404).
     dates_clearable: false,
+    // `EmployeeFullDto` has no `spam` (DS@v3.6.1:common/ASC.Api.Core/Model/EmployeeFullDto.cs).
+    unverifiable: FieldSet::of(&[Spam]),
+    // System.Text.Json binds strings as they are.
+    reads_dates_in_text: false,
 };
 
 /// DocSpace 3.7.1 and later: DS@v3.7.2-server `products/ASC.People/Server/Api/UserController.cs`
@@ -191,6 +226,9 @@ pub const DOCSPACE_3_7: ProductRules = ProductRules {
     // the portal says so itself, nothing is ignored.
     privileged_status_ignored: false,
     dates_clearable: true,
+    // `EmployeeFullDto` has no `spam` (DS@v3.7.2:common/ASC.Api.Core/Model/EmployeeFullDto.cs).
+    unverifiable: FieldSet::of(&[Spam]),
+    reads_dates_in_text: false,
 };
 
 /// DocSpace whose release is not known: every rule of every known release at once,
@@ -202,6 +240,11 @@ pub const DOCSPACE_UNKNOWN: ProductRules =
 pub const TABLE: &[RuleRange] = &[
     RuleRange {
         from: None,
+        until: Some(PortalVersion::new(12, 5, 0)),
+        rules: &WORKSPACE_12_0,
+    },
+    RuleRange {
+        from: Some(PortalVersion::new(12, 5, 0)),
         until: None,
         rules: &WORKSPACE,
     },
@@ -238,15 +281,16 @@ impl RuleRange {
 /// The rules for a product at a release; an unknown release, or one older than
 /// any read, gets the strictest rules of that product.
 pub fn rules_for(product: Product, version: Option<PortalVersion>) -> &'static ProductRules {
-    let mut ranges = TABLE.iter().filter(|range| range.rules.product == product);
-    let matching = match version {
-        Some(version) => ranges.find(|range| range.covers(version)),
-        None => ranges.find(|range| range.from.is_none() && range.until.is_none()),
-    };
+    let matching = version.and_then(|version| {
+        TABLE
+            .iter()
+            .filter(|range| range.rules.product == product)
+            .find(|range| range.covers(version))
+    });
     match (matching, product) {
         (Some(range), _) => range.rules,
         (None, Product::Docspace) => &DOCSPACE_UNKNOWN,
-        (None, Product::Workspace) => &WORKSPACE,
+        (None, Product::Workspace) => &WORKSPACE_UNKNOWN,
     }
 }
 
@@ -270,6 +314,8 @@ impl ProductRules {
             privileged_status_ignored: self.privileged_status_ignored
                 || other.privileged_status_ignored,
             dates_clearable: self.dates_clearable && other.dates_clearable,
+            unverifiable: self.unverifiable.union(other.unverifiable),
+            reads_dates_in_text: self.reads_dates_in_text || other.reads_dates_in_text,
         }
     }
 
@@ -437,6 +483,60 @@ pub fn check(
         )?;
     }
     Ok(())
+}
+
+/// Refuses a write whose texts the portal would store rewritten as dates:
+/// `texts` pairs each text sent with the field it belongs to (resent values
+/// included, which the portal would rewrite just the same).
+pub fn check_texts<'a>(
+    rules: &'static ProductRules,
+    texts: impl IntoIterator<Item = (Field, &'a str)>,
+) -> Result<(), Refusal> {
+    if !rules.reads_dates_in_text {
+        return Ok(());
+    }
+    let read_as_dates: FieldSet = texts
+        .into_iter()
+        .filter(|(_, text)| reads_as_date(text))
+        .map(|(field, _)| field)
+        .collect();
+    if read_as_dates.is_empty() {
+        Ok(())
+    } else {
+        Err(rules.refusal(RefusalKind::ReadAsDate, read_as_dates))
+    }
+}
+
+/// Whether Json.NET's reader takes the whole string as a date: `/Date(ms[±hhmm])/`, or
+/// `yyyy-MM-ddTHH:mm:ss`, an optional fraction, and nothing, `Z`, `±hh`, `±hhmm` or
+/// `±hh:mm` (Json.NET@13.0.1 Src/Newtonsoft.Json/Utilities/DateTimeParser.cs:91-232,
+/// DateTimeUtils.cs:344-378, 492-547). It also accepts a few ill-formed tails, so this
+/// errs towards refusing.
+fn reads_as_date(text: &str) -> bool {
+    if text.starts_with("/Date(") && text.ends_with(")/") {
+        return true;
+    }
+    let bytes = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        bytes
+            .get(range)
+            .is_some_and(|part| part.iter().all(u8::is_ascii_digit))
+    };
+    (19..=40).contains(&bytes.len())
+        && digits(0..4)
+        && bytes[4] == b'-'
+        && digits(5..7)
+        && bytes[7] == b'-'
+        && digits(8..10)
+        && bytes[10] == b'T'
+        && digits(11..13)
+        && bytes[13] == b':'
+        && digits(14..16)
+        && bytes[16] == b':'
+        && digits(17..19)
+        && bytes[19..]
+            .iter()
+            .all(|byte| byte.is_ascii_digit() || b".Zz+-:".contains(byte))
 }
 
 /// Refuses a write that would reset fields whose current value the caller cannot read:
@@ -681,10 +781,15 @@ mod tests {
             rules_for(Product::Docspace, None).releases,
             DOCSPACE_UNKNOWN.releases
         );
+        let workspace = |text: &str| rules_for(Product::Workspace, text.parse().ok()).releases;
+        assert_eq!(workspace("12.7.0"), WORKSPACE.releases);
+        assert_eq!(workspace("12.5.1"), WORKSPACE.releases);
+        assert_eq!(workspace("12.0.0"), WORKSPACE_12_0.releases);
         assert_eq!(
-            rules_for(Product::Workspace, "12.7.1".parse().ok()).releases,
-            WORKSPACE.releases
+            rules_for(Product::Workspace, None).releases,
+            WORKSPACE_UNKNOWN.releases
         );
+        assert!(!WORKSPACE_UNKNOWN.supported.contains(LeadId));
     }
 
     #[test]
@@ -792,6 +897,32 @@ mod tests {
             (refused.kind, refused.fields),
             (R::RequiredOnOwnProfile, Spam.into())
         );
+    }
+
+    #[test]
+    fn texts_workspace_would_read_as_dates_are_refused() {
+        for text in [
+            "2020-01-02T03:04:05",
+            "2020-01-02T03:04:05Z",
+            "2020-01-02T03:04:05.1234567+03:00",
+            "/Date(1234567890000)/",
+        ] {
+            let refused = check_texts(&WORKSPACE, [(Comment, text)]).unwrap_err();
+            assert_eq!(
+                (refused.kind, refused.fields),
+                (R::ReadAsDate, Comment.into()),
+                "{text}"
+            );
+            assert_eq!(check_texts(&DOCSPACE_3_7, [(Comment, text)]), Ok(()));
+        }
+        for text in [
+            "2020-01-02",
+            "2020-01-02T03:04",
+            " 2020-01-02T03:04:05Z",
+            "met at 2020-01-02T03:04:05",
+        ] {
+            assert_eq!(check_texts(&WORKSPACE, [(Comment, text)]), Ok(()), "{text}");
+        }
     }
 
     #[test]

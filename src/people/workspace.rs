@@ -1,24 +1,29 @@
 //! The Workspace (CommunityServer) writes. `PUT /people/{guid}` resets
-//! `isVisitor`, `contacts`, `department` and (for admins) `lead` when they are
-//! absent, so every write sends their current values, read fresh under the
-//! user's lock. Contacts have routes of their own, which replace the list.
+//! `isVisitor`, `contacts`, `department` and (for admins, from 12.5) `lead`
+//! when they are absent, so every write sends their current values, read
+//! fresh under the user's lock. Contacts have routes of their own, which
+//! replace the list. A suspended user is re-enabled through the status route
+//! first: from 12.7.1 `PUT /people/{guid}` refuses any update of a user who is
+//! not active (CS@v12.7.1:module/ASC.Api/ASC.Employee/EmployeeApi.cs:734-735).
+//! Disabling travels in the update itself, which applies it on every release.
 
 use tracing::debug;
-use uuid::Uuid;
 
 use super::rules::{self, ProductRules, Subject};
 use super::{
-    Call, ContactEdit, ContactsToWrite, People, contact_bodies, contacts_of, target_of, user_id_of,
-    user_ref_not_writable,
+    Call, ContactEdit, People, contact_bodies, contacts_of, department_ids_of, target_of,
+    user_id_of, user_ref_not_writable, verify,
 };
-use crate::domain::{Field, FieldSet, ProfileChanges, Sex, UserId, UserRef};
+use crate::domain::{Contact, Field, FieldSet, ProfileChanges, Sex, UserId, UserRef};
 use crate::error::GatewayError;
 use crate::portal::dates::{WORKSPACE_CLEAR_DATE, format_date};
 use crate::portal::model::WorkspaceUpdateBody;
 use crate::portal::{PortalError, PortalUser};
 
 impl People {
-    /// `PUT /people/{guid}` with the changes plus everything Workspace would reset.
+    /// `PUT /people/{guid}` with the changes plus everything Workspace would
+    /// reset. Re-enabling goes first through the status route, since 12.7.1
+    /// refuses to update a suspended user at all.
     pub(super) async fn update_on_workspace(
         &self,
         rules: &'static ProductRules,
@@ -43,25 +48,82 @@ impl People {
         };
 
         let _guard = self.lock_for_write(id, call).await?;
-        let current = self.read_target(call, id).await?;
+        let before = self.read_target(call, id).await?;
         let subject = match &caller {
             Some(caller) => Subject {
                 own_profile: user_id_of(caller)? == id,
                 caller_is_admin: is_people_admin(caller),
                 caller_is_owner: caller.isowner == Some(true),
-                target: target_of(&current),
+                target: target_of(&before),
             },
             // No set field depends on the caller.
             None => Subject {
-                target: target_of(&current),
+                target: target_of(&before),
                 ..Subject::default()
             },
         };
         rules::check(rules, &changes, &subject)?;
-        let body = workspace_body(rules, &current, changes)?;
+        if self.already_held(rules, &changes, &before) {
+            return Ok(before);
+        }
+        let mut current = before.clone();
+        let mut rest = changes.clone();
+        if changes.disabled == Some(false) && is_suspended(&current) {
+            current = self.reenable(rules, call, id, &changes, &before).await?;
+            rest.disabled = None;
+            if rest.fields().is_empty() {
+                return self.verified(rules, &changes, &before, current);
+            }
+        } else if changes.disabled.is_some_and(|disabled| !disabled) {
+            // Already active: nothing to send for it.
+            rest.disabled = None;
+        }
+        let resent_contacts = match &rest.contacts {
+            Some(_) => Vec::new(),
+            None => contacts_of(&current),
+        };
+        rules::check_texts(rules, texts_sent(&rest, &resent_contacts))?;
+        let body = workspace_body(rules, &current, rest)?;
         debug!(user = %id, "updating user on workspace");
         call.still_waited_for()?;
-        Ok(self.portal.update_member(call, id, &body).await?)
+        let held = self.portal.update_member(call, id, &body).await?;
+        self.verified(rules, &changes, &before, held)
+    }
+
+    /// `PUT /people/status/Active` for one suspended user: the user as the
+    /// portal holds it afterwards, or the error when it stays suspended (the
+    /// route skips the owner, the caller, LDAP users, and non-guests while the
+    /// active-user quota is full, without saying so).
+    async fn reenable(
+        &self,
+        rules: &'static ProductRules,
+        call: &Call,
+        id: UserId,
+        changes: &ProfileChanges,
+        before: &PortalUser,
+    ) -> Result<PortalUser, GatewayError> {
+        call.still_waited_for()?;
+        let answered = self.portal.update_status(call, id, false).await?;
+        let held = match answered
+            .into_iter()
+            .find(|user| UserId::parse(&user.id) == Some(id))
+        {
+            Some(held) => held,
+            // LDAP users are left out of the answer: read what it holds.
+            None => self.read_target(call, id).await?,
+        };
+        if is_suspended(&held) {
+            let reenable = ProfileChanges {
+                disabled: Some(false),
+                ..ProfileChanges::default()
+            };
+            let mut ignored =
+                verify::verify(rules, &reenable, before, &held).into_ignored(rules, held);
+            // Nothing else is sent to a user who stays suspended.
+            ignored.not_sent = changes.fields().without(Field::Disabled.into());
+            return Err(self.ignored(ignored));
+        }
+        Ok(held)
     }
 
     /// Workspace `PUT /people/{guid}/contacts` with the whole new list.
@@ -79,16 +141,51 @@ impl People {
             UserRef::Name(_) => return Err(user_ref_not_writable()),
         };
         let _guard = self.lock_for_write(id, call).await?;
-        let contacts = match self.contacts_to_write(rules, call, id, &edit).await? {
-            ContactsToWrite::List(contacts) => contacts,
-            ContactsToWrite::Unchanged(current) => return Ok(*current),
+        let (contacts, before) = self.contacts_after(rules, call, id, &edit).await?;
+        let changes = ProfileChanges {
+            contacts: Some(contacts),
+            ..ProfileChanges::default()
         };
+        if self.already_held(rules, &changes, &before) {
+            return Ok(before);
+        }
+        rules::check_texts(rules, texts_sent(&changes, &[]))?;
+        let list = contact_bodies(changes.contacts.as_deref().unwrap_or_default());
         call.still_waited_for()?;
-        Ok(self
-            .portal
-            .replace_contacts(call, id, contact_bodies(&contacts))
-            .await?)
+        let held = self.portal.replace_contacts(call, id, list).await?;
+        self.verified(rules, &changes, &before, held)
     }
+}
+
+/// Every text a write sends, with its field: the changes and the contacts resent.
+fn texts_sent<'a>(
+    changes: &'a ProfileChanges,
+    resent_contacts: &'a [Contact],
+) -> impl Iterator<Item = (Field, &'a str)> {
+    let texts = [
+        (Field::FirstName, changes.first_name.as_deref()),
+        (Field::LastName, changes.last_name.as_deref()),
+        (Field::Comment, changes.comment.as_deref()),
+        (Field::Title, changes.title.as_deref()),
+        (Field::Location, changes.location.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, text)| Some((field, text?)));
+    let contacts = changes
+        .contacts
+        .iter()
+        .flatten()
+        .chain(resent_contacts)
+        .flat_map(|contact| [contact.kind.as_str(), contact.value.as_str()])
+        .map(|text| (Field::Contacts, text));
+    texts.chain(contacts)
+}
+
+/// Whether the user's status is Terminated (`EmployeeStatus` 2).
+fn is_suspended(user: &PortalUser) -> bool {
+    user.status.as_ref().is_some_and(|status| {
+        status.number() == Some(2) || status.name().as_deref() == Some("terminated")
+    })
 }
 
 /// Builds the body: the requested changes plus the current values of every
@@ -145,7 +242,11 @@ fn workspace_body(
             Some(contacts) => contact_bodies(&contacts),
             None => contact_bodies(&contacts_of(current)),
         },
-        lead: lead.unwrap_or(current_lead).map(|lead| lead.to_string()),
+        // A release without `lead` never sees one.
+        lead: lead
+            .unwrap_or(current_lead)
+            .filter(|_| rules.supported.contains(Field::LeadId))
+            .map(|lead| lead.to_string()),
         department: departments.iter().map(ToString::to_string).collect(),
         firstname: first_name,
         lastname: last_name,
@@ -163,32 +264,13 @@ fn workspace_body(
     })
 }
 
-/// The user's departments as read: `groups[].id`. Workspace always sends
-/// `department` (`""` when there are none) and `groups` when there are some;
-/// `None` when the answer does not show them.
-fn department_ids_of(user: &PortalUser) -> Result<Option<Vec<Uuid>>, GatewayError> {
-    match (&user.groups, user.department.as_deref()) {
-        (Some(groups), _) => groups
-            .iter()
-            .map(|group| {
-                Uuid::try_parse(&group.id).map_err(|_| {
-                    GatewayError::Portal(PortalError::Undecodable("group id is not a GUID".into()))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        (None, Some("")) => Ok(Some(Vec::new())),
-        (None, _) => Ok(None),
-    }
-}
-
 fn workspace_date(date: Option<chrono::NaiveDate>) -> String {
     date.map_or_else(|| WORKSPACE_CLEAR_DATE.to_owned(), format_date)
 }
 
 /// Title and lead need `IsProductAdministrator(People)`, departments
 /// `Action_EditGroups`: portal admins, the owner and People-module admins hold
-/// both (CS@7c503dfb5:web/core/ASC.Web.Core/WebItemSecurity.cs:258-262, 299-309).
+/// both (CS@7c503dfb5:web/core/ASC.Web.Core/WebItemSecurity.cs:263-267, 299-309).
 fn is_people_admin(caller: &PortalUser) -> bool {
     caller.isadmin == Some(true)
         || caller.isowner == Some(true)

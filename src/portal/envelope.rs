@@ -174,6 +174,37 @@ pub fn read_user_tolerantly(
     body: &[u8],
     retry_after: Option<Duration>,
 ) -> Result<PortalUser, PortalError> {
+    let response = read_response(status, body, retry_after)?;
+    let user: PortalUser = serde_json::from_value(response)
+        .map_err(|error| PortalError::Undecodable(format!("user: {error}")))?;
+    if user.id.is_empty() {
+        return Err(PortalError::Undecodable("user has no id".into()));
+    }
+    Ok(user)
+}
+
+/// An answer listing users (Workspace's status route), read the tolerant way.
+pub fn read_users(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<Vec<PortalUser>, PortalError> {
+    let response = read_response(status, body, retry_after)?;
+    let users: Vec<PortalUser> = serde_json::from_value(response)
+        .map_err(|error| PortalError::Undecodable(format!("users: {error}")))?;
+    if users.iter().any(|user| user.id.is_empty()) {
+        return Err(PortalError::Undecodable("a user has no id".into()));
+    }
+    Ok(users)
+}
+
+/// The `response` of a success envelope, keys lower-cased; the portal's
+/// error for anything else.
+fn read_response(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<Value, PortalError> {
     let envelope = serde_json::from_slice::<Value>(body)
         .ok()
         .map(lowercase_keys)
@@ -201,23 +232,19 @@ pub fn read_user_tolerantly(
         };
         return Err(error_from(inner_status, Some(&envelope), retry_after));
     }
-    let response = envelope
+    envelope
         .remove("response")
-        .ok_or_else(|| PortalError::Undecodable("envelope has no response".into()))?;
-    let user: PortalUser = serde_json::from_value(response)
-        .map_err(|error| PortalError::Undecodable(format!("user: {error}")))?;
-    if user.id.is_empty() {
-        return Err(PortalError::Undecodable("user has no id".into()));
-    }
-    Ok(user)
+        .ok_or_else(|| PortalError::Undecodable("envelope has no response".into()))
 }
 
-/// The release each product reports when its deployment does not configure
-/// one (DS `web/ASC.Web.Api/Core/BuildVersion.cs`: `version:number ?? "3.1.0"`;
-/// CS `module/ASC.Api/ASC.Api.Settings/BuildVersion.cs:61`: `?? "12.7.0"`):
-/// it says nothing about the release really running.
-const FALLBACK_VERSIONS: [(Product, &str); 2] =
-    [(Product::Docspace, "3.1.0"), (Product::Workspace, "12.7.0")];
+/// The release DocSpace reports when its deployment does not configure one
+/// (DS `web/ASC.Web.Api/Core/BuildVersion.cs`: `version:number ?? "3.1.0"`):
+/// it says nothing about the release really running. Workspace's fallback
+/// moved with its releases (`module/ASC.Api/ASC.Api.Settings/BuildVersion.cs`:
+/// `?? "11.5.0"` at CS@v12.0.1 and v12.1.0, `"12.5.0"` from v12.5.2 to v12.7.0,
+/// `"12.7.0"` from v12.7.1), so it names a release no newer than the one
+/// running, which is all its rules need: it is taken as reported.
+const FALLBACK_VERSIONS: [(Product, &str); 1] = [(Product::Docspace, "3.1.0")];
 
 /// Interprets `GET /settings/version/build`: DocSpace answers `docSpace`,
 /// Workspace `communityServer`. A portal error (5xx) is an error; an answer
@@ -487,7 +514,7 @@ mod tests {
             read_build(200, workspace, None).unwrap(),
             Some(PortalBuild {
                 product: Product::Workspace,
-                version: None,
+                version: Some(PortalVersion::new(12, 7, 0)),
             })
         );
         let fallback = br#"{"response":{"docSpace":"3.1.0"},"status":0}"#;

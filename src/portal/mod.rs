@@ -31,7 +31,7 @@ use crate::domain::Product;
 use crate::domain::{Abandoned, Call, Credential, Deadline, UserId, UserRef};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::trace;
-use model::{ContactBody, ContactsBody};
+use model::{ContactBody, ContactsBody, StatusBody};
 use retry::{AttemptError, RetryShared, UnlessAbandoned};
 use transport::{read_capped, transport_error, with_credential};
 
@@ -161,6 +161,37 @@ impl PortalClient {
         let request = self.http.request(Method::PUT, url).json(&body);
         self.send("replace_contacts", request, call, Exchange::Write)
             .await
+    }
+
+    /// Workspace `PUT /api/2.0/people/status/{Active|Terminated}` for one
+    /// user: the users it was given as they are now, LDAP users left out
+    /// (CS@7c503dfb5:module/ASC.Api/ASC.Employee/EmployeeApi.cs:1379-1417).
+    /// Sent, or not, as [`PortalClient::update_member`].
+    #[instrument(level = "debug", skip_all, fields(user = %id, disabled))]
+    pub async fn update_status(
+        &self,
+        call: &Call,
+        id: UserId,
+        disabled: bool,
+    ) -> Result<Vec<PortalUser>, PortalError> {
+        let status = if disabled { "Terminated" } else { "Active" };
+        let mut url = self.people_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("status").push(status);
+        }
+        let body = StatusBody {
+            user_ids: vec![id.to_string()],
+        };
+        let request = self.http.request(Method::PUT, url).json(&body);
+        let (status, body, retry_after) = self
+            .exchange(
+                "update_status",
+                request,
+                Some(&call.credential),
+                Bounds::of(call, Exchange::Write),
+            )
+            .await?;
+        envelope::read_users(status, &body, retry_after)
     }
 
     /// `GET /api/2.0/settings/version/build`, which both products answer

@@ -309,6 +309,13 @@ pub struct DocSpaceUpdateBody {
     pub works_from: Option<String>,
 }
 
+/// Body of Workspace `PUT /api/2.0/people/status/{status}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusBody {
+    #[serde(rename = "userIds")]
+    pub user_ids: Vec<String>,
+}
+
 /// Body of Workspace `PUT /api/2.0/people/{id}/contacts`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContactsBody {

@@ -27,12 +27,13 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::connections::{self};
 use crate::deadline::{Arrival, DeadlineLayer};
 use crate::domain::Credential;
-use crate::error::{GatewayError, is_oversized_message};
+use crate::error::GatewayError;
 use crate::pb::{self, people_service_server::PeopleServiceServer};
 use crate::people::{People, PortalSetup};
 use crate::portal::{PortalClient, PortalSettings};
 use crate::readiness::{self, Readiness};
 use crate::service::PeopleApi;
+use crate::status::is_oversized_message;
 use crate::telemetry::metrics::{GrpcMetricsLayer, Metrics};
 
 pub use settings::{ServeError, ServeSettings};

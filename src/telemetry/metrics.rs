@@ -47,6 +47,8 @@ pub struct Metrics {
     sync_in_flight: IntGauge,
     sync_streams: IntGauge,
     sync_pauses: IntCounter,
+    ignored_changes: IntCounterVec,
+    writes_skipped: IntCounterVec,
     methods: Arc<std::sync::RwLock<std::collections::HashMap<String, Arc<MethodMetrics>>>>,
 }
 
@@ -198,6 +200,26 @@ impl Metrics {
                 "Times the portal asked SyncUsers to wait (429, or 503 with Retry-After).",
             ),
         );
+        let ignored_changes = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "people_gateway_portal_ignored_changes_total",
+                    "Requested fields a portal write answered without applying, by field and rule set.",
+                ),
+                &["field", "rules"],
+            ),
+        );
+        let writes_skipped = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "people_gateway_portal_writes_skipped_total",
+                    "Writes not sent because the portal already held every requested change, by rule set.",
+                ),
+                &["rules"],
+            ),
+        );
         #[cfg(target_os = "linux")]
         {
             let process = prometheus::process_collector::ProcessCollector::for_self();
@@ -222,6 +244,8 @@ impl Metrics {
             sync_in_flight,
             sync_streams,
             sync_pauses,
+            ignored_changes,
+            writes_skipped,
             methods: Arc::default(),
         }
     }
@@ -285,6 +309,18 @@ impl Metrics {
     /// The portal asked SyncUsers to wait.
     pub fn record_sync_pause(&self) {
         self.sync_pauses.inc();
+    }
+
+    /// One requested field a portal write did not apply.
+    pub fn record_ignored_change(&self, field: &str, rules: &str) {
+        self.ignored_changes
+            .with_label_values(&[field, rules])
+            .inc();
+    }
+
+    /// One write not sent: the portal already held the change.
+    pub fn record_write_skipped(&self, rules: &str) {
+        self.writes_skipped.with_label_values(&[rules]).inc();
     }
 
     /// One wait for a user's lock.

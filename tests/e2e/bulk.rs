@@ -185,7 +185,7 @@ async fn sync_as_admin(
 }
 
 fn with_bulk(product: Product, bulk: BulkSettings) -> Options {
-    let mut options = Options::new(product);
+    let mut options = Options::of_known_release(product);
     options.bulk = bulk;
     options
 }
@@ -674,8 +674,8 @@ async fn when_the_grace_period_ends_every_item_still_gets_an_answer() {
     let bulk = limits(4, 32);
     let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
     let users = add_users(&gateway, 20);
-    gateway.sim.hold_requests();
-    // SetContacts on Workspace is one PUT: the four at the portal were sent.
+    // SetContacts on Workspace reads, then PUTs: the four held at the portal were sent.
+    gateway.sim.hold_requests_of("PUT");
     let items = users.iter().map(|user| {
         let mail = vec![contact("mail", "grace@example.com")];
         item(user.clone(), set_contacts(user, mail))

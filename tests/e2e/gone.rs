@@ -22,7 +22,7 @@ const CONNECTIONS: usize = 2;
 /// A Workspace gateway with two portal connections, in front of a stalled
 /// portal, and `WAITING` users to write to.
 async fn stalled_portal_with_two_connections() -> (Gateway, Vec<String>) {
-    let mut options = Options::new(Product::Workspace);
+    let mut options = Options::of_known_release(Product::Workspace);
     options.portal_max_connections = CONNECTIONS;
     let gateway = Gateway::start(options).await;
     let users = add_users(&gateway, WAITING as u128);
@@ -30,7 +30,7 @@ async fn stalled_portal_with_two_connections() -> (Gateway, Vec<String>) {
     (gateway, users)
 }
 
-/// SetContacts on Workspace is one PUT, with no read before it.
+/// SetContacts on Workspace: a read of the user, then one PUT.
 fn new_mail(user: &str) -> pb::SetContactsRequest {
     pb::SetContactsRequest {
         user_id: user.into(),
@@ -79,6 +79,8 @@ async fn writes_waiting_for_a_connection_are_never_sent_after_their_deadline() {
 #[tokio::test]
 async fn writes_waiting_for_a_connection_are_never_sent_after_tonic_drops_the_call() {
     let (gateway, users) = stalled_portal_with_two_connections().await;
+    // Reads are answered, so the two connections are held by writes.
+    gateway.sim.hold_requests_of("PUT");
     let calls: Vec<_> = users
         .iter()
         .map(|user| {
@@ -201,7 +203,7 @@ async fn a_deadline_counts_from_the_headers_not_from_a_late_message() {
 /// A Workspace gateway whose streams start four items at once, in front of a
 /// stalled portal, and `count` users to change.
 async fn four_per_stream_at_a_stalled_portal(count: u128) -> (Gateway, Vec<String>) {
-    let mut options = Options::new(Product::Workspace);
+    let mut options = Options::of_known_release(Product::Workspace);
     options.bulk = BulkSettings {
         per_stream: 4,
         max_in_flight: 32,

@@ -47,6 +47,18 @@ pub struct Options {
 }
 
 impl Options {
+    /// Told the release the simulator runs (`--portal-version`), so that a
+    /// stalled portal holds the calls' own requests, not the one-time
+    /// question for the release.
+    pub fn of_known_release(product: Product) -> Self {
+        let mut options = Self::new(product);
+        options.portal_version = Some(match product {
+            Product::Workspace => PortalVersion::new(12, 7, 1),
+            Product::Docspace => PortalVersion::new(3, 7, 2),
+        });
+        options
+    }
+
     pub fn new(product: Product) -> Self {
         Self {
             product,

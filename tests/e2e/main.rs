@@ -17,4 +17,5 @@ mod releases;
 mod serving;
 mod statuses;
 mod tls;
+mod verify;
 mod workspace;

@@ -192,9 +192,10 @@ async fn trace_context_and_request_ids_reach_the_portal_and_come_back() {
     let response = client.update_contacts(request).await.unwrap();
     assert_eq!(response.metadata().get("x-request-id").unwrap(), "req-42");
 
-    // Both the read and the write (which runs on a task of its own) carry them.
+    // The question for the release, the read and the write (which runs on a
+    // task of its own) all carry them.
     let received = gateway.portal_requests();
-    assert_eq!(received.len(), 2);
+    assert_eq!(received.len(), 3);
     let mut span_ids = Vec::new();
     for portal_request in &received {
         let traceparent = portal_request.header("traceparent").expect("traceparent");
