@@ -9,7 +9,7 @@ use super::rules::{self, ProductRules, Subject};
 use super::{
     Call, ContactEdit, People, contact_bodies, target_of, user_id_of, user_ref_not_writable,
 };
-use crate::domain::{ProfileChanges, Sex, UserId, UserRef};
+use crate::domain::{Product, ProfileChanges, Sex, UserId, UserRef};
 use crate::error::GatewayError;
 use crate::portal::PortalUser;
 use crate::portal::dates::format_tenant_noon;
@@ -51,7 +51,9 @@ impl People {
         debug!(user = %id, own_profile, "updating user on docspace");
         call.still_waited_for()?;
         let held = self.portal.update_member(call, id, &body).await?;
-        let held = self.stored_after(call, id, &changes, held).await?;
+        let held = self
+            .stored_after(Product::Docspace, call, id, &changes, held)
+            .await?;
         self.verified(rules, &changes, &before, held)
     }
 
@@ -95,25 +97,10 @@ impl People {
         };
         call.still_waited_for()?;
         let held = self.portal.update_member(call, id, &body).await?;
-        let held = self.stored_after(call, id, &changes, held).await?;
+        let held = self
+            .stored_after(Product::Docspace, call, id, &changes, held)
+            .await?;
         self.verified(rules, &changes, &before, held)
-    }
-
-    /// What the portal stored after a write: its answer, except where the
-    /// answer cannot be trusted. DocSpace stores an emptied contact list but
-    /// answers with the list it had, so then the user is read again.
-    async fn stored_after(
-        &self,
-        call: &Call,
-        id: UserId,
-        changes: &ProfileChanges,
-        answer: PortalUser,
-    ) -> Result<PortalUser, GatewayError> {
-        if changes.contacts.as_ref().is_some_and(Vec::is_empty) {
-            self.read_target(call, id).await
-        } else {
-            Ok(answer)
-        }
     }
 
     /// The target's GUID and the caller as the portal sees them (DocSpace
@@ -212,7 +199,7 @@ mod tests {
             serde_json::json!({
                 "firstName": "Michael",
                 "sex": 0,
-                "birthday": "1985-04-11T12:00:00.000+03:00",
+                "birthday": "1985-04-11T09:00:00.000Z",
                 "isUser": true,
                 "spam": false,
             })

@@ -300,6 +300,32 @@ impl People {
         Ok((after, current))
     }
 
+    /// What the portal stored after a write: its answer, except where that
+    /// answer is known not to show it, and the user is read again:
+    /// - a date the write set: the answer shows the tenant's wall clock, every
+    ///   later read that wall clock taken for UTC (see `PortalDate::calendar_date`);
+    /// - on DocSpace, an emptied contact list: stored, but the answer shows
+    ///   the list in memory, which an empty string does not clear
+    ///   (DS@v3.7.2-server:products/ASC.People/Server/Api/PeopleControllerBase.cs:87-93,
+    ///   common/ASC.Core.Common/Core/UserInfo.cs:118-126, 288-293).
+    async fn stored_after(
+        &self,
+        product: Product,
+        call: &Call,
+        id: UserId,
+        changes: &ProfileChanges,
+        answer: PortalUser,
+    ) -> Result<PortalUser, GatewayError> {
+        let sets_a_date = changes.birthday.is_some() || changes.works_from.is_some();
+        let empties_contacts =
+            product == Product::Docspace && changes.contacts.as_ref().is_some_and(Vec::is_empty);
+        if sets_a_date || empties_contacts {
+            self.read_target(call, id).await
+        } else {
+            Ok(answer)
+        }
+    }
+
     /// Whether `current`, read fresh under the user's lock, already holds the
     /// whole change: then no write is sent (and one is counted as skipped).
     fn already_held(

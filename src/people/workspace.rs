@@ -14,7 +14,7 @@ use super::{
     Call, ContactEdit, People, contact_bodies, contacts_of, department_ids_of, target_of,
     user_id_of, user_ref_not_writable, verify,
 };
-use crate::domain::{Contact, Field, FieldSet, ProfileChanges, Sex, UserId, UserRef};
+use crate::domain::{Contact, Field, FieldSet, Product, ProfileChanges, Sex, UserId, UserRef};
 use crate::error::GatewayError;
 use crate::portal::dates::{WORKSPACE_CLEAR_DATE, format_date};
 use crate::portal::model::WorkspaceUpdateBody;
@@ -87,6 +87,9 @@ impl People {
         debug!(user = %id, "updating user on workspace");
         call.still_waited_for()?;
         let held = self.portal.update_member(call, id, &body).await?;
+        let held = self
+            .stored_after(Product::Workspace, call, id, &changes, held)
+            .await?;
         self.verified(rules, &changes, &before, held)
     }
 

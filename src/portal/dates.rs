@@ -33,16 +33,24 @@ pub struct PortalDate {
 }
 
 impl PortalDate {
-    /// The calendar date the portal means by a birthday or start date.
-    /// Workspace keeps these as tenant-local days but writes them back as UTC
-    /// midnight shifted into tenant time (`1990-06-07` becomes
-    /// `1990-06-07T03:00+03:00`, or `1990-06-06T19:00-05:00` west of UTC), so a
-    /// value at UTC midnight names that UTC day; any other names its local day.
+    /// The calendar date the portal means by a birthday or start date, as
+    /// every read shows it. Both products store the tenant's wall-clock time
+    /// W (midnight on Workspace, the noon the gateway sends on DocSpace, any
+    /// time for dates the portal set itself) and, reading it back, take W for
+    /// UTC and show it in tenant time (DS@v3.6.1-server:common/ASC.Api.Core/
+    /// Core/ApiDateTime.cs:130-158, "Assume it's utc" at 150; CS@7c503dfb5:
+    /// module/ASC.Api/ASC.Api.Core/ApiDateTime.cs:112-144). So the day is the
+    /// date of the instant in UTC, on every offset from -12:00 to +14:00. A
+    /// value without an offset names its own date.
+    ///
+    /// The answer to the write that set a date is the exception: it is built
+    /// from the user in memory, whose date still names the tenant's wall clock
+    /// (DS@v3.6.1-server:products/ASC.People/Server/Api/UserController.cs:1907,
+    /// CS@7c503dfb5:module/ASC.Api/ASC.Employee/EmployeeApi.cs:837), so such a
+    /// write is read again rather than read with this rule.
     pub fn calendar_date(&self) -> NaiveDate {
-        match self.instant() {
-            Some(instant) if self.offset.is_some() && instant.time() == NaiveTime::MIN => {
-                instant.date_naive()
-            }
+        match (self.offset, self.instant()) {
+            (Some(_), Some(instant)) => instant.date_naive(),
             _ => self.local.date(),
         }
     }
@@ -160,15 +168,20 @@ pub fn format_date(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
-/// A calendar date as noon in the tenant's time zone (`2025-01-15T12:00:00.000+03:00`),
-/// for readers that take a bare date in the server's zone rather than the
-/// tenant's (DocSpace's JSON reader): noon keeps the day under any DST shift.
+/// A calendar date as the instant of noon in the tenant's time zone, written
+/// in UTC (`2025-01-15T09:00:00.000Z` at +03:00), for DocSpace, whose JSON
+/// readers take a bare date in the server's zone rather than the tenant's.
+/// The portal stores the tenant's wall clock of that instant, noon of the
+/// day, which reads back as that day on every offset. UTC because 3.0 to
+/// 3.2 move a value with an offset into the server's zone before calling it
+/// UTC, but keep a `Z` value exact (System.Text.Json `TryGetDateTime`);
+/// 3.5 and 3.6 read either exactly (`DateTimeOffset.TryParse`,
+/// DS@v3.6.1-server:common/ASC.Api.Core/Core/ApiDateTime.cs:385-404).
 pub fn format_tenant_noon(date: NaiveDate, tenant_offset: Option<FixedOffset>) -> String {
-    let noon = date.format("%Y-%m-%dT12:00:00.000");
-    match tenant_offset {
-        Some(offset) if offset.local_minus_utc() != 0 => format!("{noon}{offset}"),
-        _ => format!("{noon}Z"),
-    }
+    let offset = tenant_offset.map_or(0, |offset| offset.local_minus_utc());
+    let noon = date.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or(NaiveTime::MIN))
+        - TimeDelta::seconds(i64::from(offset));
+    format!("{}Z", noon.format("%Y-%m-%dT%H:%M:%S%.3f"))
 }
 
 /// The date Workspace treats as "clear this date".
@@ -179,17 +192,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tenant_noon_carries_the_tenant_offset() {
+    fn tenant_noon_is_sent_as_its_utc_instant() {
         let date = NaiveDate::from_ymd_opt(1985, 4, 11).unwrap();
         assert_eq!(
             format_tenant_noon(date, FixedOffset::east_opt(3 * 3600)),
-            "1985-04-11T12:00:00.000+03:00"
+            "1985-04-11T09:00:00.000Z"
         );
         assert_eq!(
             format_tenant_noon(date, FixedOffset::west_opt(5 * 3600 + 1800)),
-            "1985-04-11T12:00:00.000-05:30"
+            "1985-04-11T17:30:00.000Z"
+        );
+        assert_eq!(
+            format_tenant_noon(date, FixedOffset::east_opt(14 * 3600)),
+            "1985-04-10T22:00:00.000Z"
         );
         assert_eq!(format_tenant_noon(date, None), "1985-04-11T12:00:00.000Z");
+    }
+
+    /// What a read shows for a day the portal stored at wall-clock `time` on
+    /// a tenant `offset_minutes` east of UTC: the wall clock taken for UTC,
+    /// shown in tenant time.
+    fn shown(date: NaiveDate, time: NaiveTime, offset_minutes: i32) -> String {
+        let offset = FixedOffset::east_opt(offset_minutes * 60).unwrap();
+        let instant = date.and_time(time).and_utc().with_timezone(&offset);
+        instant.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()
+    }
+
+    #[test]
+    fn the_stored_day_reads_back_on_every_offset_and_time_of_day() {
+        let day = NaiveDate::from_ymd_opt(1990, 6, 7).unwrap();
+        let offsets = [
+            -12 * 60,
+            -11 * 60,
+            -9 * 60 - 30,
+            -5 * 60,
+            -60,
+            0,
+            60,
+            180,
+            5 * 60 + 30,
+            5 * 60 + 45,
+            9 * 60 + 30,
+            12 * 60,
+            12 * 60 + 45,
+            13 * 60,
+            13 * 60 + 45,
+            14 * 60,
+        ];
+        let times = [
+            NaiveTime::MIN,
+            NaiveTime::from_hms_opt(12, 0, 0).unwrap(),
+            NaiveTime::from_hms_opt(23, 59, 30).unwrap(),
+            NaiveTime::from_hms_opt(9, 41, 7).unwrap(),
+        ];
+        for offset in offsets {
+            for time in times {
+                let wire = shown(day, time, offset);
+                assert_eq!(
+                    text(&wire).parse().unwrap().calendar_date(),
+                    day,
+                    "{wire} (stored {time} at {offset} minutes)"
+                );
+            }
+        }
     }
 
     fn text(value: &str) -> ApiDateTime {
@@ -197,11 +262,11 @@ mod tests {
     }
 
     #[test]
-    fn wire_form_with_offset_keeps_local_date_and_instant() {
+    fn wire_form_with_offset_keeps_its_instant() {
         let parsed = text("2025-01-15T01:30:00.0000000+03:00").parse().unwrap();
         assert_eq!(
             parsed.calendar_date(),
-            NaiveDate::from_ymd_opt(2025, 1, 15).unwrap()
+            NaiveDate::from_ymd_opt(2025, 1, 14).unwrap()
         );
         assert_eq!(
             parsed.instant().unwrap().to_rfc3339(),
@@ -223,9 +288,9 @@ mod tests {
                 "{shifted}"
             );
         }
-        // A value that is not UTC midnight names its local day.
-        let local_midnight = text("1990-06-07T00:00:00.0000000+03:00").parse().unwrap();
-        assert_eq!(local_midnight.calendar_date(), june_7);
+        // Without an offset, the value names its own day.
+        let bare = text("1990-06-07T00:00:00.0000000").parse().unwrap();
+        assert_eq!(bare.calendar_date(), june_7);
     }
 
     #[test]

@@ -651,3 +651,93 @@ async fn workspace_texts_it_would_read_as_dates_are_refused() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_day_written_is_the_day_read_on_every_offset() {
+    let offsets = [
+        -12 * 60,
+        -9 * 60 - 30,
+        -5 * 60,
+        0,
+        5 * 60 + 45,
+        12 * 60,
+        12 * 60 + 45,
+        13 * 60 + 45,
+        14 * 60,
+    ];
+    let day = pb::Date {
+        year: 1990,
+        month: 6,
+        day: 7,
+    };
+    for product in [Product::Workspace, Product::Docspace] {
+        for offset in offsets {
+            let mut options = Options::new(product);
+            if product == Product::Docspace {
+                // The last releases whose update takes a birthday.
+                options.portal_version = Some(PortalVersion::new(3, 6, 1));
+            }
+            let mut gateway = Gateway::start(options).await;
+            if product == Product::Docspace {
+                gateway
+                    .sim
+                    .set_docspace_release(portal_sim::Release::new(3, 6, 1));
+            }
+            gateway.sim.set_tenant_offset_minutes(offset);
+            let (user_id, spam) = match product {
+                Product::Workspace => (seed::USER_ID, None),
+                Product::Docspace => (seed::ADMIN_ID, Some(false)),
+            };
+            let written = gateway
+                .update_user(
+                    seed::ADMIN_TOKEN,
+                    pb::UpdateUserRequest {
+                        user_id: user_id.into(),
+                        birthday: Some(pb::DateValue { date: Some(day) }),
+                        works_from: Some(pb::DateValue { date: Some(day) }),
+                        spam,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap_or_else(|status| panic!("{product:?} at {offset}: {status:?}"));
+            assert_eq!(written.birthday, Some(day), "{product:?} at {offset}");
+            let read = gateway
+                .get_user(
+                    seed::ADMIN_TOKEN,
+                    pb::GetUserRequest {
+                        user_id: user_id.into(),
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                (read.birthday, read.works_from),
+                (Some(day), Some(day)),
+                "{product:?} at {offset}"
+            );
+            let stored = gateway.sim.user(uuid(user_id)).unwrap();
+            assert_eq!(
+                stored.birthday.map(|wall_clock| wall_clock.date()),
+                chrono::NaiveDate::from_ymd_opt(1990, 6, 7),
+                "{product:?} at {offset}"
+            );
+            // Written again, it is already held: nothing is sent.
+            let puts = gateway.portal_requests_of("PUT").len();
+            if product == Product::Workspace {
+                gateway
+                    .update_user(
+                        seed::ADMIN_TOKEN,
+                        pb::UpdateUserRequest {
+                            user_id: user_id.into(),
+                            birthday: Some(pb::DateValue { date: Some(day) }),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(gateway.portal_requests_of("PUT").len(), puts);
+            }
+        }
+    }
+}

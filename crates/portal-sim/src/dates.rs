@@ -44,10 +44,26 @@ pub(crate) fn format_instant(instant: DateTime<Utc>) -> String {
     )
 }
 
-/// Workspace's birthday/workFrom quirk: the stored calendar date is read back as UTC midnight and
-/// shifted into tenant time, so `1990-06-07` shows as `1990-06-07T03:00:00.0000000+03:00`.
-pub(crate) fn format_workspace_calendar_date(date: NaiveDate) -> String {
-    format_instant(date.and_time(NaiveTime::MIN).and_utc())
+/// A stored birthday or workFrom as every read shows it: both products store the tenant's wall
+/// clock W, read it back with no kind, and `ApiDateTime.SetDate` takes that for UTC and shows it
+/// in tenant time (DS@v3.6.1-server:common/ASC.Api.Core/Core/ApiDateTime.cs:130-158, "Assume
+/// it's utc" at 150; CS@7c503dfb5:module/ASC.Api/ASC.Api.Core/ApiDateTime.cs:112-144): Workspace's
+/// `1990-06-07` (stored as tenant midnight) shows as `1990-06-07T03:00:00.0000000+03:00`.
+pub(crate) fn format_stored_date(wall_clock: NaiveDateTime) -> String {
+    format_instant(wall_clock.and_utc())
+}
+
+/// A birthday or workFrom in the answer to the write that set it: the user in memory still holds
+/// W as tenant-local time, so it shows as W with the tenant's offset
+/// (DS@v3.6.1-server:products/ASC.People/Server/Api/UserController.cs:1907,
+/// CS@7c503dfb5:module/ASC.Api/ASC.Employee/EmployeeApi.cs:837).
+pub(crate) fn format_date_as_set(wall_clock: NaiveDateTime) -> String {
+    let offset = tenant_offset();
+    format!(
+        "{}.0000000{}",
+        wall_clock.format("%Y-%m-%dT%H:%M:%S"),
+        offset_suffix(offset.local_minus_utc())
+    )
 }
 
 fn offset_suffix(seconds: i32) -> String {
@@ -97,13 +113,13 @@ pub(crate) fn parse_server_local(text: &str) -> Option<DateTime<Utc>> {
     Some((local - Duration::seconds(i64::from(offset))).and_utc())
 }
 
-/// The tenant-local date an instant names; exactly `1900-01-01T00:00` local is
-/// both products' "clear this date" (CS EmployeeApi.cs:767-780; DS@v3.6.1
-/// UserController.cs:1807-1823).
-pub(crate) fn calendar_date_or_reset(instant: DateTime<Utc>) -> Option<NaiveDate> {
+/// The tenant's wall clock an instant names, which both products store with its time of day
+/// (`TenantUtil.DateTimeFromUtc`, no `.Date`); exactly `1900-01-01T00:00` local is their "clear
+/// this date" (CS EmployeeApi.cs:767-780; DS@v3.6.1 UserController.cs:1807-1823).
+pub(crate) fn wall_clock_or_reset(instant: DateTime<Utc>) -> Option<NaiveDateTime> {
     let local = tenant_local(instant);
     let reset = NaiveDate::from_ymd_opt(1900, 1, 1).map(|date| date.and_time(NaiveTime::MIN));
-    (Some(local) != reset).then(|| local.date())
+    (Some(local) != reset).then_some(local)
 }
 
 /// Tenant-local calendar date of an instant (what Workspace keeps for birthday/workFrom).
@@ -200,11 +216,16 @@ mod tests {
     }
 
     #[test]
-    fn calendar_dates_show_the_workspace_three_hour_shift() {
-        let date = NaiveDate::from_ymd_opt(1990, 6, 7);
+    fn stored_dates_read_as_utc_and_show_as_set_when_just_written() {
+        let midnight =
+            NaiveDate::from_ymd_opt(1990, 6, 7).map(|date| date.and_time(NaiveTime::MIN));
         assert_eq!(
-            date.map(format_workspace_calendar_date).as_deref(),
+            midnight.map(format_stored_date).as_deref(),
             Some("1990-06-07T03:00:00.0000000+03:00")
+        );
+        assert_eq!(
+            midnight.map(format_date_as_set).as_deref(),
+            Some("1990-06-07T00:00:00.0000000+03:00")
         );
     }
 

@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use super::{
     auth,
-    dates::{calendar_date_or_reset, parse_server_local},
+    dates::{parse_server_local, wall_clock_or_reset},
     endpoint::Endpoint,
-    render::{Viewer, docspace_user},
+    render::{DatesSet, Viewer, docspace_user},
     state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, parse_guid, reloaded_contacts},
     wire::{self, Exception, Failure, Incoming, Reply},
 };
@@ -47,6 +47,8 @@ impl From<Failure> for Refusal {
 struct Shown {
     user: SimUser,
     self_route: bool,
+    /// The dates this write set, shown as set.
+    dates_set: DatesSet,
 }
 
 /// Authenticates, runs the method and wraps the result in DocSpace's envelope.
@@ -60,6 +62,7 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
             Ok(Shown {
                 user: caller.clone(),
                 self_route: true,
+                dates_set: DatesSet::default(),
             }),
             "ASC.People.Api.UserController.SelfAsync()",
         ),
@@ -84,7 +87,8 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
                 caller: &caller,
                 origin: &origin,
             };
-            let dto = docspace_user(&viewer, &shown.user, shown.self_route);
+            let mut dto = docspace_user(&viewer, &shown.user, shown.self_route);
+            dto.show_dates_as_set(&shown.user, shown.dates_set);
             wire::docspace_success(incoming, &dto)
         }
         Err(Refusal::Failed(failure)) => wire::docspace_error(&failure, frame),
@@ -115,6 +119,7 @@ fn profile(portal: &Portal, caller: &SimUser, key: &str) -> Result<Shown, Refusa
     Ok(Shown {
         user: user.clone(),
         self_route: false,
+        dates_set: DatesSet::default(),
     })
 }
 
@@ -148,6 +153,7 @@ fn update_profile(
         return Err(Failure::new(StatusCode::FORBIDDEN, Exception::Security, ACCESS_DENIED).into());
     }
     let mut shown_contacts = None;
+    let mut dates_set = DatesSet::default();
     if editing_self {
         if !user.is_ldap && !user.is_sso {
             let first_name = input.first_name.unwrap_or_else(|| user.first_name.clone());
@@ -186,11 +192,15 @@ fn update_profile(
                 Some(1) => user.sex = Some(true),
                 _ => {}
             }
+            dates_set = DatesSet {
+                birthday: input.birthday.is_some(),
+                work_from: input.works_from.is_some(),
+            };
             if let Some(birthday) = input.birthday {
-                user.birthday = calendar_date_or_reset(birthday);
+                user.birthday = wall_clock_or_reset(birthday);
             }
             if let Some(works_from) = input.works_from {
-                user.work_from = calendar_date_or_reset(works_from);
+                user.work_from = wall_clock_or_reset(works_from);
             }
         }
         // why: assigned unconditionally, so leaving `spam` out resets it.
@@ -266,6 +276,7 @@ fn update_profile(
     Ok(Shown {
         user,
         self_route: false,
+        dates_set,
     })
 }
 

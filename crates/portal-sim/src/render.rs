@@ -5,7 +5,7 @@ use serde::Serialize;
 use url::form_urlencoded;
 
 use super::{
-    dates::{format_instant, format_workspace_calendar_date},
+    dates::{format_date_as_set, format_instant, format_stored_date},
     state::{Portal, SimUser, contact_pairs},
     wire::html_encode,
 };
@@ -193,13 +193,13 @@ pub(crate) fn workspace_user(viewer: &Viewer<'_>, user: &SimUser) -> WorkspaceUs
         first_name: user.first_name.clone(),
         last_name: user.last_name.clone(),
         email: private_visible.then(|| user.email.clone()),
-        birthday: user.birthday.map(format_workspace_calendar_date),
+        birthday: user.birthday.map(format_stored_date),
         sex: user.sex.map(|male| if male { "male" } else { "female" }),
         status: user.status,
         activation_status: activation(user),
         terminated: user.terminated.map(format_instant),
         department,
-        work_from: user.work_from.map(format_workspace_calendar_date),
+        work_from: user.work_from.map(format_stored_date),
         location: non_empty(user.location.as_ref()),
         notes: non_empty(user.notes.as_ref()),
         lead: user
@@ -231,6 +231,37 @@ pub(crate) fn workspace_user(viewer: &Viewer<'_>, user: &SimUser) -> WorkspaceUs
         docs_space: 0,
         mail_space: 0,
         talk_space: 0,
+    }
+}
+
+/// Which dates a write set: its answer shows those as set, not as stored.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DatesSet {
+    pub(crate) birthday: bool,
+    pub(crate) work_from: bool,
+}
+
+impl WorkspaceUser {
+    /// The answer to a write shows the dates it set as the tenant's wall clock.
+    pub(crate) fn show_dates_as_set(&mut self, user: &SimUser, set: DatesSet) {
+        if set.birthday {
+            self.birthday = user.birthday.map(format_date_as_set);
+        }
+        if set.work_from {
+            self.work_from = user.work_from.map(format_date_as_set);
+        }
+    }
+}
+
+impl DocspaceUser {
+    /// The answer to a write shows the dates it set as the tenant's wall clock.
+    pub(crate) fn show_dates_as_set(&mut self, user: &SimUser, set: DatesSet) {
+        if set.birthday && self.birthday.is_some() {
+            self.birthday = user.birthday.map(format_date_as_set);
+        }
+        if set.work_from && self.work_from.is_some() {
+            self.work_from = user.work_from.map(format_date_as_set);
+        }
     }
 }
 
@@ -394,18 +425,12 @@ pub(crate) fn docspace_user(viewer: &Viewer<'_>, user: &SimUser, self_route: boo
     DocspaceUser {
         summary: docspace_summary(viewer.origin, user),
         title: non_empty(user.title.as_ref()).filter(|_| legacy),
-        birthday: user
-            .birthday
-            .map(format_workspace_calendar_date)
-            .filter(|_| legacy),
+        birthday: user.birthday.map(format_stored_date).filter(|_| legacy),
         sex: user
             .sex
             .map(|male| if male { "male" } else { "female" })
             .filter(|_| legacy),
-        work_from: user
-            .work_from
-            .map(format_workspace_calendar_date)
-            .filter(|_| legacy),
+        work_from: user.work_from.map(format_stored_date).filter(|_| legacy),
         first_name: user.first_name.clone(),
         last_name: user.last_name.clone(),
         user_name: user.user_name.clone(),

@@ -111,8 +111,12 @@ pub(crate) fn users() -> Vec<SimUser> {
             location: Some("Palo Alto".to_owned()),
             notes: Some("Prefers mail".to_owned()),
             sex: Some(true),
-            birthday: NaiveDate::from_ymd_opt(1985, 4, 10),
-            work_from: NaiveDate::from_ymd_opt(2015, 9, 1),
+            // Workspace stores a birthday as tenant midnight.
+            birthday: NaiveDate::from_ymd_opt(1985, 4, 10).and_then(|day| day.and_hms_opt(0, 0, 0)),
+            // why: the portal defaults workFrom to the wall-clock time a user is created; late
+            // enough that it shows as the next day in tenant time.
+            work_from: NaiveDate::from_ymd_opt(2015, 9, 1)
+                .and_then(|day| day.and_hms_opt(22, 30, 0)),
             contacts: strings(&[
                 "mail",
                 "mike@example.com",

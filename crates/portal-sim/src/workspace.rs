@@ -9,16 +9,17 @@ use chrono::Utc;
 
 use super::{
     Release, auth,
-    dates::calendar_date_or_reset,
+    dates::wall_clock_or_reset,
     endpoint::{ContactsChange, Endpoint},
-    render::{Viewer, workspace_user},
+    render::{DatesSet, Viewer, workspace_user},
     state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, parse_guid, reloaded_contacts},
     wire::{self, Exception, Failure, Incoming, Reply},
     workspace_args::{Args, GUID_FORMAT_MESSAGE},
 };
 
-/// A method's result: the HTTP status and the user as the response shows it.
-type Answer = Result<(StatusCode, SimUser), Failure>;
+/// A method's result: the HTTP status, the user as the response shows it, and the dates this
+/// write set (shown as set, see `render::show_dates_as_set`).
+type Answer = Result<(StatusCode, SimUser, DatesSet), Failure>;
 
 /// Authenticates, runs the method and wraps the result in Workspace's envelope.
 pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incoming) -> Reply {
@@ -45,7 +46,7 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
         };
     }
     let answer = match endpoint {
-        Endpoint::Me => Ok((StatusCode::OK, caller.clone())),
+        Endpoint::Me => Ok((StatusCode::OK, caller.clone(), DatesSet::default())),
         Endpoint::Profile(key) => profile(portal, &key),
         Endpoint::UpdateProfile(key) => update_profile(portal, &caller, &key, incoming),
         Endpoint::Contacts(change, key) => contacts(portal, &caller, change, &key, incoming),
@@ -53,14 +54,16 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
         Endpoint::BuildVersion | Endpoint::Status(_) => return wire::workspace_no_route(),
     };
     match answer {
-        Ok((status, shown)) => {
+        Ok((status, shown, dates_set)) => {
             let origin = incoming.origin();
             let viewer = Viewer {
                 portal,
                 caller: &caller,
                 origin: &origin,
             };
-            wire::workspace_success(status, &workspace_user(&viewer, &shown))
+            let mut dto = workspace_user(&viewer, &shown);
+            dto.show_dates_as_set(&shown, dates_set);
+            wire::workspace_success(status, &dto)
         }
         Err(failure) => wire::workspace_error(&failure),
     }
@@ -71,7 +74,7 @@ fn profile(portal: &Portal, key: &str) -> Answer {
     portal
         .user_by_name(key)
         .or_else(|| parse_guid(key).and_then(|id| portal.user(id)))
-        .map(|user| (StatusCode::OK, user.clone()))
+        .map(|user| (StatusCode::OK, user.clone(), DatesSet::default()))
         .ok_or_else(|| {
             Failure::new(
                 StatusCode::NOT_FOUND,
@@ -221,11 +224,15 @@ fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &I
         Some("female") => user.sex = Some(false),
         _ => {}
     }
+    let dates_set = DatesSet {
+        birthday: input.birthday.is_some(),
+        work_from: input.works_from.is_some(),
+    };
     if let Some(birthday) = input.birthday {
-        user.birthday = calendar_date_or_reset(birthday);
+        user.birthday = wall_clock_or_reset(birthday);
     }
     if let Some(works_from) = input.works_from {
-        user.work_from = calendar_date_or_reset(works_from);
+        user.work_from = wall_clock_or_reset(works_from);
     }
     if caller_is_admin && has_lead {
         // why: the lead is assigned whenever an admin calls, so a missing one clears it.
@@ -270,7 +277,7 @@ fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &I
         user.is_visitor = false;
     }
     portal.drop_ignored(&before, &mut user);
-    Ok((StatusCode::OK, save(portal, user)))
+    Ok((StatusCode::OK, save(portal, user), dates_set))
 }
 
 /// The first release whose `UpdateMember` has `lead` (CS@v12.5.2:…/EmployeeApi.cs:725).
@@ -394,7 +401,7 @@ fn contacts(
         }
     };
     portal.drop_ignored(&before, &mut user);
-    Ok((status, save(portal, user)))
+    Ok((status, save(portal, user), DatesSet::default()))
 }
 
 /// Persists the user and returns it as the response shows it: the stored copy is what reads back

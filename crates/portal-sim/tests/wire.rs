@@ -163,9 +163,10 @@ async fn workspace_dates_have_seven_digits_and_birthdays_show_the_three_hour_shi
         mike["response"]["birthday"],
         "1985-04-10T03:00:00.0000000+03:00"
     );
+    // Stored at 22:30 tenant time, the wall clock is shown as if it were UTC.
     assert_eq!(
         mike["response"]["workFrom"],
-        "2015-09-01T03:00:00.0000000+03:00"
+        "2015-09-02T01:30:00.0000000+03:00"
     );
     assert_eq!(
         sam["response"]["terminated"],
@@ -873,7 +874,11 @@ async fn docspace_before_3_7_1_applies_own_details_and_ignores_the_owners_status
     let alex = sim.user(id(seed::SECOND_ADMIN_ID)).unwrap();
     assert_eq!(alex.title.as_deref(), Some("CTO"));
     assert_eq!(alex.sex, Some(true));
-    assert_eq!(alex.birthday, chrono::NaiveDate::from_ymd_opt(1990, 5, 6));
+    // Stored as the tenant's wall clock of the instant sent.
+    assert_eq!(
+        alex.birthday,
+        chrono::NaiveDate::from_ymd_opt(1990, 5, 6).and_then(|day| day.and_hms_opt(12, 0, 0))
+    );
     assert_eq!(own.json()["response"]["title"], "CTO");
 
     // No 403 before 3.7.1: the owner's status is silently left alone.
