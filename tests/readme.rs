@@ -111,7 +111,7 @@ fn refusal_table() -> String {
         (
             K::SelfOnly,
             FieldSet::EMPTY,
-            "DocSpace: profile fields or contacts of another user",
+            "DocSpace: profile fields or contacts of another user (3.0–3.1.x: contacts of another user unless the caller is an administrator)",
         ),
         (
             K::OthersOnly,
@@ -136,12 +136,12 @@ fn refusal_table() -> String {
         (
             K::PrivilegedStatusIgnored,
             FieldSet::EMPTY,
-            "DocSpace 3.1.1–3.6.x: `disabled` for the owner, or for an administrator when the caller is not the owner",
+            "DocSpace 3.0–3.6.x: `disabled` for the owner, or for an administrator when the caller is not the owner",
         ),
         (
             K::DateNotClearable,
             FieldSet::EMPTY,
-            "DocSpace 3.1.1–3.6.x: clearing `birthday` or `works_from`",
+            "DocSpace 3.0–3.6.x: clearing `birthday` or `works_from`",
         ),
         (
             K::NotVisible,

@@ -9,7 +9,7 @@ use super::rules::{self, ProductRules, Subject};
 use super::{
     Call, ContactEdit, People, contact_bodies, target_of, user_id_of, user_ref_not_writable,
 };
-use crate::domain::{Product, ProfileChanges, Sex, UserId, UserRef};
+use crate::domain::{Field, Product, ProfileChanges, Refusal, RefusalKind, Sex, UserId, UserRef};
 use crate::error::GatewayError;
 use crate::portal::PortalUser;
 use crate::portal::dates::format_tenant_noon;
@@ -57,7 +57,9 @@ impl People {
         self.verified(rules, &changes, &before, held)
     }
 
-    /// Contacts travel in `PUT /people/{id}`, for one's own profile only.
+    /// Contacts travel in `PUT /people/{id}`, for one's own profile only; up
+    /// to 3.1.x an administrator edits someone else's through
+    /// `PUT /people/{id}/contacts`.
     pub(super) async fn edit_contacts_on_docspace(
         &self,
         rules: &'static ProductRules,
@@ -67,19 +69,35 @@ impl People {
         spam: Option<bool>,
     ) -> Result<PortalUser, GatewayError> {
         let (id, caller) = self.docspace_target(call, user).await?;
-        let subject = Subject {
-            own_profile: user_id_of(&caller)? == id,
-            caller_is_admin: is_docspace_admin(&caller),
-            caller_is_owner: caller.isowner == Some(true),
-            target: target_of(&caller),
-        };
-        // The rules judge a contact edit as an update of `contacts` (and `spam`).
-        let as_update = ProfileChanges {
-            contacts: Some(Vec::new()),
-            spam,
-            ..ProfileChanges::default()
-        };
-        rules::check(rules, &as_update, &subject)?;
+        let own_profile = user_id_of(&caller)? == id;
+        let caller_is_admin = is_docspace_admin(&caller);
+        let by_route = !own_profile && caller_is_admin && rules.contacts_route_for_others;
+        if by_route {
+            if spam.is_some() {
+                // One's own consent, which the route does not carry.
+                return Err(Refusal {
+                    kind: RefusalKind::SelfOnly,
+                    fields: Field::Spam.into(),
+                    product: rules.product,
+                    releases: rules.releases,
+                }
+                .into());
+            }
+        } else {
+            // The rules judge a contact edit as an update of `contacts` (and `spam`).
+            let as_update = ProfileChanges {
+                contacts: Some(Vec::new()),
+                spam,
+                ..ProfileChanges::default()
+            };
+            let subject = Subject {
+                own_profile,
+                caller_is_admin,
+                caller_is_owner: caller.isowner == Some(true),
+                target: target_of(&caller),
+            };
+            rules::check(rules, &as_update, &subject)?;
+        }
         let _guard = self.lock_for_write(id, call).await?;
         let (contacts, before) = self.contacts_after(rules, call, id, &edit).await?;
         let changes = ProfileChanges {
@@ -90,13 +108,18 @@ impl People {
         if self.already_held(rules, &changes, &before) {
             return Ok(before);
         }
-        let body = DocSpaceUpdateBody {
-            contacts: changes.contacts.as_deref().map(contact_bodies),
-            spam,
-            ..DocSpaceUpdateBody::default()
-        };
+        let list = contact_bodies(changes.contacts.as_deref().unwrap_or_default());
         call.still_waited_for()?;
-        let held = self.portal.update_member(call, id, &body).await?;
+        let held = if by_route {
+            self.portal.replace_contacts(call, id, list).await?
+        } else {
+            let body = DocSpaceUpdateBody {
+                contacts: Some(list),
+                spam,
+                ..DocSpaceUpdateBody::default()
+            };
+            self.portal.update_member(call, id, &body).await?
+        };
         let held = self
             .stored_after(Product::Docspace, call, id, &changes, held)
             .await?;

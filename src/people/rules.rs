@@ -48,6 +48,10 @@ pub struct ProductRules {
     pub unverifiable: FieldSet,
     /// Whether a text sent that is wholly a date-time is stored rewritten.
     pub reads_dates_in_text: bool,
+    /// Whether `PUT /people/{id}/contacts` exists, through which an
+    /// administrator edits someone else's contacts (DocSpace's update applies
+    /// contacts to one's own profile only).
+    pub contacts_route_for_others: bool,
 }
 
 /// Workspace (CommunityServer) 12.5 and later, read at CS@7c503dfb5 (12.7) and
@@ -103,6 +107,7 @@ pub const WORKSPACE: ProductRules = ProductRules {
     // Src/Newtonsoft.Json/Utilities/DateTimeUtils.cs:344-378, 492-547;
     // Converters/XmlNodeConverter.cs:1773-1788). Run under mono against that DLL.
     reads_dates_in_text: true,
+    contacts_route_for_others: true,
 };
 
 /// Workspace before 12.5: CS@v12.0.1 and v12.1.0 `UpdateMember(…, bool? disable)` has no
@@ -120,11 +125,11 @@ pub const WORKSPACE_12_0: ProductRules = ProductRules {
 pub const WORKSPACE_UNKNOWN: ProductRules =
     WORKSPACE_12_0.strictest_with(&WORKSPACE, "Workspace of unknown release");
 
-/// DocSpace 3.1.1 to 3.6.x: DS@v3.6.1-server `products/ASC.People/Server/Api/UserController.cs`
+/// DocSpace 3.2.1 to 3.6.x: DS@v3.6.1-server `products/ASC.People/Server/Api/UserController.cs`
 /// (`UserCtl` below; the same method in v3.1.1, v3.2.1, v3.5.0 and v3.6.0).
-pub const DOCSPACE_3_1: ProductRules = ProductRules {
+pub const DOCSPACE_3_2: ProductRules = ProductRules {
     product: Product::Docspace,
-    releases: "DocSpace 3.1.1 to 3.6.x",
+    releases: "DocSpace 3.2.1 to 3.6.x",
     // `UpdateMemberRequestDto` has no lead (DS@v3.6.1:…/RequestDto/MemberRequestDto.cs:218-304).
     supported: FieldSet::of(&[
         FirstName,
@@ -179,6 +184,20 @@ pub const DOCSPACE_3_1: ProductRules = ProductRules {
     unverifiable: FieldSet::of(&[Spam]),
     // System.Text.Json binds strings as they are.
     reads_dates_in_text: false,
+    // The contacts controller is commented out from 3.2.1 (commit 793bbe4875).
+    contacts_route_for_others: false,
+};
+
+/// DocSpace 3.0 to 3.1.x: `UpdateMember` as in 3.1.1 (DS@v3.0.0-server and v3.1.1-server
+/// `products/ASC.People/Server/Api/UserController.cs`, the same rules; 3.0 answers a
+/// permission denial or a refused name with 500 rather than 403 or 400), plus
+/// `PUT /people/{userid}/contacts`, which replaces the list for the user or an
+/// administrator (DS@v3.1.1-server:products/ASC.People/Server/Api/ContactsController.cs:104-118;
+/// its POST clears then fails with no contacts, its DELETE saves nothing: 49-91, 120-140).
+pub const DOCSPACE_3_0: ProductRules = ProductRules {
+    releases: "DocSpace 3.0 to 3.1.x",
+    contacts_route_for_others: true,
+    ..DOCSPACE_3_2
 };
 
 /// DocSpace 3.7.1 and later: DS@v3.7.2-server `products/ASC.People/Server/Api/UserController.cs`
@@ -229,12 +248,14 @@ pub const DOCSPACE_3_7: ProductRules = ProductRules {
     // `EmployeeFullDto` has no `spam` (DS@v3.7.2:common/ASC.Api.Core/Model/EmployeeFullDto.cs).
     unverifiable: FieldSet::of(&[Spam]),
     reads_dates_in_text: false,
+    contacts_route_for_others: false,
 };
 
 /// DocSpace whose release is not known: every rule of every known release at once,
 /// so nothing some release would drop is sent.
-pub const DOCSPACE_UNKNOWN: ProductRules =
-    DOCSPACE_3_1.strictest_with(&DOCSPACE_3_7, "DocSpace of unknown release");
+pub const DOCSPACE_UNKNOWN: ProductRules = DOCSPACE_3_0
+    .strictest_with(&DOCSPACE_3_2, "")
+    .strictest_with(&DOCSPACE_3_7, "DocSpace of unknown release");
 
 /// Which rules hold for which releases, oldest first. `until` is exclusive.
 pub const TABLE: &[RuleRange] = &[
@@ -249,9 +270,14 @@ pub const TABLE: &[RuleRange] = &[
         rules: &WORKSPACE,
     },
     RuleRange {
-        from: Some(PortalVersion::new(3, 1, 1)),
+        from: Some(PortalVersion::new(3, 0, 0)),
+        until: Some(PortalVersion::new(3, 2, 1)),
+        rules: &DOCSPACE_3_0,
+    },
+    RuleRange {
+        from: Some(PortalVersion::new(3, 2, 1)),
         until: Some(PortalVersion::new(3, 7, 1)),
-        rules: &DOCSPACE_3_1,
+        rules: &DOCSPACE_3_2,
     },
     RuleRange {
         from: Some(PortalVersion::new(3, 7, 1)),
@@ -316,6 +342,8 @@ impl ProductRules {
             dates_clearable: self.dates_clearable && other.dates_clearable,
             unverifiable: self.unverifiable.union(other.unverifiable),
             reads_dates_in_text: self.reads_dates_in_text || other.reads_dates_in_text,
+            contacts_route_for_others: self.contacts_route_for_others
+                && other.contacts_route_for_others,
         }
     }
 
@@ -354,6 +382,10 @@ impl ProductRules {
         }
         if field == IsGuest && self.privileged_never_become_guests {
             parts.push("the owner, admins and module admins never become guests");
+        }
+        if field == Contacts && self.self_only.contains(Contacts) && self.contacts_route_for_others
+        {
+            parts.push("administrators edit others' with the contacts RPCs");
         }
         if field == Disabled && self.privileged_status_ignored {
             parts.push("not for the owner, nor admins unless the owner calls");
@@ -684,7 +716,7 @@ mod tests {
                 ],
             ),
             (
-                &DOCSPACE_3_1,
+                &DOCSPACE_3_2,
                 ADMIN_ON_SELF,
                 &[
                     (FirstName, None),
@@ -699,7 +731,7 @@ mod tests {
                 ],
             ),
             (
-                &DOCSPACE_3_1,
+                &DOCSPACE_3_2,
                 USER_ON_SELF,
                 &[
                     (Sex, None),
@@ -708,7 +740,7 @@ mod tests {
                 ],
             ),
             (
-                &DOCSPACE_3_1,
+                &DOCSPACE_3_2,
                 ADMIN_ON_USER,
                 &[
                     (Disabled, None),
@@ -769,14 +801,17 @@ mod tests {
     #[test]
     fn releases_pick_their_rules() {
         let docspace = |text: &str| rules_for(Product::Docspace, text.parse().ok()).releases;
-        assert_eq!(docspace("3.6.1"), DOCSPACE_3_1.releases);
-        assert_eq!(docspace("3.2.1"), DOCSPACE_3_1.releases);
-        assert_eq!(docspace("3.7.0"), DOCSPACE_3_1.releases);
+        assert_eq!(docspace("3.6.1"), DOCSPACE_3_2.releases);
+        assert_eq!(docspace("3.2.1"), DOCSPACE_3_2.releases);
+        assert_eq!(docspace("3.1.1"), DOCSPACE_3_0.releases);
+        assert_eq!(docspace("3.0.4"), DOCSPACE_3_0.releases);
+        assert_eq!(docspace("3.7.0"), DOCSPACE_3_2.releases);
         assert_eq!(docspace("3.7.1"), DOCSPACE_3_7.releases);
         assert_eq!(docspace("3.7.2.1517"), DOCSPACE_3_7.releases);
         assert_eq!(docspace("4.0"), DOCSPACE_3_7.releases);
         // Older than any release read, or not known: the strictest rules.
-        assert_eq!(docspace("3.0.4"), DOCSPACE_UNKNOWN.releases);
+        assert_eq!(docspace("2.6.0"), DOCSPACE_UNKNOWN.releases);
+        const { assert!(!DOCSPACE_UNKNOWN.contacts_route_for_others) };
         assert_eq!(
             rules_for(Product::Docspace, None).releases,
             DOCSPACE_UNKNOWN.releases
@@ -789,7 +824,7 @@ mod tests {
             rules_for(Product::Workspace, None).releases,
             WORKSPACE_UNKNOWN.releases
         );
-        assert!(!WORKSPACE_UNKNOWN.supported.contains(LeadId));
+        const { assert!(!WORKSPACE_UNKNOWN.supported.contains(LeadId)) };
     }
 
     #[test]
@@ -801,7 +836,7 @@ mod tests {
             },
             ..ADMIN_ON_USER
         };
-        for rules in [&WORKSPACE, &DOCSPACE_3_1, &DOCSPACE_3_7] {
+        for rules in [&WORKSPACE, &DOCSPACE_3_2, &DOCSPACE_3_7] {
             let refused = check(rules, &change(IsGuest), &module_admin).unwrap_err();
             assert_eq!(
                 refused.kind,
@@ -842,12 +877,12 @@ mod tests {
         };
         let disable = change(Disabled);
         assert_eq!(
-            check(&DOCSPACE_3_1, &disable, &on(admin, false)).map_err(|r| r.kind),
+            check(&DOCSPACE_3_2, &disable, &on(admin, false)).map_err(|r| r.kind),
             Err(R::PrivilegedStatusIgnored)
         );
-        assert_eq!(check(&DOCSPACE_3_1, &disable, &on(admin, true)), Ok(()));
+        assert_eq!(check(&DOCSPACE_3_2, &disable, &on(admin, true)), Ok(()));
         assert_eq!(
-            check(&DOCSPACE_3_1, &disable, &on(owner, false)).map_err(|r| r.kind),
+            check(&DOCSPACE_3_2, &disable, &on(owner, false)).map_err(|r| r.kind),
             Err(R::PrivilegedStatusIgnored)
         );
         // 3.7 answers 403 itself: nothing is ignored, so nothing is refused here.
@@ -886,13 +921,13 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            check(&DOCSPACE_3_1, &clear, &ADMIN_ON_SELF).map_err(|r| r.kind),
+            check(&DOCSPACE_3_2, &clear, &ADMIN_ON_SELF).map_err(|r| r.kind),
             Err(R::DateNotClearable)
         );
         clear.birthday = chrono::NaiveDate::from_ymd_opt(1990, 1, 2).map(Some);
-        assert_eq!(check(&DOCSPACE_3_1, &clear, &ADMIN_ON_SELF), Ok(()));
+        assert_eq!(check(&DOCSPACE_3_2, &clear, &ADMIN_ON_SELF), Ok(()));
         clear.spam = None;
-        let refused = check(&DOCSPACE_3_1, &clear, &ADMIN_ON_SELF).unwrap_err();
+        let refused = check(&DOCSPACE_3_2, &clear, &ADMIN_ON_SELF).unwrap_err();
         assert_eq!(
             (refused.kind, refused.fields),
             (R::RequiredOnOwnProfile, Spam.into())

@@ -256,3 +256,99 @@ async fn a_portal_that_cannot_be_asked_fails_the_call_and_is_asked_again() {
         .count();
     assert_eq!(builds, READ_ATTEMPTS + 1);
 }
+
+/// DocSpace 3.0 and 3.1 still have `PUT /people/{id}/contacts`.
+const DOCSPACE_3_1: PortalVersion = PortalVersion::new(3, 1, 1);
+
+#[tokio::test]
+async fn docspace_3_1_administrators_edit_others_contacts_through_the_contacts_route() {
+    let mut gateway = docspace_at(DOCSPACE_3_1).await;
+    let user = gateway
+        .set_contacts(
+            seed::ADMIN_TOKEN,
+            pb::SetContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: vec![contact("telegram", "@mike")],
+                spam: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(pb_pairs(&user.contacts), strings(&[("telegram", "@mike")]));
+    let puts: Vec<_> = gateway
+        .portal_requests_of("PUT")
+        .into_iter()
+        .map(|request| request.path)
+        .collect();
+    assert_eq!(
+        puts,
+        [format!("/api/2.0/people/{}/contacts", seed::USER_ID)]
+    );
+    let stored = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
+    assert_eq!(pairs(&stored.contacts), strings(&[("telegram", "@mike")]));
+
+    // Emptied: stored, though the route answers with the old list; the
+    // gateway reads again and answers what is stored.
+    let user = gateway
+        .set_contacts(
+            seed::ADMIN_TOKEN,
+            pb::SetContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: Vec::new(),
+                spam: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(pb_pairs(&user.contacts), []);
+    assert!(
+        gateway
+            .sim
+            .user(uuid(seed::USER_ID))
+            .unwrap()
+            .contacts
+            .is_empty()
+    );
+
+    // The route carries no consent, and a plain user edits only their own.
+    let status = gateway
+        .set_contacts(
+            seed::ADMIN_TOKEN,
+            pb::SetContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: Vec::new(),
+                spam: Some(true),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::PermissionDenied, "PROFILE_FIELDS_SELF_ONLY");
+    let status = gateway
+        .set_contacts(
+            seed::USER_TOKEN,
+            pb::SetContactsRequest {
+                user_id: seed::ADMIN_ID.into(),
+                contacts: Vec::new(),
+                spam: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::PermissionDenied, "PROFILE_FIELDS_SELF_ONLY");
+
+    // From 3.2.1 the route is gone: another user's contacts are refused.
+    let mut gateway = docspace_at(DOCSPACE_3_6).await;
+    let status = gateway
+        .set_contacts(
+            seed::ADMIN_TOKEN,
+            pb::SetContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: vec![contact("telegram", "@mike")],
+                spam: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::PermissionDenied, "PROFILE_FIELDS_SELF_ONLY");
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+}

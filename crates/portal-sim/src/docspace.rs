@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{
     auth,
     dates::{parse_server_local, wall_clock_or_reset},
-    endpoint::Endpoint,
+    endpoint::{ContactsChange, Endpoint},
     render::{DatesSet, Viewer, docspace_user},
     state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, parse_guid, reloaded_contacts},
     wire::{self, Exception, Failure, Incoming, Reply},
@@ -74,8 +74,13 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
             update_profile(portal, &caller, &key, incoming),
             "ASC.People.Api.UserController.UpdateMember(UpdateMemberByIdRequestDto inDto)",
         ),
+        // why: the router answers 404 from 3.2.1 on, before authentication.
+        Endpoint::Contacts(change, key) => (
+            contacts(portal, &caller, change, &key, incoming),
+            "ASC.People.Api.ContactsController.UpdateMemberContactsAsync(String userid, UpdateMemberRequestDto inDto)",
+        ),
         // why: answered by the router before authentication.
-        Endpoint::Contacts(..) | Endpoint::Status(_) | Endpoint::BuildVersion => {
+        Endpoint::Status(_) | Endpoint::BuildVersion => {
             return Reply::empty(StatusCode::NOT_FOUND);
         }
     };
@@ -277,6 +282,89 @@ fn update_profile(
         user,
         self_route: false,
         dates_set,
+    })
+}
+
+/// `ContactsController` of 3.0 and 3.1 (DS@v3.1.1-server:products/ASC.People/Server/Api/
+/// ContactsController.cs:49-140), which 3.2.1 commented out: the user themself or an
+/// administrator. PUT replaces the list (an empty one is stored, but answered with the old
+/// list, as in `UpdateMember`); POST clears and replaces, and fails on a user without contacts;
+/// DELETE removes by type in memory and saves nothing.
+fn contacts(
+    portal: &mut Portal,
+    caller: &SimUser,
+    change: ContactsChange,
+    key: &str,
+    incoming: &Incoming,
+) -> Result<Shown, Refusal> {
+    let input = UpdateMember::read(incoming, true)?;
+    let mut user = match parse_guid(key) {
+        Some(id) => portal.user(id),
+        None => portal.user_by_name(key),
+    }
+    .cloned()
+    .ok_or_else(not_found)?;
+    if caller.id != user.id && !caller.is_portal_admin() {
+        // why: 3.0 maps no AuthorizingException, so its denial is a 500
+        // (DS@v3.0.0-server:common/ASC.Api.Core/Middleware/ResponseWrapper.cs:45-83).
+        let status = if portal.docspace_release < Release::new(3, 1, 0) {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        return Err(Failure::new(status, Exception::Authorizing, ACCESS_DENIED).into());
+    }
+    let before = user.clone();
+    let requested: Vec<String> = input
+        .contacts
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .flat_map(|(kind, value)| [kind, value])
+        .collect();
+    let mut shown_contacts = None;
+    match change {
+        ContactsChange::Remove => {
+            let mut shown = user.clone();
+            for kind in requested.iter().step_by(2) {
+                if let Some(index) = shown.contacts.iter().position(|item| item == kind)
+                    && index + 2 <= shown.contacts.len()
+                {
+                    shown.contacts.drain(index..index + 2);
+                }
+            }
+            return Ok(Shown {
+                user: shown,
+                self_route: false,
+                dates_set: DatesSet::default(),
+            });
+        }
+        ContactsChange::Set if user.contacts.is_empty() => {
+            return Err(Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Exception::Plain,
+                "Object reference not set to an instance of an object.",
+            )
+            .into());
+        }
+        ContactsChange::Replace | ContactsChange::Set => {
+            if requested.is_empty() {
+                shown_contacts = Some(user.contacts.clone());
+                user.contacts = Vec::new();
+            } else {
+                user.contacts = reloaded_contacts(&requested);
+            }
+        }
+    }
+    portal.drop_ignored(&before, &mut user);
+    portal.upsert(user.clone());
+    if let Some(contacts) = shown_contacts {
+        user.contacts = contacts;
+    }
+    Ok(Shown {
+        user,
+        self_route: false,
+        dates_set: DatesSet::default(),
     })
 }
 

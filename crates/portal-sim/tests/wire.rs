@@ -1044,3 +1044,60 @@ async fn the_workspace_status_route_skips_without_a_word() {
     assert_eq!(sim.user(owner).unwrap().status, 1);
     assert_eq!(sim.user(ldap).unwrap().status, 1);
 }
+
+#[tokio::test]
+async fn docspace_3_1_has_the_contacts_routes_and_3_2_1_does_not() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    let path = format!("api/2.0/people/{}/contacts", seed::USER_ID);
+    let body = json!({"contacts": [{"type": "telegram", "value": "@mike"}]});
+    let gone = call(
+        &sim,
+        Method::PUT,
+        &path,
+        Some(seed::ADMIN_TOKEN),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+
+    sim.set_docspace_release(portal_sim::Release::new(3, 1, 1));
+    let put = call(
+        &sim,
+        Method::PUT,
+        &path,
+        Some(seed::ADMIN_TOKEN),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::OK);
+    assert_eq!(
+        sim.user(id(seed::USER_ID)).unwrap().contacts,
+        ["telegram", "@mike"]
+    );
+    // DELETE answers the removal but saves nothing.
+    let delete = call(
+        &sim,
+        Method::DELETE,
+        &path,
+        Some(seed::ADMIN_TOKEN),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(delete.status, StatusCode::OK);
+    assert!(delete.json()["response"].get("contacts").is_none());
+    assert_eq!(
+        sim.user(id(seed::USER_ID)).unwrap().contacts,
+        ["telegram", "@mike"]
+    );
+    // Someone else's, by a plain user: 403 on 3.1.
+    let others = format!("api/2.0/people/{}/contacts", seed::ADMIN_ID);
+    let denied = call(
+        &sim,
+        Method::PUT,
+        &others,
+        Some(seed::USER_TOKEN),
+        Some(body),
+    )
+    .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+}
