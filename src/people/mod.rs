@@ -15,7 +15,7 @@
 
 mod docspace;
 pub mod rules;
-mod verify;
+pub mod verify;
 mod workspace;
 
 pub use verify::how_verified;

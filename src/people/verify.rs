@@ -285,15 +285,15 @@ fn contacts(asked: &[Contact], held: &[Contact]) -> Shown {
 /// not, it was dropped if the user still shows the default picture, and
 /// cannot be told otherwise (the same picture may have been set again).
 fn avatar(asked: &str, before: &PortalUser, held: &PortalUser) -> Shown {
-    let pictures = |user: &PortalUser| {
+    fn pictures(user: &PortalUser) -> [Option<&str>; 5] {
         [
-            user.avatar.clone(),
-            user.avataroriginal.clone(),
-            user.avatarmax.clone(),
-            user.avatarmedium.clone(),
-            user.avatarsmall.clone(),
+            user.avatar.as_deref(),
+            user.avataroriginal.as_deref(),
+            user.avatarmax.as_deref(),
+            user.avatarmedium.as_deref(),
+            user.avatarsmall.as_deref(),
         ]
-    };
+    }
     let shown = pictures(held);
     if shown.iter().all(Option::is_none) {
         Shown::Unseen
