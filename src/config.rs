@@ -80,6 +80,17 @@ pub struct Config {
     #[arg(long, env = "PEOPLE_GATEWAY_MAX_MESSAGE_SIZE", default_value = "1MiB", value_parser = parse_size)]
     pub max_message_size: usize,
 
+    /// A unary call's request message must arrive in full within this, before
+    /// the call takes a concurrency slot; otherwise DEADLINE_EXCEEDED
+    /// (`RECEIVE_TIMEOUT`).
+    #[arg(long, env = "PEOPLE_GATEWAY_RECEIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub receive_timeout: Duration,
+
+    /// Bytes of unary requests still arriving, over all calls; beyond it, a
+    /// call is refused with RESOURCE_EXHAUSTED (`OVERLOADED`).
+    #[arg(long, env = "PEOPLE_GATEWAY_RECEIVE_BUDGET", default_value = "64MiB", value_parser = parse_size)]
+    pub receive_budget: usize,
+
     /// PeopleService calls in flight at once; beyond it, calls are refused at
     /// once with RESOURCE_EXHAUSTED (health and reflection are not limited).
     #[arg(long, env = "PEOPLE_GATEWAY_MAX_CONCURRENCY", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]

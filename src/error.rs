@@ -119,6 +119,9 @@ pub enum GatewayError {
     /// The call's metadata is larger than `--max-header-list-size`.
     #[error("the call's metadata is larger than the gateway accepts")]
     MetadataTooLarge,
+    /// A unary call's request message did not arrive in full within `--receive-timeout`.
+    #[error("the request message did not arrive in full within {}", humantime::format_duration(*.0))]
+    ReceiveTimeout(std::time::Duration),
     /// The request message is larger than `--max-message-size`.
     #[error("the request message is larger than the gateway accepts")]
     MessageTooLarge,

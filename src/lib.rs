@@ -55,6 +55,7 @@ pub mod operations;
 pub mod people;
 pub mod portal;
 mod readiness;
+mod receive;
 pub mod server;
 pub mod service;
 pub mod status;

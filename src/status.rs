@@ -293,6 +293,7 @@ impl From<GatewayError> for Status {
                 said,
             ),
             GatewayError::MessageTooLarge => (Code::ResourceExhausted, "MESSAGE_TOO_LARGE", said),
+            GatewayError::ReceiveTimeout(_) => (Code::DeadlineExceeded, "RECEIVE_TIMEOUT", said),
             GatewayError::MetadataTooLarge => (Code::ResourceExhausted, "METADATA_TOO_LARGE", said),
             GatewayError::Portal(PortalError::Timeout) => {
                 (Code::DeadlineExceeded, "PORTAL_TIMEOUT", said)

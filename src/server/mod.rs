@@ -32,6 +32,7 @@ use crate::pb::{self, people_service_server::PeopleServiceServer};
 use crate::people::{People, PortalSetup};
 use crate::portal::{PortalClient, PortalSettings};
 use crate::readiness::{self, Readiness};
+use crate::receive::ReceiveLayer;
 use crate::service::PeopleApi;
 use crate::status::is_oversized_message;
 use crate::telemetry::metrics::{GrpcMetricsLayer, Metrics};
@@ -115,11 +116,18 @@ pub async fn serve(
             })
             // tonic answers an over-size message OUT_OF_RANGE; the contract says RESOURCE_EXHAUSTED.
             .map_response(oversized_message_is_resource_exhausted)
+            // The caller's deadline, from the moment its headers arrived.
+            .layer(DeadlineLayer)
+            // A unary request arrives in full (bounded in bytes and time)
+            // before it takes a slot: an unfinished one holds none.
+            .layer(ReceiveLayer::new(
+                settings.receive_budget,
+                settings.max_message_size,
+                settings.receive_timeout,
+            ))
             // Beyond the limit, refuse at once instead of queueing.
             .load_shed()
             .concurrency_limit(settings.max_concurrency)
-            // The caller's deadline, from the moment its headers arrived.
-            .layer(DeadlineLayer)
             .service(
                 PeopleServiceServer::new(api).max_decoding_message_size(settings.max_message_size),
             ),

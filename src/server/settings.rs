@@ -19,6 +19,10 @@ pub struct ServeSettings {
     pub max_concurrency: usize,
     /// Largest request message.
     pub max_message_size: usize,
+    /// How long a unary request may take to arrive in full.
+    pub receive_timeout: Duration,
+    /// Bytes of unary requests still arriving, over all calls.
+    pub receive_budget: usize,
     /// Concurrent streams per connection.
     pub max_streams_per_connection: u32,
     /// HTTP/2 keepalive ping interval and how long an answer may take.
@@ -45,6 +49,8 @@ impl Default for ServeSettings {
             },
             max_concurrency: 1024,
             max_message_size: 1024 * 1024,
+            receive_timeout: Duration::from_secs(10),
+            receive_budget: 64 * 1024 * 1024,
             max_streams_per_connection: 256,
             keepalive: (Duration::from_secs(30), Duration::from_secs(10)),
             max_header_list_size: 16 * 1024,
@@ -79,6 +85,8 @@ impl ServeSettings {
             },
             max_concurrency: config.max_concurrency as usize,
             max_message_size: config.max_message_size,
+            receive_timeout: config.receive_timeout,
+            receive_budget: config.receive_budget,
             max_streams_per_connection: config.max_streams_per_connection,
             keepalive: (config.keepalive_interval, config.keepalive_timeout),
             max_header_list_size: u32::try_from(config.max_header_list_size).unwrap_or(u32::MAX),

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut as _, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use people_gateway::bulk::BulkSettings;
 use people_gateway::domain::Product;
 use tonic::Code;
@@ -108,68 +108,6 @@ async fn writes_waiting_for_a_connection_are_never_sent_after_tonic_drops_the_ca
     .await;
     assert_eq!(gateway.portal_requests_of("PUT").len(), CONNECTIONS);
     release_and_count_writes(&gateway, CONNECTIONS).await;
-}
-
-/// One gRPC message as it travels in an HTTP/2 DATA frame.
-fn grpc_frame(message: &impl prost::Message) -> Bytes {
-    let body = message.encode_to_vec();
-    let mut frame = BytesMut::with_capacity(5 + body.len());
-    frame.put_u8(0);
-    frame.put_u32(u32::try_from(body.len()).unwrap());
-    frame.put_slice(&body);
-    frame.freeze()
-}
-
-/// A bare HTTP/2 client connected to the gateway.
-async fn raw_client(gateway: &Gateway) -> h2::client::SendRequest<Bytes> {
-    let tcp = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
-    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
-    tokio::spawn(connection);
-    client.ready().await.unwrap()
-}
-
-/// The head of a call to `method` of PeopleService, as the admin.
-fn call_head(gateway: &Gateway, method: &str, timeout: Option<&str>) -> http::Request<()> {
-    let mut head = http::Request::post(format!(
-        "http://{}/onlyoffice.people.v1.PeopleService/{method}",
-        gateway.addr
-    ))
-    .header("content-type", "application/grpc")
-    .header("te", "trailers")
-    .header("authorization", seed::ADMIN_TOKEN);
-    if let Some(timeout) = timeout {
-        head = head.header("grpc-timeout", timeout);
-    }
-    head.body(()).unwrap()
-}
-
-/// The gRPC status of a response, from its headers or its trailers.
-async fn grpc_status(response: h2::client::ResponseFuture) -> (Code, String) {
-    let response = response.await.unwrap();
-    let status_of = |headers: &http::HeaderMap| {
-        let code = headers
-            .get("grpc-status")?
-            .to_str()
-            .ok()?
-            .parse::<i32>()
-            .ok()?;
-        let message = headers
-            .get("grpc-message")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        Some((Code::from(code), message))
-    };
-    if let Some(status) = status_of(response.headers()) {
-        return status;
-    }
-    let mut body = response.into_body();
-    while let Some(data) = body.data().await {
-        let data = data.unwrap();
-        let _ = body.flow_control().release_capacity(data.len());
-    }
-    let trailers = body.trailers().await.unwrap().expect("trailers");
-    status_of(&trailers).expect("a grpc-status")
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use people_gateway::bulk::BulkSettings;
 use std::time::Duration;
 
+use bytes::{BufMut as _, Bytes, BytesMut};
 use people_gateway::domain::{Credential, PortalVersion};
 use people_gateway::domain::{Product, ProductChoice};
 use people_gateway::pb::people_service_client::PeopleServiceClient;
@@ -561,4 +562,66 @@ pub async fn until(what: &str, condition: impl Fn() -> bool) {
     })
     .await;
     assert!(waited.is_ok(), "timed out waiting until {what}");
+}
+
+/// One gRPC message as it travels in an HTTP/2 DATA frame.
+pub fn grpc_frame(message: &impl prost::Message) -> Bytes {
+    let body = message.encode_to_vec();
+    let mut frame = BytesMut::with_capacity(5 + body.len());
+    frame.put_u8(0);
+    frame.put_u32(u32::try_from(body.len()).unwrap());
+    frame.put_slice(&body);
+    frame.freeze()
+}
+
+/// A bare HTTP/2 client connected to the gateway.
+pub async fn raw_client(gateway: &Gateway) -> h2::client::SendRequest<Bytes> {
+    let tcp = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    client.ready().await.unwrap()
+}
+
+/// The head of a call to `method` of PeopleService, as the admin.
+pub fn call_head(gateway: &Gateway, method: &str, timeout: Option<&str>) -> http::Request<()> {
+    let mut head = http::Request::post(format!(
+        "http://{}/onlyoffice.people.v1.PeopleService/{method}",
+        gateway.addr
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .header("authorization", seed::ADMIN_TOKEN);
+    if let Some(timeout) = timeout {
+        head = head.header("grpc-timeout", timeout);
+    }
+    head.body(()).unwrap()
+}
+
+/// The gRPC status of a response, from its headers or its trailers.
+pub async fn grpc_status(response: h2::client::ResponseFuture) -> (Code, String) {
+    let response = response.await.unwrap();
+    let status_of = |headers: &http::HeaderMap| {
+        let code = headers
+            .get("grpc-status")?
+            .to_str()
+            .ok()?
+            .parse::<i32>()
+            .ok()?;
+        let message = headers
+            .get("grpc-message")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Some((Code::from(code), message))
+    };
+    if let Some(status) = status_of(response.headers()) {
+        return status;
+    }
+    let mut body = response.into_body();
+    while let Some(data) = body.data().await {
+        let data = data.unwrap();
+        let _ = body.flow_control().release_capacity(data.len());
+    }
+    let trailers = body.trailers().await.unwrap().expect("trailers");
+    status_of(&trailers).expect("a grpc-status")
 }

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use people_gateway::domain::Product;
 use tonic::Code;
 
@@ -640,4 +642,106 @@ async fn portal_requests_never_exceed_the_connection_cap_and_a_waiting_call_keep
     assert_eq!(gateway.sim.peak_in_flight(), 2);
     // The six callers that waited got their answers; the one that left sent nothing.
     assert_eq!(gateway.sim.requests().len(), 6);
+}
+
+#[tokio::test]
+async fn requests_that_never_finish_hold_no_slot_and_end_in_time() {
+    let mut options = Options::new(Product::Workspace);
+    options.serve.max_concurrency = 4;
+    options.serve.receive_timeout = Duration::from_secs(2);
+    let mut gateway = Gateway::start(options).await;
+    let mut raw = raw_client(&gateway).await;
+    // Twelve calls send their headers and the start of a message, then nothing.
+    let mut unfinished = Vec::new();
+    for _ in 0..12 {
+        let (response, mut body) = raw
+            .send_request(call_head(&gateway, "GetUser", None), false)
+            .unwrap();
+        body.send_data(Bytes::from_static(&[0, 0, 0, 0, 40, 10]), false)
+            .unwrap();
+        unfinished.push((response, body));
+        raw = raw.ready().await.unwrap();
+    }
+    // A normal call is served meanwhile: the unfinished ones hold no slot.
+    let started = std::time::Instant::now();
+    gateway
+        .get_user(seed::ADMIN_TOKEN, get_by_guid())
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Each unfinished one is answered once its time is up.
+    for (response, _body) in unfinished {
+        let (code, message) = grpc_status(response).await;
+        assert_eq!(code, Code::DeadlineExceeded, "{message}");
+        let message = message.replace("%20", " ");
+        assert!(message.contains("did not arrive in full"), "{message}");
+    }
+    assert!(gateway.portal_requests_of("GET").len() <= 2);
+}
+
+#[tokio::test]
+async fn an_endless_grpc_web_request_is_refused_at_the_message_limit() {
+    let mut options = Options::new(Product::Workspace);
+    options.serve.grpc_web = true;
+    options.serve.max_message_size = 64 * 1024;
+    let gateway = Gateway::start(options).await;
+    // A chunked body that would never end: the gateway answers once it passes the limit.
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let stream = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST /onlyoffice.people.v1.PeopleService/GetUser HTTP/1.1\r\nhost: {}\r\n\
+         content-type: application/grpc-web+proto\r\nauthorization: {}\r\n\
+         transfer-encoding: chunked\r\n\r\n",
+        gateway.addr,
+        seed::ADMIN_TOKEN
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    // Well-formed GetUser messages, one after another without end: each fits
+    // the limit, the request as a whole never ends.
+    let one = grpc_frame(&get_by_guid());
+    let messages: Vec<u8> = one
+        .iter()
+        .copied()
+        .cycle()
+        .take(one.len() * (0x4000 / one.len()))
+        .collect();
+    let mut chunk = format!("{:x}\r\n", messages.len()).into_bytes();
+    chunk.extend_from_slice(&messages);
+    chunk.extend_from_slice(b"\r\n");
+    let step = messages.len();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&sent);
+    let sender = tokio::spawn(async move {
+        // At most 256 MiB, so a gateway that kept reading would fail the test, not hang it.
+        while counted.load(std::sync::atomic::Ordering::Relaxed) < 256 * 1024 * 1024 {
+            if writer.write_all(&chunk).await.is_err() {
+                break;
+            }
+            counted.fetch_add(step, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    // The answer comes while the body is still being sent.
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match reader.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => {
+                answer.extend_from_slice(&buffer[..read]);
+                if String::from_utf8_lossy(&answer).contains("grpc-status") {
+                    break;
+                }
+            }
+        }
+    }
+    sender.abort();
+    let total = sent.load(std::sync::atomic::Ordering::Relaxed);
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.contains("grpc-status: 8") || text.contains("grpc-status:8"),
+        "{text}"
+    );
+    // Far less than the endless body: what the limit and the socket buffers hold.
+    assert!(total < 64 * 1024 * 1024, "{total} bytes were taken");
 }

@@ -1,0 +1,182 @@
+//! A unary call's request message is received in full before the call takes
+//! one of PeopleService's concurrency slots: a caller that never finishes its
+//! request holds no slot, only the bytes it sent. Those bytes come out of one
+//! gateway-wide budget, a request larger than the message limit is refused as
+//! soon as it says so, and one that does not arrive within
+//! `--receive-timeout` is answered and dropped. SyncUsers streams pass
+//! through: their items are bounded by the stream's own limits.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt as _, Full};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::body::Body;
+use tower::{BoxError, ServiceExt as _};
+
+use crate::error::GatewayError;
+
+/// The gRPC frame header before each message: a flag and a 4-byte length.
+const FRAME_HEADER: usize = 5;
+
+/// How unary requests are received.
+#[derive(Debug, Clone)]
+pub struct ReceiveLayer {
+    /// Bytes of request bodies being received, over all calls.
+    budget: Arc<Semaphore>,
+    /// The largest request message.
+    max_message: usize,
+    /// How long a request may take to arrive in full.
+    timeout: Duration,
+}
+
+impl ReceiveLayer {
+    /// At most `budget_bytes` of unfinished requests at once, each at most
+    /// `max_message` bytes and arriving within `timeout`.
+    pub fn new(budget_bytes: usize, max_message: usize, timeout: Duration) -> Self {
+        Self {
+            budget: Arc::new(Semaphore::new(budget_bytes.min(Semaphore::MAX_PERMITS))),
+            max_message,
+            timeout,
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for ReceiveLayer {
+    type Service = Receive<S>;
+
+    fn layer(&self, inner: S) -> Receive<S> {
+        Receive {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`ReceiveLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct Receive<S> {
+    inner: S,
+    layer: ReceiveLayer,
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<http::Response<Body>, BoxError>> + Send>>;
+
+impl<S> tower::Service<http::Request<Body>> for Receive<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = BoxError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = BoxError;
+    type Future = Answer;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // The inner service is made ready once the request is in hand.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Answer {
+        let inner = self.inner.clone();
+        if request.uri().path().ends_with("/SyncUsers") {
+            return Box::pin(inner.oneshot(request));
+        }
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let received = tokio::time::timeout(layer.timeout, receive(body, &layer)).await;
+            let (bytes, _held) = match received {
+                Ok(Ok(received)) => received,
+                Ok(Err(refusal)) => return Err(refusal.into()),
+                Err(_) => return Err(GatewayError::ReceiveTimeout(layer.timeout).into()),
+            };
+            // The bytes stay counted until the call is answered (tonic decodes them).
+            let request = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
+            inner.oneshot(request).await
+        })
+    }
+}
+
+/// The whole body, and the budget it holds.
+async fn receive(
+    mut body: Body,
+    layer: &ReceiveLayer,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), GatewayError> {
+    let limit = layer.max_message.saturating_add(FRAME_HEADER);
+    let mut received = BytesMut::new();
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| GatewayError::CallerGone)?;
+        let Ok(data) = frame.into_data() else {
+            // Trailers end a request; nothing of them is needed.
+            continue;
+        };
+        if received.len().saturating_add(data.len()) > limit {
+            return Err(GatewayError::MessageTooLarge);
+        }
+        let size = u32::try_from(data.len()).map_err(|_| GatewayError::MessageTooLarge)?;
+        if size > 0 {
+            let permit = Arc::clone(&layer.budget)
+                .try_acquire_many_owned(size)
+                .map_err(|_| GatewayError::Overloaded)?;
+            match &mut held {
+                Some(held) => held.merge(permit),
+                None => held = Some(permit),
+            }
+        }
+        received.extend_from_slice(&data);
+    }
+    Ok((received.freeze(), held))
+}
+
+#[cfg(test)]
+mod tests {
+    use tower::{Layer as _, ServiceExt as _};
+
+    use super::*;
+
+    fn request(bytes: &'static [u8]) -> http::Request<Body> {
+        http::Request::post("/onlyoffice.people.v1.PeopleService/GetUser")
+            .body(Body::new(Full::new(Bytes::from_static(bytes))))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn bytes_beyond_the_budget_or_the_limit_are_refused() {
+        let answered = tower::service_fn(|request: http::Request<Body>| async move {
+            let body = request.into_body().collect().await?.to_bytes();
+            Ok::<_, BoxError>(http::Response::new(Body::new(Full::new(body))))
+        });
+        let receive = ReceiveLayer::new(16, 64, Duration::from_secs(1)).layer(answered);
+        let refusal = |result: Result<http::Response<Body>, BoxError>| {
+            result
+                .err()
+                .and_then(|error| error.downcast::<GatewayError>().ok())
+                .map(|error| error.to_string())
+        };
+        let over_budget = receive.clone().oneshot(request(&[7; 20])).await;
+        assert_eq!(
+            refusal(over_budget),
+            Some(GatewayError::Overloaded.to_string())
+        );
+        let over_limit = ReceiveLayer::new(1024, 8, Duration::from_secs(1))
+            .layer(receive.inner)
+            .oneshot(request(&[7; 20]))
+            .await;
+        assert_eq!(
+            refusal(over_limit),
+            Some(GatewayError::MessageTooLarge.to_string())
+        );
+        // Within both, the request reaches the service whole.
+        let answer = receive.oneshot(request(&[7; 12])).await.unwrap();
+        let body = answer.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body.as_ref(), &[7; 12]);
+    }
+}
