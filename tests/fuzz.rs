@@ -136,9 +136,14 @@ const STATUSES: [u16; 9] = [200, 201, 400, 401, 403, 404, 429, 500, 503];
 fn decode(status: u16, body: &[u8]) -> Result<(), TestCaseError> {
     if let Ok(user) = envelope::read_user(status, body, None) {
         prop_assert!((200..300).contains(&status));
-        // The one-pass path reads exactly what the tolerant path reads.
+        // The one-pass path reads exactly what the tolerant path reads. It
+        // may also read an answer the tolerant path cannot hold as a `Value`
+        // (a number beyond f64 in a key it skips), never another user.
         let tolerant = envelope::read_user_tolerantly(status, body, None);
-        prop_assert_eq!(Some(&user), tolerant.as_ref().ok());
+        match &tolerant {
+            Ok(tolerant) => prop_assert_eq!(&user, tolerant),
+            Err(_) => prop_assert!(serde_json::from_slice::<serde_json::Value>(body).is_err()),
+        }
         prop_assert!(!user.id.is_empty());
         let message = mapping::user_to_pb(user);
         let encoded = message.encode_to_vec();

@@ -145,7 +145,8 @@ pub fn update_user_request(
             if parsed.is_none() {
                 violations.add("lead_id", "must be a user GUID, or empty to clear the lead");
             }
-            parsed
+            // The portal keeps no nil lead: it is how it writes "none".
+            parsed.filter(|lead| !lead.is_nil())
         }),
         spam,
     };

@@ -27,11 +27,10 @@ impl People {
         let (id, caller) = self.docspace_target(call, user).await?;
         let own_profile = user_id_of(&caller)? == id;
         let _guard = self.lock_for_write(id, call).await?;
-        let before = if own_profile {
-            caller.clone()
-        } else {
-            self.read_target(call, id).await?
-        };
+        // Read under the lock, also for one's own profile: whether the
+        // change is already held must not rest on a read another write may
+        // have overtaken.
+        let before = self.read_target(call, id).await?;
         let subject = Subject {
             own_profile,
             caller_is_admin: is_docspace_admin(&caller),
@@ -54,7 +53,7 @@ impl People {
         let held = self
             .stored_after(Product::Docspace, call, id, &changes, held)
             .await?;
-        self.verified(rules, &changes, &before, held)
+        self.verified(rules, id, &changes, &before, held)
     }
 
     /// Contacts travel in `PUT /people/{id}`, for one's own profile only; up
@@ -123,7 +122,7 @@ impl People {
         let held = self
             .stored_after(Product::Docspace, call, id, &changes, held)
             .await?;
-        self.verified(rules, &changes, &before, held)
+        self.verified(rules, id, &changes, &before, held)
     }
 
     /// The target's GUID and the caller as the portal sees them (DocSpace

@@ -320,7 +320,13 @@ impl People {
         let empties_contacts =
             product == Product::Docspace && changes.contacts.as_ref().is_some_and(Vec::is_empty);
         if sets_a_date || empties_contacts {
-            self.read_target(call, id).await
+            // The write was sent: a caller that left meanwhile did not leave before it.
+            self.read_target(call, id)
+                .await
+                .map_err(|error| match error {
+                    GatewayError::NotSent(why) => abandoned_after(why, true),
+                    error => error,
+                })
         } else {
             Ok(answer)
         }
@@ -342,15 +348,24 @@ impl People {
         held
     }
 
-    /// The portal's answer to a write, once it shows every requested field
-    /// as asked; otherwise the error naming what it did not apply.
+    /// The portal's answer to a write, once it is the user written and shows
+    /// every requested field as asked; otherwise the error naming what it did
+    /// not apply.
     fn verified(
         &self,
         rules: &'static ProductRules,
+        id: UserId,
         changes: &ProfileChanges,
         before: &PortalUser,
         held: PortalUser,
     ) -> Result<PortalUser, GatewayError> {
+        if user_id_of(&held)? != id {
+            return Err(GatewayError::AnotherUserAnswered);
+        }
+        if changes.department_ids.is_some() {
+            // Groups the answer shows but that cannot be read are a bad answer, not an unverified field.
+            department_ids_of(&held)?;
+        }
         let verdict = verify::verify(rules, changes, before, &held);
         if verdict.ignored.is_empty() {
             Ok(held)
@@ -393,6 +408,16 @@ fn department_ids_of(user: &PortalUser) -> Result<Option<Vec<Uuid>>, GatewayErro
             .map(Some),
         (None, Some("")) => Ok(Some(Vec::new())),
         (None, _) => Ok(None),
+    }
+}
+
+/// What a caller who stopped waiting hears: nothing was sent, or (after a
+/// write went out) that a write already sent runs to its end.
+fn abandoned_after(why: Abandoned, sent: bool) -> GatewayError {
+    match (why, sent) {
+        (why, false) => GatewayError::NotSent(why),
+        (Abandoned::Deadline, true) => GatewayError::DeadlineExceeded,
+        (Abandoned::CallerGone, true) => GatewayError::CallerGone,
     }
 }
 

@@ -529,7 +529,7 @@ pub fn check_texts<'a>(
     }
     let read_as_dates: FieldSet = texts
         .into_iter()
-        .filter(|(_, text)| reads_as_date(text))
+        .filter(|(_, text)| reads_as_date(text) && !written_back_the_same(text))
         .map(|(field, _)| field)
         .collect();
     if read_as_dates.is_empty() {
@@ -569,6 +569,29 @@ fn reads_as_date(text: &str) -> bool {
         && bytes[19..]
             .iter()
             .all(|byte| byte.is_ascii_digit() || b".Zz+-:".contains(byte))
+}
+
+/// Whether a text read as a date comes back from `XmlConvert`'s round-trip
+/// form unchanged: `yyyy-MM-ddTHH:mm:ss`, a fraction of at most seven digits
+/// without trailing zeros, then nothing or `Z` (Json.NET@13.0.1
+/// Src/Newtonsoft.Json/Converters/XmlNodeConverter.cs:1773-1788). An offset
+/// is moved to the server's zone, whose offset the gateway does not know.
+fn written_back_the_same(text: &str) -> bool {
+    let body = text.strip_suffix('Z').unwrap_or(text);
+    let (clock, fraction) = match body.get(19..) {
+        Some("") => (body, None),
+        Some(rest) => match rest.strip_prefix('.') {
+            Some(digits) => (&body[..19], Some(digits)),
+            None => return false,
+        },
+        None => return false,
+    };
+    let fraction_kept = fraction.is_none_or(|digits| {
+        (1..=7).contains(&digits.len())
+            && digits.bytes().all(|byte| byte.is_ascii_digit())
+            && !digits.ends_with('0')
+    });
+    fraction_kept && clock.get(11..13) != Some("24")
 }
 
 /// Refuses a write that would reset fields whose current value the caller cannot read:
@@ -937,8 +960,11 @@ mod tests {
     #[test]
     fn texts_workspace_would_read_as_dates_are_refused() {
         for text in [
-            "2020-01-02T03:04:05",
-            "2020-01-02T03:04:05Z",
+            "2020-01-02T03:04:05+03:00",
+            "2020-01-02T03:04:05.000Z",
+            "2020-01-02T03:04:05.1230000",
+            "2020-01-02T03:04:05z",
+            "2020-01-02T24:00:00",
             "2020-01-02T03:04:05.1234567+03:00",
             "/Date(1234567890000)/",
         ] {

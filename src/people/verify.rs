@@ -134,9 +134,10 @@ fn shown(
         Field::Comment => text(changes.comment.as_deref(), held.notes.as_deref()),
         Field::Title => text(changes.title.as_deref(), held.title.as_deref()),
         Field::Location => text(changes.location.as_deref(), held.location.as_deref()),
-        Field::Sex => match (changes.sex, held.sex.as_ref()) {
-            (Some(asked), Some(value)) => compare(Some(asked), sex_of(value), sex_words),
-            _ => Shown::Unseen,
+        // Both products leave an unset sex out of the answer.
+        Field::Sex => match changes.sex {
+            Some(asked) => compare(Some(asked), held.sex.as_ref().and_then(sex_of), sex_words),
+            None => Shown::Unseen,
         },
         Field::Birthday => date(changes.birthday, held.birthday.as_ref()),
         Field::WorksFrom => date(changes.works_from, held.workfrom.as_ref()),
@@ -281,30 +282,38 @@ fn contacts(asked: &[Contact], held: &[Contact]) -> Shown {
 }
 
 /// The portal never shows the URL it was given: it stores the picture under
-/// URLs of its own. A picture was taken when those changed; when they did
-/// not, it was dropped if the user still shows the default picture, and
-/// cannot be told otherwise (the same picture may have been set again).
+/// paths of its own, with a query that changes on every save of the user
+/// (`LastModified`'s hash: CS@7c503dfb5:module/ASC.Api/ASC.Employee/EmployeeWraper.cs:58-66,
+/// DS@v3.7.2-server:common/ASC.Api.Core/Model/EmployeeFullDto.cs:429-434).
+/// A picture was taken when the paths changed or the user now has a picture
+/// of their own; when neither, it was dropped if the user still shows the
+/// default picture, and cannot be told otherwise (a new picture of a user
+/// who had one keeps the paths).
 fn avatar(asked: &str, before: &PortalUser, held: &PortalUser) -> Shown {
-    fn pictures(user: &PortalUser) -> [Option<&str>; 5] {
+    fn paths(user: &PortalUser) -> [Option<&str>; 5] {
         [
-            user.avatar.as_deref(),
-            user.avataroriginal.as_deref(),
-            user.avatarmax.as_deref(),
-            user.avatarmedium.as_deref(),
-            user.avatarsmall.as_deref(),
+            &user.avatar,
+            &user.avataroriginal,
+            &user.avatarmax,
+            &user.avatarmedium,
+            &user.avatarsmall,
         ]
+        .map(|url| {
+            url.as_deref()
+                .map(|url| url.split_once('?').map_or(url, |(path, _)| path))
+        })
     }
-    let shown = pictures(held);
+    let shown = paths(held);
     if shown.iter().all(Option::is_none) {
         Shown::Unseen
-    } else if shown != pictures(before) || held.hasavatar != before.hasavatar {
+    } else if shown != paths(before) || (shows_own_picture(held) && !shows_own_picture(before)) {
         Shown::Holds
     } else if shows_own_picture(held) {
         Shown::Unseen
     } else {
         Shown::Differs {
             asked: format!("{asked:?}"),
-            held: "the picture it showed before".into(),
+            held: "the default picture".into(),
         }
     }
 }
@@ -389,6 +398,20 @@ mod tests {
     }
 
     #[test]
+    fn a_sex_the_answer_leaves_out_is_none() {
+        let changes = ProfileChanges {
+            sex: Some(Sex::Female),
+            ..ProfileChanges::default()
+        };
+        let mut unset = mike();
+        unset.sex = None;
+        assert_eq!(
+            verify(&WORKSPACE, &changes, &unset, &unset).ignored.len(),
+            1
+        );
+    }
+
+    #[test]
     fn what_the_answer_cannot_show_is_unverified_and_never_skipped() {
         let spam = ProfileChanges {
             spam: Some(true),
@@ -419,9 +442,16 @@ mod tests {
             ..ProfileChanges::default()
         };
         let mut after = mike();
-        after.avatar = Some("/a.png?_=2".into());
+        after.avatar = Some("/b.png?_=2".into());
         assert_eq!(
             verify(&WORKSPACE, &changes, &mike(), &after).applied,
+            Field::AvatarUrl.into()
+        );
+        // Only the query changed: every save changes it.
+        let mut saved = mike();
+        saved.avatar = Some("/a.png?_=3".into());
+        assert_eq!(
+            verify(&WORKSPACE, &changes, &mike(), &saved).unverified,
             Field::AvatarUrl.into()
         );
         // The same picture may have been set again.

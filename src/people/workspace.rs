@@ -11,8 +11,8 @@ use tracing::debug;
 
 use super::rules::{self, ProductRules, Subject};
 use super::{
-    Call, ContactEdit, People, contact_bodies, contacts_of, department_ids_of, target_of,
-    user_id_of, user_ref_not_writable, verify,
+    Call, ContactEdit, People, abandoned_after, contact_bodies, contacts_of, department_ids_of,
+    target_of, user_id_of, user_ref_not_writable, verify,
 };
 use crate::domain::{Contact, Field, FieldSet, Product, ProfileChanges, Sex, UserId, UserRef};
 use crate::error::GatewayError;
@@ -66,31 +66,44 @@ impl People {
         if self.already_held(rules, &changes, &before) {
             return Ok(before);
         }
-        let mut current = before.clone();
+        let reenabling = changes.disabled == Some(false) && is_suspended(&before);
         let mut rest = changes.clone();
-        if changes.disabled == Some(false) && is_suspended(&current) {
-            current = self.reenable(rules, call, id, &changes, &before).await?;
-            rest.disabled = None;
-            if rest.fields().is_empty() {
-                return self.verified(rules, &changes, &before, current);
-            }
-        } else if changes.disabled.is_some_and(|disabled| !disabled) {
-            // Already active: nothing to send for it.
+        if changes.disabled == Some(false) {
+            // Re-enabled through the status route, or already active.
             rest.disabled = None;
         }
+        // Every refusal comes before the first write. The status route
+        // changes nothing the update resends, so the body is built now.
         let resent_contacts = match &rest.contacts {
             Some(_) => Vec::new(),
-            None => contacts_of(&current),
+            None => contacts_of(&before),
         };
         rules::check_texts(rules, texts_sent(&rest, &resent_contacts))?;
-        let body = workspace_body(rules, &current, rest)?;
+        let body = if rest.fields().is_empty() {
+            None
+        } else {
+            Some(workspace_body(rules, &before, rest)?)
+        };
+        let mut sent = false;
+        if reenabling {
+            let held = self.reenable(rules, call, id, &changes, &before).await?;
+            if body.is_none() {
+                return self.verified(rules, id, &changes, &before, held);
+            }
+            sent = true;
+        }
+        let Some(body) = body else {
+            // Nothing but `disabled: false` for a user already active: held.
+            return Ok(before);
+        };
         debug!(user = %id, "updating user on workspace");
-        call.still_waited_for()?;
+        call.still_waited_for()
+            .map_err(|why| abandoned_after(why, sent))?;
         let held = self.portal.update_member(call, id, &body).await?;
         let held = self
             .stored_after(Product::Workspace, call, id, &changes, held)
             .await?;
-        self.verified(rules, &changes, &before, held)
+        self.verified(rules, id, &changes, &before, held)
     }
 
     /// `PUT /people/status/Active` for one suspended user: the user as the
@@ -156,7 +169,7 @@ impl People {
         let list = contact_bodies(changes.contacts.as_deref().unwrap_or_default());
         call.still_waited_for()?;
         let held = self.portal.replace_contacts(call, id, list).await?;
-        self.verified(rules, &changes, &before, held)
+        self.verified(rules, id, &changes, &before, held)
     }
 }
 
@@ -245,10 +258,14 @@ fn workspace_body(
             Some(contacts) => contact_bodies(&contacts),
             None => contact_bodies(&contacts_of(current)),
         },
-        // A release without `lead` never sees one.
+        // Resent wherever some release in force would reset it; a release
+        // without `lead` ignores the key.
         lead: lead
             .unwrap_or(current_lead)
-            .filter(|_| rules.supported.contains(Field::LeadId))
+            .filter(|_| {
+                rules.supported.contains(Field::LeadId)
+                    || rules.reset_when_absent.contains(Field::LeadId)
+            })
             .map(|lead| lead.to_string()),
         department: departments.iter().map(ToString::to_string).collect(),
         firstname: first_name,

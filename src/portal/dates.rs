@@ -39,7 +39,7 @@ impl PortalDate {
     /// time for dates the portal set itself) and, reading it back, take W for
     /// UTC and show it in tenant time (DS@v3.6.1-server:common/ASC.Api.Core/
     /// Core/ApiDateTime.cs:130-158, "Assume it's utc" at 150; CS@7c503dfb5:
-    /// module/ASC.Api/ASC.Api.Core/ApiDateTime.cs:112-144). So the day is the
+    /// module/ASC.Api/ASC.Specific/ApiDateTime.cs:112-144). So the day is the
     /// date of the instant in UTC, on every offset from -12:00 to +14:00. A
     /// value without an offset names its own date.
     ///

@@ -741,3 +741,114 @@ async fn a_day_written_is_the_day_read_on_every_offset() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_write_answered_with_another_users_record_is_never_ok() {
+    let mut gateway = Gateway::start(Options::of_known_release(Product::Workspace)).await;
+    // The PUT is answered with Jane's record, not Mike's.
+    let jane = serde_json::json!({
+        "count": 1, "status": 0, "statusCode": 200,
+        "response": {
+            "id": seed::ADMIN_ID, "userName": "jane.doe", "isVisitor": false,
+            "email": "jane@example.com",
+            "contacts": [{"type": "mail", "value": "mike@example.com"}],
+        },
+    });
+    gateway.sim.push_fault_on(
+        "PUT",
+        Fault::Respond {
+            status: 200,
+            content_type: Some("application/json".into()),
+            body: jane.to_string(),
+            headers: Vec::new(),
+        },
+    );
+    let status = gateway
+        .set_contacts(
+            seed::ADMIN_TOKEN,
+            pb::SetContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: vec![contact("mail", "mike@example.com")],
+                spam: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(
+        &status,
+        Code::FailedPrecondition,
+        "PORTAL_ANSWERED_FOR_ANOTHER_USER",
+    );
+}
+
+#[tokio::test]
+async fn a_workspace_of_unknown_release_keeps_every_users_lead() {
+    let mut gateway = Gateway::workspace().await;
+    // The question for the release is not answered.
+    gateway.sim.push_fault_on(
+        "GET",
+        Fault::Respond {
+            status: 404,
+            content_type: None,
+            body: String::new(),
+            headers: Vec::new(),
+        },
+    );
+    let lead = gateway.sim.user(uuid(seed::USER_ID)).unwrap().lead;
+    assert!(lead.is_some());
+    gateway
+        .update_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                title: Some("Director".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(gateway.portal_requests()[0].path, BUILD_PATH);
+    let stored = gateway.sim.user(uuid(seed::USER_ID)).unwrap();
+    assert_eq!(
+        (stored.title.as_deref(), stored.lead),
+        (Some("Director"), lead)
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_comes_before_a_re_enable_is_sent() {
+    let mut gateway = Gateway::workspace().await;
+    let status = gateway
+        .update_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::SUSPENDED_ID.into(),
+                disabled: Some(false),
+                comment: Some("2020-01-02T03:04:05+03:00".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::FailedPrecondition, "TEXT_READ_AS_DATE");
+    assert!(gateway.portal_requests_of("PUT").is_empty());
+    assert_eq!(status_of(&gateway, seed::SUSPENDED_ID), TERMINATED);
+}
+
+#[tokio::test]
+async fn a_nil_lead_clears_the_lead() {
+    let mut gateway = Gateway::workspace().await;
+    let user = gateway
+        .update_user(
+            seed::ADMIN_TOKEN,
+            pb::UpdateUserRequest {
+                user_id: seed::USER_ID.into(),
+                lead_id: Some(uuid::Uuid::nil().to_string()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(user.lead_id, None);
+    assert_eq!(gateway.sim.user(uuid(seed::USER_ID)).unwrap().lead, None);
+}

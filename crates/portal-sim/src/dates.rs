@@ -47,7 +47,7 @@ pub(crate) fn format_instant(instant: DateTime<Utc>) -> String {
 /// A stored birthday or workFrom as every read shows it: both products store the tenant's wall
 /// clock W, read it back with no kind, and `ApiDateTime.SetDate` takes that for UTC and shows it
 /// in tenant time (DS@v3.6.1-server:common/ASC.Api.Core/Core/ApiDateTime.cs:130-158, "Assume
-/// it's utc" at 150; CS@7c503dfb5:module/ASC.Api/ASC.Api.Core/ApiDateTime.cs:112-144): Workspace's
+/// it's utc" at 150; CS@7c503dfb5:module/ASC.Api/ASC.Specific/ApiDateTime.cs:112-144): Workspace's
 /// `1990-06-07` (stored as tenant midnight) shows as `1990-06-07T03:00:00.0000000+03:00`.
 pub(crate) fn format_stored_date(wall_clock: NaiveDateTime) -> String {
     format_instant(wall_clock.and_utc())

@@ -274,7 +274,7 @@ fn update_profile(
         }
     }
     portal.drop_ignored(&before, &mut user);
-    portal.upsert(user.clone());
+    portal.save(&mut user);
     if let Some(contacts) = shown_contacts {
         user.contacts = contacts;
     }
@@ -357,7 +357,7 @@ fn contacts(
         }
     }
     portal.drop_ignored(&before, &mut user);
-    portal.upsert(user.clone());
+    portal.save(&mut user);
     if let Some(contacts) = shown_contacts {
         user.contacts = contacts;
     }

@@ -124,11 +124,16 @@ fn activation(user: &SimUser) -> i32 {
     user.activation_status & !4
 }
 
-/// A stable cache-buster for a stored photo, standing in for the portal's modified-date hash.
-fn photo_hash(url: &str) -> u32 {
-    url.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
-        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
-    })
+/// The picture URLs' cache-buster: a hash of the user's `LastModified`, which every save moves
+/// (CS@7c503dfb5:module/ASC.Api/ASC.Employee/EmployeeWraper.cs:58-66,
+/// DS@v3.7.2-server:common/ASC.Api.Core/Model/EmployeeFullDto.cs:429-434).
+fn photo_hash(user: &SimUser) -> u32 {
+    user.last_modified
+        .to_le_bytes()
+        .iter()
+        .fold(0x811c_9dc5_u32, |hash, byte| {
+            (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
+        })
 }
 
 fn encode_query_value(text: &str) -> String {
@@ -162,8 +167,8 @@ pub(crate) fn workspace_user(viewer: &Viewer<'_>, user: &SimUser) -> WorkspaceUs
         })
         .collect();
     let (avatar_small, avatar_medium, avatar) = match &user.avatar_url {
-        Some(url) => {
-            let hash = photo_hash(url);
+        Some(_) => {
+            let hash = photo_hash(user);
             let sized = |size: &str| {
                 format!(
                     "/storage/userPhotos/root/{}_size_{size}.png?_={hash}",
@@ -359,12 +364,16 @@ fn is_collaborator(user: &SimUser) -> bool {
 
 fn docspace_summary(origin: &str, user: &SimUser) -> DocspaceUserSummary {
     let photo = |size: &str| match &user.avatar_url {
-        Some(url) => format!(
+        Some(_) => format!(
             "/storage/userPhotos/root/{}_{size}.png?hash={}",
             user.id,
-            photo_hash(url)
+            photo_hash(user)
         ),
-        None => format!("/static/images/default_user_photo_{size}.png"),
+        // why: DocSpace adds the hash to the default picture too.
+        None => format!(
+            "/static/images/default_user_photo_{size}.png?hash={}",
+            photo_hash(user)
+        ),
     };
     DocspaceUserSummary {
         id: user.id.to_string(),

@@ -200,6 +200,7 @@ fn blank(id: Uuid, user_name: &str, first_name: &str, last_name: &str) -> SimUse
         spam: None,
         registration_date: DateTime::UNIX_EPOCH,
         token: None,
+        last_modified: 0,
     }
 }
 

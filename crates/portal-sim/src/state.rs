@@ -64,6 +64,8 @@ pub struct SimUser {
     pub is_sso: bool,
     /// The photo URL last set through `files`; `None` means the default picture.
     pub avatar_url: Option<String>,
+    /// Bumped by every save, as the portal's `LastModified`; picture URLs carry its hash.
+    pub last_modified: u64,
     /// Mobile phone number.
     pub mobile_phone: Option<String>,
     /// UI culture such as `en-US`.
@@ -255,6 +257,13 @@ impl Portal {
 
     pub(crate) fn group(&self, id: Uuid) -> Option<&SimGroup> {
         self.groups.iter().find(|group| group.id == id)
+    }
+
+    /// Saves a user as the portal's `SaveUserInfo` does: `LastModified` moves on, on the
+    /// user in memory too (the answer is built from it).
+    pub(crate) fn save(&mut self, user: &mut SimUser) {
+        user.last_modified = user.last_modified.wrapping_add(1);
+        self.upsert(user.clone());
     }
 
     pub(crate) fn upsert(&mut self, user: SimUser) {

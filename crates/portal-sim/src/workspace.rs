@@ -344,7 +344,7 @@ fn update_status(
                 _ => {}
             }
             portal.drop_ignored(&before, &mut user);
-            portal.upsert(user.clone());
+            portal.save(&mut user);
         }
         answered.push(user);
     }
@@ -406,7 +406,8 @@ fn contacts(
 
 /// Persists the user and returns it as the response shows it: the stored copy is what reads back
 /// after the `a|b|` round trip, while the answer still shows the in-memory list.
-fn save(portal: &mut Portal, shown: SimUser) -> SimUser {
+fn save(portal: &mut Portal, mut shown: SimUser) -> SimUser {
+    shown.last_modified = shown.last_modified.wrapping_add(1);
     let mut stored = shown.clone();
     stored.contacts = reloaded_contacts(&shown.contacts);
     portal.upsert(stored);

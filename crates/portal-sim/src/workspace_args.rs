@@ -234,7 +234,17 @@ fn scalar_text(value: &Value) -> String {
 /// `XmlConvert` (Json.NET Converters/XmlNodeConverter.cs:1773-1788): the fraction without
 /// trailing zeros, `Z` kept, an offset moved to the server's zone (UTC here).
 fn read_as_date(text: &str) -> Option<String> {
-    let shaped = text.len() >= 19
+    // why: `/Date(ms)/` is milliseconds since 1970, written back in UTC
+    // (Json.NET Src/Newtonsoft.Json/Utilities/DateTimeUtils.cs:492-547).
+    if let Some(millis) = text
+        .strip_prefix("/Date(")
+        .and_then(|rest| rest.strip_suffix(")/"))
+        .and_then(|millis| millis.parse::<i64>().ok())
+    {
+        let instant = DateTime::from_timestamp_millis(millis)?.naive_utc();
+        return Some(format!("{}Z", instant.format("%Y-%m-%dT%H:%M:%S%.f")));
+    }
+    let shaped = (19..=40).contains(&text.len())
         && text.as_bytes().get(10) == Some(&b'T')
         && text.as_bytes().first().is_some_and(u8::is_ascii_digit);
     if !shaped {
