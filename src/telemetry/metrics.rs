@@ -486,12 +486,15 @@ fn method_kind(service: &str, method: &str) -> &'static str {
     }
 }
 
-/// One RPC being counted.
+/// One RPC being counted; one that is dropped before it is finished (its
+/// caller left before the answer, or its connection closed) counts as
+/// cancelled, so the in-flight gauge never keeps it.
 #[derive(Debug)]
 struct Rpc {
     method: Arc<MethodMetrics>,
     started: Instant,
     metrics: Arc<Metrics>,
+    finished: bool,
 }
 
 impl Rpc {
@@ -503,10 +506,18 @@ impl Rpc {
             method,
             started: Instant::now(),
             metrics,
+            finished: false,
         }
     }
 
-    fn finish(self, code: Code) {
+    fn finish(mut self, code: Code) {
+        self.record(code);
+    }
+
+    fn record(&mut self, code: Code) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
         let [service, method, kind] = &self.method.labels;
         self.method.handled[code as usize]
             .get_or_init(|| {
@@ -519,6 +530,12 @@ impl Rpc {
             .handling
             .observe(self.started.elapsed().as_secs_f64());
         self.metrics.in_flight.dec();
+    }
+}
+
+impl Drop for Rpc {
+    fn drop(&mut self) {
+        self.record(Code::Cancelled);
     }
 }
 

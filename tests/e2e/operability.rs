@@ -468,3 +468,77 @@ async fn without_allowed_origins_a_preflight_is_refused() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn calls_ended_by_deadline_or_cancel_leave_the_in_flight_gauge_and_are_counted() {
+    let gateway = Gateway::workspace().await;
+    gateway.sim.hold_requests();
+    let handled = |code: &str| {
+        sample(
+            &gateway.metrics.render(),
+            "grpc_server_handled_total",
+            &[("grpc_method", "GetUser"), ("grpc_code", code)],
+        )
+        .unwrap_or(0.0)
+    };
+    // Twenty calls a tonic client drops while their reads are at the portal.
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let mut client = gateway.client.clone();
+            tokio::spawn(async move {
+                client
+                    .get_user(as_user(
+                        seed::ADMIN_TOKEN,
+                        pb::GetUserRequest {
+                            user_id: seed::USER_ID.into(),
+                        },
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    until("twenty calls in flight", || {
+        sample(
+            &gateway.metrics.render(),
+            "people_gateway_calls_in_flight",
+            &[],
+        ) == Some(20.0)
+    })
+    .await;
+    for call in &calls {
+        call.abort();
+    }
+    until("every dropped call counted as cancelled", || {
+        handled("Canceled") == 20.0
+    })
+    .await;
+    // Twenty more whose deadline passes at the stalled portal, over a
+    // connection that is then closed.
+    let mut raw = raw_client(&gateway).await;
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        let (response, mut body) = raw
+            .send_request(call_head(&gateway, "GetUser", Some("200m")), false)
+            .unwrap();
+        let request = pb::GetUserRequest {
+            user_id: seed::USER_ID.into(),
+        };
+        body.send_data(grpc_frame(&request), true).unwrap();
+        answers.push(grpc_status(response));
+        raw = raw.ready().await.unwrap();
+    }
+    for answer in answers {
+        assert_eq!(answer.await.0, tonic::Code::DeadlineExceeded);
+    }
+    drop(raw);
+    until("every call out of the gauge", || {
+        sample(
+            &gateway.metrics.render(),
+            "people_gateway_calls_in_flight",
+            &[],
+        ) == Some(0.0)
+    })
+    .await;
+    assert_eq!(handled("DeadlineExceeded"), 20.0);
+    gateway.sim.release_requests();
+}
