@@ -13,11 +13,16 @@ use super::settings::read;
 use super::{ServeError, ServeSettings, people_api, serve};
 use crate::bulk::BulkSettings;
 use crate::config::Config;
+use crate::connections::ConnectionLimits;
 use crate::domain::{Credential, ProductChoice};
 use crate::operations::Stopper;
 use crate::people::PortalSetup;
 use crate::portal::{PortalSettings, display_url};
 use crate::telemetry::metrics::serve_metrics;
+
+/// Connections the metrics port keeps open at once: scrapers are few, and
+/// the rest wait in the listen backlog.
+const METRICS_MAX_CONNECTIONS: usize = 16;
 
 /// Runs the gateway as configured until SIGTERM or ctrl-c.
 pub async fn run(config: Config) -> Result<(), ServeError> {
@@ -87,7 +92,16 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             .map_err(|source| ServeError::Bind { address, source })?;
         info!(%address, "metrics at /metrics");
         let stopped = stop_metrics.clone().cancelled_owned();
-        tokio::spawn(serve_metrics(listener, api.operations().metrics(), stopped));
+        let limits = ConnectionLimits {
+            max_connections: METRICS_MAX_CONNECTIONS,
+            idle_timeout: config.idle_timeout,
+        };
+        tokio::spawn(serve_metrics(
+            listener,
+            api.operations().metrics(),
+            limits,
+            stopped,
+        ));
     }
     let _stop_metrics = stop_metrics.drop_guard();
     info!(listen = %local, portal = %display_url(&portal_url), ?product, "serving");

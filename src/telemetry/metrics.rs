@@ -15,13 +15,19 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus::{
     Encoder as _, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
 use tonic::Code;
 use tracing::warn;
+
+use crate::connections::{self, ConnectionLimits};
 
 /// Latency buckets, in seconds: a cheap gateway hop up to a slow portal.
 const BUCKETS: &[f64] = &[
@@ -331,30 +337,70 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` on `listener` until `shutdown` completes.
+/// Serves `/metrics` on `listener` until `shutdown` completes, as bounded as
+/// the gRPC port: at most `limits.max_connections` connections, each closed
+/// once silent for `limits.idle_timeout`, and a request head must arrive in
+/// full within that time too (a byte at a time holds no connection).
 pub async fn serve_metrics(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = Arc::clone(&metrics);
-            async move {
-                (
-                    [(
-                        http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    metrics.render(),
-                )
-            }
-        }),
+    let mut incoming = connections::accept(listener, limits);
+    tokio::pin!(shutdown);
+    loop {
+        let connection = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            next = incoming.next() => match next {
+                Some(Ok(connection)) => connection,
+                Some(Err(_)) => continue,
+                None => return Ok(()),
+            },
+        };
+        let metrics = Arc::clone(&metrics);
+        let scrape = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+            let answer = scrape_answer(&metrics, &request);
+            async move { Ok::<_, std::convert::Infallible>(answer) }
+        });
+        let serving = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.idle_timeout)
+            .serve_connection(TokioIo::new(connection), scrape);
+        tokio::spawn(async move {
+            // A connection that fails or times out just ends.
+            let _ = serving.await;
+        });
+    }
+}
+
+/// The answer to one request on the metrics port: the exposition at
+/// `GET /metrics`, 404 elsewhere.
+fn scrape_answer<B>(
+    metrics: &Metrics,
+    request: &http::Request<B>,
+) -> http::Response<Full<bytes::Bytes>> {
+    let found = request.method() == http::Method::GET && request.uri().path() == "/metrics";
+    let (status, content_type, body) = if found {
+        (
+            http::StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics.render(),
+        )
+    } else {
+        (
+            http::StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            String::new(),
+        )
+    };
+    let mut answer = http::Response::new(Full::new(bytes::Bytes::from(body)));
+    *answer.status_mut() = status;
+    answer.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    answer
 }
 
 /// The tower layer that counts and times every RPC.
@@ -419,9 +465,48 @@ where
     }
 }
 
-/// Most distinct methods labelled; calls to further paths (random paths
-/// from a hostile caller) share the `unknown` labels, so series stay bounded.
-const MAX_METHODS: usize = 64;
+/// The path calls to any method the server does not serve are counted under:
+/// invented paths add no series, however many or long, and cannot crowd out
+/// a real method.
+const UNKNOWN_METHOD: &str = "/unknown/unknown";
+
+/// The methods the server serves, by path: PeopleService and Health from
+/// their descriptors, and both reflection versions.
+fn served_methods() -> &'static std::collections::HashSet<String> {
+    static SERVED: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    SERVED.get_or_init(|| {
+        use prost::Message as _;
+        let mut served: std::collections::HashSet<String> = [
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        for encoded in [
+            crate::pb::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+        ] {
+            let Ok(set) = prost_types::FileDescriptorSet::decode(encoded) else {
+                continue;
+            };
+            for file in &set.file {
+                for service in &file.service {
+                    for method in &service.method {
+                        served.insert(format!(
+                            "/{}.{}/{}",
+                            file.package(),
+                            service.name(),
+                            method.name()
+                        ));
+                    }
+                }
+            }
+        }
+        served
+    })
+}
 
 /// The metric handles of one method, resolved once.
 #[derive(Debug)]
@@ -444,15 +529,15 @@ impl Metrics {
         {
             return Arc::clone(found);
         }
+        let key = if served_methods().contains(path) {
+            path
+        } else {
+            UNKNOWN_METHOD
+        };
         let mut methods = self
             .methods
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let key = if methods.len() < MAX_METHODS {
-            path
-        } else {
-            "/unknown/unknown"
-        };
         let metrics = methods
             .entry(key.to_owned())
             .or_insert_with(|| Arc::new(self.method_metrics(key)));
@@ -672,20 +757,21 @@ mod tests {
     }
 
     #[test]
-    fn random_method_paths_cannot_grow_the_series_without_bound() {
+    fn invented_method_paths_add_no_series_and_real_methods_keep_their_names() {
         let metrics = Arc::new(Metrics::new());
         for n in 0..500 {
-            Rpc::new(&format!("/evil.Service/Method{n}"), Arc::clone(&metrics))
-                .finish(Code::Unimplemented);
+            let path = format!("/evil.Service/{}{n}", "M".repeat(40 * 1024));
+            Rpc::new(&path, Arc::clone(&metrics)).finish(Code::Unimplemented);
         }
-        let methods = metrics.methods.read().unwrap().len();
-        assert!(methods <= MAX_METHODS + 1, "{methods} methods labelled");
+        Rpc::new(
+            "/onlyoffice.people.v1.PeopleService/GetUser",
+            Arc::clone(&metrics),
+        )
+        .finish(Code::Ok);
+        assert_eq!(metrics.methods.read().unwrap().len(), 2);
         let text = metrics.render();
+        assert!(text.len() < 512 * 1024, "{} bytes", text.len());
         assert!(text.contains("grpc_method=\"unknown\""));
-        let series = text
-            .lines()
-            .filter(|line| line.starts_with("grpc_server_started_total{"))
-            .count();
-        assert!(series <= MAX_METHODS + 1, "{series} series");
+        assert!(text.contains("grpc_method=\"GetUser\""));
     }
 }

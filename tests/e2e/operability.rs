@@ -29,6 +29,7 @@ async fn metrics_count_calls_codes_portal_requests_retries_and_lock_waits() {
     tokio::spawn(serve_metrics(
         listener,
         gateway.metrics.clone(),
+        metrics_port_limits(Duration::from_secs(120)),
         std::future::pending(),
     ));
 
@@ -541,4 +542,85 @@ async fn calls_ended_by_deadline_or_cancel_leave_the_in_flight_gauge_and_are_cou
     .await;
     assert_eq!(handled("DeadlineExceeded"), 20.0);
     gateway.sim.release_requests();
+}
+
+fn metrics_port_limits(idle_timeout: Duration) -> people_gateway::connections::ConnectionLimits {
+    people_gateway::connections::ConnectionLimits {
+        max_connections: 4,
+        idle_timeout,
+    }
+}
+
+/// Reads until the peer closes; `false` when it is still open after `patience`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, patience: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buffer = [0u8; 1024];
+    tokio::time::timeout(patience, async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn the_metrics_port_closes_silent_and_dribbling_connections_and_caps_them() {
+    use tokio::io::AsyncWriteExt as _;
+    let gateway = Gateway::workspace().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let idle = Duration::from_millis(500);
+    tokio::spawn(serve_metrics(
+        listener,
+        gateway.metrics.clone(),
+        metrics_port_limits(idle),
+        std::future::pending(),
+    ));
+    // Four silent connections take every place; a fifth waits in the backlog.
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(tokio::net::TcpStream::connect(address).await.unwrap());
+    }
+    let scrape = tokio::spawn(async move {
+        reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    // The silent ones are closed within the idle timeout, and the scrape is then served.
+    for stream in &mut silent {
+        assert!(
+            closed_within(stream, idle * 10).await,
+            "a silent connection stayed open"
+        );
+    }
+    assert!(scrape.await.unwrap().contains("people_gateway_shed_total"));
+
+    // A request head sent a byte at a time is cut off too.
+    let mut dribbling = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = b"GET /metrics HTTP/1.1\r\nhost: x\r\nx-padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let started = std::time::Instant::now();
+    let mut cut = false;
+    for byte in head {
+        if dribbling.write_all(&[*byte]).await.is_err() {
+            cut = true;
+            break;
+        }
+        if closed_within(&mut dribbling, idle / 5).await {
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "a dribbled head was read to its end");
+    assert!(
+        started.elapsed() < idle * 10,
+        "cut after {:?}",
+        started.elapsed()
+    );
 }
