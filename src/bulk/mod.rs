@@ -2,8 +2,8 @@
 //! reads items ahead into a bounded queue (beyond it the gateway reads no
 //! more, and HTTP/2 flow control blocks the sender), keeps each user's items
 //! in arrival order (`queue`), starts at most `--bulk-concurrency` items per
-//! stream and `--bulk-max-in-flight` over all streams, pauses every stream
-//! while the portal asks to wait (`pause`), and answers each item exactly
+//! stream and `--bulk-max-in-flight` over all streams, pauses the streams of
+//! a credential while the portal asks it to wait (`pause`), and answers each item exactly
 //! once (`stream`). Each item is carried out by
 //! [`Operations::perform`](crate::operations::Operations::perform), exactly
 //! as its unary RPC would be.
@@ -28,7 +28,7 @@ use crate::error::GatewayError;
 use crate::operations::{Operations, Stopper};
 use crate::pb;
 use crate::telemetry::trace::CallTrace;
-use pause::PauseGate;
+use pause::{PauseGate, Pauses};
 use stream::SyncStream;
 
 /// Longest `item_id`, in bytes.
@@ -67,13 +67,13 @@ impl Default for BulkSettings {
 }
 
 /// What every stream of one gateway shares: the limits, the portal-wide
-/// cap, the pause the portal asked for, and the signal that shutdown began.
+/// cap, the pauses the portal asked for, and the signal that shutdown began.
 #[derive(Debug, Clone)]
 pub struct Bulk {
     settings: BulkSettings,
     in_flight: Arc<Semaphore>,
     streams: Arc<Semaphore>,
-    pause: Arc<PauseGate>,
+    pauses: Arc<Pauses>,
     draining: CancellationToken,
     stopper: Stopper,
 }
@@ -86,7 +86,7 @@ impl Bulk {
             settings,
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
             streams: Arc::new(Semaphore::new(settings.max_streams.max(1))),
-            pause: Arc::default(),
+            pauses: Arc::default(),
             draining: CancellationToken::new(),
             stopper,
         }
@@ -151,10 +151,7 @@ impl Bulk {
     }
 
     /// Waits out any pause, then for a place among the items at the portal.
-    async fn start_permit(
-        in_flight: Arc<Semaphore>,
-        pause: Arc<PauseGate>,
-    ) -> OwnedSemaphorePermit {
+    async fn start_permit(in_flight: Arc<Semaphore>, pause: PauseGate) -> OwnedSemaphorePermit {
         pause.wait().await;
         match in_flight.acquire_owned().await {
             Ok(permit) => permit,

@@ -15,7 +15,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 use tracing::debug;
 
-use super::pause::waiting_out_pauses;
+use super::pause::{PauseGate, waiting_out_pauses};
 use super::queue::{AtPortal, Item, Queue, SeenIds};
 use super::{Bulk, MAX_ITEM_ID_BYTES, Tally, rpc_status};
 use crate::caller::check_routing_key;
@@ -40,6 +40,8 @@ pub(super) struct SyncStream {
     metadata: MetadataMap,
     call: Call,
     metrics: Arc<Metrics>,
+    /// The pause of this stream's credential.
+    pause: PauseGate,
 }
 
 impl SyncStream {
@@ -52,12 +54,14 @@ impl SyncStream {
         call: Call,
     ) -> Self {
         let metrics = operations.metrics();
+        let pause = bulk.pauses.gate(&call.credential);
         Self {
             operations,
             bulk,
             metadata,
             call,
             metrics,
+            pause,
         }
     }
 
@@ -118,7 +122,7 @@ impl SyncStream {
             if can_start && starting.is_none() {
                 starting = Some(Box::pin(Bulk::start_permit(
                     Arc::clone(&self.bulk.in_flight),
-                    Arc::clone(&self.bulk.pause),
+                    self.pause.clone(),
                 )));
             }
             let can_read = reading
@@ -328,13 +332,10 @@ impl SyncStream {
     fn resolve_me(&self) -> Resolving {
         let operations = self.operations.clone();
         let call = item_call(&self.call);
-        let bulk = self.bulk.clone();
+        let pause = self.pause.clone();
         let metrics = Arc::clone(&self.metrics);
         Box::pin(async move {
-            waiting_out_pauses(&bulk.pause, &metrics, call.deadline, || {
-                operations.whoami(&call)
-            })
-            .await
+            waiting_out_pauses(&pause, &metrics, call.deadline, || operations.whoami(&call)).await
         })
     }
 
@@ -343,11 +344,11 @@ impl SyncStream {
     fn start(&self, item: Item, permit: OwnedSemaphorePermit) -> Running {
         let operations = self.operations.clone();
         let stream_call = self.call.clone();
-        let bulk = self.bulk.clone();
+        let pause = self.pause.clone();
         let metrics = Arc::clone(&self.metrics);
         Box::pin(async move {
             let _at_portal = AtPortal::new(&metrics);
-            let result = waiting_out_pauses(&bulk.pause, &metrics, stream_call.deadline, || {
+            let result = waiting_out_pauses(&pause, &metrics, stream_call.deadline, || {
                 operations.perform(item_call(&stream_call), item.operation.clone())
             })
             .await;

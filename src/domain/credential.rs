@@ -6,7 +6,7 @@ use std::fmt;
 const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 
 /// How the caller proves who they are to the portal.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Credential {
     /// Sent as the portal's `Authorization` header, as given.
     Authorization(String),

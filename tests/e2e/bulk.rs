@@ -957,3 +957,47 @@ async fn an_item_over_the_message_size_ends_the_stream_after_the_items_before_it
         Some("Oslo")
     );
 }
+
+#[tokio::test]
+async fn one_credentials_429_does_not_pause_another_credentials_stream() {
+    let mut gateway = Gateway::start(with_bulk(Product::Workspace, limits(4, 32))).await;
+    let users = add_users(&gateway, 4);
+    // The admin is told to wait half a minute, as DocSpace's daily window says.
+    gateway
+        .sim
+        .throttle_token_for(seed::ADMIN_TOKEN, Duration::from_millis(50), Some(30));
+    let items: Vec<_> = users
+        .iter()
+        .enumerate()
+        .map(|(n, user)| item(n.to_string(), move_to(user, "Lisbon")))
+        .collect();
+    let mut admin = gateway.client.clone();
+    let paused = tokio::spawn(async move {
+        read_sync(
+            admin
+                .sync_users(as_user(seed::ADMIN_TOKEN, tokio_stream::iter(items)))
+                .await,
+        )
+        .await
+    });
+    until("the admin's stream was told to wait", || {
+        gateway.sim.throttled_requests() >= 1
+    })
+    .await;
+    // Mike's own stream goes on meanwhile.
+    let own = vec![item(
+        "own",
+        set_contacts("@self", vec![contact("telegram", "@mike")]),
+    )];
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(10),
+        gateway.sync_users(seed::USER_TOKEN, own),
+    )
+    .await
+    .expect("another credential's stream waited out the admin's pause");
+    assert!(matches!(
+        outcome.by_id().remove("own"),
+        Some(Answer::User(_))
+    ));
+    paused.abort();
+}

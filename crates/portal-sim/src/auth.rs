@@ -33,6 +33,11 @@ pub(crate) fn authenticate<'a>(
         })
 }
 
+/// Whether the request presents `token`, as the portal reads a token.
+pub(crate) fn presents(headers: &HeaderMap, token: &str) -> bool {
+    presented_token(headers).as_deref() == Some(token)
+}
+
 /// The cookie wins; without it the `Authorization` header counts, either as the raw token or as
 /// `Bearer <token>` (both products accept both).
 fn presented_token(headers: &HeaderMap) -> Option<String> {

@@ -297,12 +297,29 @@ impl Simulator {
     /// host has no rate limiter (no 429 anywhere in CS@7c503dfb5 module/ASC.Api), but a proxy in
     /// front of it may answer the same way, so the simulator does this for either product.
     pub fn throttle_for(&self, window: Duration, retry_after_seconds: Option<u64>) {
+        self.throttle(window, retry_after_seconds, None);
+    }
+
+    /// As [`Simulator::throttle_for`], for the requests of one token only (sent as
+    /// `Authorization` or as the `asc_auth_key` cookie): DocSpace's limiter counts per user
+    /// (DS@v3.7.2-server:common/ASC.Api.Core/Core/BaseStartup.cs:228-303).
+    pub fn throttle_token_for(
+        &self,
+        token: &str,
+        window: Duration,
+        retry_after_seconds: Option<u64>,
+    ) {
+        self.throttle(window, retry_after_seconds, Some(token.to_owned()));
+    }
+
+    fn throttle(&self, window: Duration, retry_after_seconds: Option<u64>, token: Option<String>) {
         let refused = self.throttled_requests();
         *lock(&self.shared.throttle) = Some(Throttle {
             window,
             until: None,
             retry_after_seconds,
             refused,
+            token,
         });
     }
 
@@ -418,6 +435,8 @@ struct Throttle {
     until: Option<tokio::time::Instant>,
     retry_after_seconds: Option<u64>,
     refused: usize,
+    /// Only this token's requests, when set.
+    token: Option<String>,
 }
 
 #[derive(Default)]
@@ -472,9 +491,14 @@ impl Shared {
     }
 
     /// The rate limiter's refusal, while it refuses.
-    fn throttled(&self) -> Option<Reply> {
+    fn throttled(&self, incoming: &Incoming) -> Option<Reply> {
         let mut throttle = lock(&self.throttle);
         let throttle = throttle.as_mut()?;
+        if let Some(token) = &throttle.token
+            && !auth::presents(&incoming.headers, token)
+        {
+            return None;
+        }
         let now = tokio::time::Instant::now();
         if now >= *throttle.until.get_or_insert(now + throttle.window) {
             return None;
@@ -510,7 +534,7 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let incoming = Incoming::new(&parts, body, &shared.fallback_host);
     let _handling = Handling::enter(&shared.in_flight);
     let fault = shared.arrive(&incoming);
-    if let Some(refusal) = shared.throttled() {
+    if let Some(refusal) = shared.throttled(&incoming) {
         return refusal.into_response();
     }
     // A stalled portal: wait (unanswered) while held; a closed channel cannot happen here.
