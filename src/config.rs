@@ -124,6 +124,11 @@ pub struct Config {
     #[arg(long, env = "PEOPLE_GATEWAY_BULK_MAX_STREAMS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub bulk_max_streams: u32,
 
+    /// SyncUsers streams one caller (a credential, or a connection for calls
+    /// without one) may hold open at once, so that no caller holds every place.
+    #[arg(long, env = "PEOPLE_GATEWAY_BULK_MAX_STREAMS_PER_CALLER", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub bulk_max_streams_per_caller: u32,
+
     /// Open client connections at once; further ones wait to be accepted.
     #[arg(long, env = "PEOPLE_GATEWAY_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,

@@ -128,6 +128,11 @@ pub enum GatewayError {
     /// More SyncUsers streams are open than `--bulk-max-streams` allows.
     #[error("the gateway is at its limit of open SyncUsers streams; retry with backoff")]
     TooManyStreams,
+    /// The caller already holds its share of SyncUsers streams.
+    #[error(
+        "this caller already holds {0} SyncUsers streams, its share; end one or retry with backoff"
+    )]
+    CallerStreamShare(usize),
     /// A SyncUsers stream carried more items than `--bulk-max-items` allows.
     #[error("a SyncUsers stream carries at most {0} items; send the rest in a new stream")]
     TooManyItems(u64),

@@ -285,6 +285,9 @@ impl From<GatewayError> for Status {
             }
             GatewayError::Overloaded => (Code::ResourceExhausted, "OVERLOADED", said),
             GatewayError::TooManyStreams => (Code::ResourceExhausted, "TOO_MANY_STREAMS", said),
+            GatewayError::CallerStreamShare(_) => {
+                (Code::ResourceExhausted, "CALLER_STREAM_SHARE", said)
+            }
             GatewayError::TooManyItems(_) => (Code::ResourceExhausted, "TOO_MANY_ITEMS", said),
             GatewayError::StreamIdle(_) => (Code::DeadlineExceeded, "STREAM_IDLE", said),
             GatewayError::AnotherUserAnswered => (

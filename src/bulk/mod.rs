@@ -47,6 +47,8 @@ pub struct BulkSettings {
     pub max_items: u64,
     /// Streams open at once (`--bulk-max-streams`).
     pub max_streams: usize,
+    /// Streams one caller may hold open at once (`--bulk-max-streams-per-caller`).
+    pub max_streams_per_caller: usize,
     /// How long a stream may stay open with nothing to do: no item read,
     /// none waiting or running, no answer to send (`--bulk-idle-timeout`).
     pub idle_timeout: Duration,
@@ -61,6 +63,7 @@ impl Default for BulkSettings {
             queue: 64,
             max_items: 1_000_000,
             max_streams: 64,
+            max_streams_per_caller: 16,
             idle_timeout: Duration::from_secs(60),
         }
     }
@@ -73,6 +76,7 @@ pub struct Bulk {
     settings: BulkSettings,
     in_flight: Arc<Semaphore>,
     streams: Arc<Semaphore>,
+    shares: Arc<Shares>,
     pauses: Arc<Pauses>,
     draining: CancellationToken,
     stopper: Stopper,
@@ -86,6 +90,7 @@ impl Bulk {
             settings,
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
             streams: Arc::new(Semaphore::new(settings.max_streams.max(1))),
+            shares: Arc::new(Shares::new(settings.max_streams_per_caller.max(1))),
             pauses: Arc::default(),
             draining: CancellationToken::new(),
             stopper,
@@ -106,6 +111,10 @@ impl Bulk {
         let (metadata, extensions, inbound) = request.into_parts();
         let refused = |error: GatewayError| with_request_id(error.into(), &request_id);
         let call = callers.call(&metadata, &extensions).map_err(refused)?;
+        let share = self
+            .shares
+            .take(caller_key(&metadata, &extensions, &call))
+            .map_err(refused)?;
         let place = self.open_stream().map_err(refused)?;
         let (out, answers) = tokio::sync::mpsc::channel(1);
         let metrics = operations.metrics();
@@ -114,7 +123,7 @@ impl Bulk {
         let span = call_span("SyncUsers", &mut trace);
         let echoed_id = request_id.clone();
         let work = async move {
-            let _place = place;
+            let _place = (place, share);
             let _counted = stopper.count();
             metrics.add_sync_streams(1);
             let started = std::time::Instant::now();
@@ -157,6 +166,92 @@ impl Bulk {
             Ok(permit) => permit,
             // Never closed; should it be, nothing starts any more.
             Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// Who holds a stream place: the caller's own credential, or, for a call
+/// that carries none (and acts with `--portal-token`), its connection.
+#[derive(Debug, Hash)]
+enum CallerKey<'a> {
+    Credential(&'a crate::domain::Credential),
+    Connection(Option<std::net::SocketAddr>),
+}
+
+fn caller_key<'a>(
+    metadata: &tonic::metadata::MetadataMap,
+    extensions: &tonic::Extensions,
+    call: &'a crate::domain::Call,
+) -> CallerKey<'a> {
+    let own = metadata.contains_key("authorization") || metadata.contains_key("cookie");
+    if own {
+        CallerKey::Credential(&call.credential)
+    } else {
+        CallerKey::Connection(
+            extensions
+                .get::<tonic::transport::server::TcpConnectInfo>()
+                .and_then(|info| info.remote_addr),
+        )
+    }
+}
+
+/// The stream places each caller holds (by a keyed hash of the caller, so
+/// the table holds no credential), at most `per_caller` each.
+#[derive(Debug)]
+struct Shares {
+    per_caller: usize,
+    keys: std::hash::RandomState,
+    held: std::sync::Mutex<std::collections::HashMap<u64, usize>>,
+}
+
+impl Shares {
+    fn new(per_caller: usize) -> Self {
+        Self {
+            per_caller,
+            keys: std::hash::RandomState::new(),
+            held: std::sync::Mutex::default(),
+        }
+    }
+
+    /// One more place for `caller`, unless it holds its share.
+    fn take(self: &Arc<Self>, caller: CallerKey<'_>) -> Result<SharePlace, GatewayError> {
+        use std::hash::BuildHasher as _;
+        let key = self.keys.hash_one(&caller);
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let count = held.entry(key).or_default();
+        if *count >= self.per_caller {
+            return Err(GatewayError::CallerStreamShare(self.per_caller));
+        }
+        *count += 1;
+        Ok(SharePlace {
+            shares: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+/// One place of a caller's share, given back when dropped.
+#[derive(Debug)]
+struct SharePlace {
+    shares: Arc<Shares>,
+    key: u64,
+}
+
+impl Drop for SharePlace {
+    fn drop(&mut self) {
+        let mut held = self
+            .shares
+            .held
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(count) = held.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                held.remove(&self.key);
+            }
         }
     }
 }

@@ -82,6 +82,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         queue: config.bulk_queue as usize,
         max_items: config.bulk_max_items,
         max_streams: config.bulk_max_streams as usize,
+        max_streams_per_caller: config.bulk_max_streams_per_caller as usize,
         idle_timeout: config.bulk_idle_timeout,
     });
     let stopper = api.operations().stopper();

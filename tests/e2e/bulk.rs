@@ -1001,3 +1001,62 @@ async fn one_credentials_429_does_not_pause_another_credentials_stream() {
     ));
     paused.abort();
 }
+
+#[tokio::test]
+async fn one_caller_cannot_hold_every_stream_place() {
+    let bulk = BulkSettings {
+        max_streams: 8,
+        max_streams_per_caller: 2,
+        ..BulkSettings::default()
+    };
+    let mut gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    // The admin holds two streams open, doing nothing.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let (sender, receiver) = tokio::sync::mpsc::channel::<pb::SyncUsersRequest>(1);
+        let mut client = gateway.client.clone();
+        let open = client
+            .sync_users(as_user(
+                seed::ADMIN_TOKEN,
+                tokio_stream::wrappers::ReceiverStream::new(receiver),
+            ))
+            .await
+            .unwrap();
+        held.push((sender, open));
+    }
+    let third = gateway
+        .sync_users(
+            seed::ADMIN_TOKEN,
+            vec![item("a", move_to(seed::USER_ID, "Oslo"))],
+        )
+        .await;
+    assert_status(
+        &third.ended.unwrap_err(),
+        Code::ResourceExhausted,
+        "CALLER_STREAM_SHARE",
+    );
+    // Another caller still gets a place.
+    let own = gateway
+        .sync_users(
+            seed::USER_TOKEN,
+            vec![item(
+                "own",
+                set_contacts("@self", vec![contact("telegram", "@mike")]),
+            )],
+        )
+        .await;
+    assert!(own.ended.is_ok(), "{:?}", own.ended);
+    // A place the admin gives back is its own again.
+    drop(held.pop());
+    until("the admin's stream is closed", || {
+        metric(&gateway, "people_gateway_sync_streams", &[]) == 1.0
+    })
+    .await;
+    let again = gateway
+        .sync_users(
+            seed::ADMIN_TOKEN,
+            vec![item("a", move_to(seed::USER_ID, "Oslo"))],
+        )
+        .await;
+    assert!(again.ended.is_ok(), "{:?}", again.ended);
+}
