@@ -129,6 +129,17 @@ pub struct Config {
     #[arg(long, env = "PEOPLE_GATEWAY_BULK_MAX_STREAMS_PER_CALLER", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub bulk_max_streams_per_caller: u32,
 
+    /// SyncUsers: bytes of items one stream holds, read and not yet answered;
+    /// beyond it the stream reads no more until items are answered (never
+    /// less than one item of `--max-message-size`).
+    #[arg(long, env = "PEOPLE_GATEWAY_BULK_STREAM_BYTES", default_value = "4MiB", value_parser = parse_size)]
+    pub bulk_stream_bytes: usize,
+
+    /// SyncUsers: bytes of items all streams hold together; beyond it no
+    /// stream reads more until items are answered.
+    #[arg(long, env = "PEOPLE_GATEWAY_BULK_MAX_BYTES", default_value = "64MiB", value_parser = parse_size)]
+    pub bulk_max_bytes: usize,
+
     /// Open client connections at once; further ones wait to be accepted.
     #[arg(long, env = "PEOPLE_GATEWAY_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,

@@ -1,6 +1,7 @@
 //! Bulk sync: what a `SyncUsers` stream adds to the unary operations. It
-//! reads items ahead into a bounded queue (beyond it the gateway reads no
-//! more, and HTTP/2 flow control blocks the sender), keeps each user's items
+//! reads items ahead into a queue bounded in items and in bytes, per stream
+//! and gateway-wide (beyond it the gateway reads no more, and HTTP/2 flow
+//! control blocks the sender), keeps each user's items
 //! in arrival order (`queue`), starts at most `--bulk-concurrency` items per
 //! stream and `--bulk-max-in-flight` over all streams, pauses the streams of
 //! a credential while the portal asks it to wait (`pause`), and answers each item exactly
@@ -29,6 +30,7 @@ use crate::operations::{Operations, Stopper};
 use crate::pb;
 use crate::telemetry::trace::CallTrace;
 use pause::{PauseGate, Pauses};
+use queue::HeldBytes;
 use stream::SyncStream;
 
 /// Longest `item_id`, in bytes.
@@ -49,6 +51,12 @@ pub struct BulkSettings {
     pub max_streams: usize,
     /// Streams one caller may hold open at once (`--bulk-max-streams-per-caller`).
     pub max_streams_per_caller: usize,
+    /// The largest item, in bytes (`--max-message-size`).
+    pub max_item_bytes: usize,
+    /// Bytes of items one stream holds, read and not yet answered (`--bulk-stream-bytes`).
+    pub stream_bytes: usize,
+    /// Bytes of items all streams hold (`--bulk-max-bytes`).
+    pub max_bytes: usize,
     /// How long a stream may stay open with nothing to do: no item read,
     /// none waiting or running, no answer to send (`--bulk-idle-timeout`).
     pub idle_timeout: Duration,
@@ -64,6 +72,9 @@ impl Default for BulkSettings {
             max_items: 1_000_000,
             max_streams: 64,
             max_streams_per_caller: 16,
+            max_item_bytes: 1024 * 1024,
+            stream_bytes: 4 * 1024 * 1024,
+            max_bytes: 64 * 1024 * 1024,
             idle_timeout: Duration::from_secs(60),
         }
     }
@@ -76,6 +87,7 @@ pub struct Bulk {
     settings: BulkSettings,
     in_flight: Arc<Semaphore>,
     streams: Arc<Semaphore>,
+    item_bytes: Arc<Semaphore>,
     shares: Arc<Shares>,
     pauses: Arc<Pauses>,
     draining: CancellationToken,
@@ -90,6 +102,13 @@ impl Bulk {
             settings,
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
             streams: Arc::new(Semaphore::new(settings.max_streams.max(1))),
+            // Never below one largest item, which a stream must be able to read.
+            item_bytes: Arc::new(Semaphore::new(
+                settings
+                    .max_bytes
+                    .max(settings.max_item_bytes)
+                    .min(Semaphore::MAX_PERMITS),
+            )),
             shares: Arc::new(Shares::new(settings.max_streams_per_caller.max(1))),
             pauses: Arc::default(),
             draining: CancellationToken::new(),
@@ -157,6 +176,21 @@ impl Bulk {
         Arc::clone(&self.streams)
             .try_acquire_owned()
             .map_err(|_| GatewayError::TooManyStreams)
+    }
+
+    /// Room to read one more item of the largest size, from the stream's
+    /// budget and the gateway's; what the item does not need is given back
+    /// once it is read.
+    async fn reserve(stream: Arc<Semaphore>, gateway: Arc<Semaphore>, bytes: usize) -> HeldBytes {
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        // Neither is ever closed; should one be, nothing more is read.
+        let Ok(stream) = stream.acquire_many_owned(bytes).await else {
+            return std::future::pending().await;
+        };
+        let Ok(gateway) = gateway.acquire_many_owned(bytes).await else {
+            return std::future::pending().await;
+        };
+        HeldBytes { stream, gateway }
     }
 
     /// Waits out any pause, then for a place among the items at the portal.

@@ -39,6 +39,20 @@ pub(super) struct Item {
     pub(super) rpc: &'static str,
     pub(super) user: UserId,
     pub(super) operation: Operation,
+    /// The bytes it holds of the stream's and the gateway's budgets, given
+    /// back when the item is dropped (answered).
+    #[expect(
+        dead_code,
+        reason = "held only to be given back when the item is dropped"
+    )]
+    pub(super) held: Option<HeldBytes>,
+}
+
+/// An item's share of the byte budgets.
+#[derive(Debug)]
+pub(super) struct HeldBytes {
+    pub(super) stream: tokio::sync::OwnedSemaphorePermit,
+    pub(super) gateway: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// The items read and not started. At most one item per user is ready or
@@ -134,6 +148,7 @@ mod tests {
 
     fn item(id: &str, user_n: u128) -> Item {
         Item {
+            held: None,
             id: id.to_owned(),
             rpc: "SetContacts",
             user: user(user_n),

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
+use prost::Message as _;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +17,7 @@ use tonic::{Code, Status};
 use tracing::debug;
 
 use super::pause::{PauseGate, waiting_out_pauses};
-use super::queue::{AtPortal, Item, Queue, SeenIds};
+use super::queue::{AtPortal, HeldBytes, Item, Queue, SeenIds};
 use super::{Bulk, MAX_ITEM_ID_BYTES, Tally, rpc_status};
 use crate::caller::check_routing_key;
 use crate::domain::{Call, UserId, UserRef};
@@ -30,6 +31,7 @@ use crate::telemetry::metrics::Metrics;
 type Running = Pin<Box<dyn Future<Output = (Item, Result<UserRecord, GatewayError>)> + Send>>;
 type Resolving = Pin<Box<dyn Future<Output = Result<UserId, GatewayError>> + Send>>;
 type Starting = Pin<Box<dyn Future<Output = OwnedSemaphorePermit> + Send>>;
+type Reserving = Pin<Box<dyn Future<Output = HeldBytes> + Send>>;
 /// One answer on the stream, or the status it ends with.
 type Answer = Result<pb::SyncUsersResponse, Status>;
 
@@ -92,6 +94,15 @@ impl SyncStream {
         let mut resolving: Option<Resolving> = None;
         let mut awaiting_me: Option<Item> = None;
         let mut starting: Option<Starting> = None;
+        // Room for the next item, taken before it is read.
+        let stream_bytes = Arc::new(tokio::sync::Semaphore::new(
+            settings
+                .stream_bytes
+                .max(settings.max_item_bytes)
+                .min(tokio::sync::Semaphore::MAX_PERMITS),
+        ));
+        let mut reserving: Option<Reserving> = None;
+        let mut reserved: Option<HeldBytes> = None;
         let mut me: Option<UserId> = None;
         let mut reading = true;
         let mut received: u64 = 0;
@@ -129,6 +140,16 @@ impl SyncStream {
                 && resolving.is_none()
                 && queue.len < settings.queue
                 && outbox.len() < outbox_limit;
+            if !reading {
+                reserving = None;
+                reserved = None;
+            } else if can_read && reserved.is_none() && reserving.is_none() {
+                reserving = Some(Box::pin(Bulk::reserve(
+                    Arc::clone(&stream_bytes),
+                    Arc::clone(&self.bulk.item_bytes),
+                    settings.max_item_bytes,
+                )));
+            }
             let doing_nothing =
                 resolving.is_none() && queue.len == 0 && running.is_empty() && outbox.is_empty();
             idle.as_mut().reset(Instant::now() + settings.idle_timeout);
@@ -182,6 +203,10 @@ impl SyncStream {
                         }
                     }
                 }
+                room = poll_some(&mut reserving), if reserving.is_some() => {
+                    reserving = None;
+                    reserved = Some(room);
+                }
                 permit = poll_some(&mut starting), if starting.is_some() => {
                     starting = None;
                     if let Some(item) = queue.next() {
@@ -189,7 +214,7 @@ impl SyncStream {
                         running.push(self.start(item, permit));
                     }
                 }
-                message = inbound.next(), if can_read => match message {
+                message = inbound.next(), if can_read && reserved.is_some() => match message {
                     None => reading = false,
                     // The caller sent more than the gateway takes: the items
                     // read before it are still carried out and answered.
@@ -211,6 +236,7 @@ impl SyncStream {
                         self.answer_unstarted(&mut queue, &mut resolving, &mut awaiting_me, &mut outbox, tally, || GatewayError::StreamBroken);
                     }
                     Some(Ok(request)) => {
+                        let held = reserved.take().map(|room| keep(room, request.encoded_len()));
                         received += 1;
                         if received > settings.max_items {
                             reading = false;
@@ -219,9 +245,9 @@ impl SyncStream {
                             continue;
                         }
                         match self.accept(request, &mut ids, me) {
-                            Accepted::Queued(item) => queue.push(item),
+                            Accepted::Queued(item) => queue.push(Item { held, ..item }),
                             Accepted::NeedsMe(item) => {
-                                awaiting_me = Some(item);
+                                awaiting_me = Some(Item { held, ..item });
                                 resolving = Some(self.resolve_me());
                             }
                             Accepted::Refused { id, rpc, error } => outbox.push_back(self.answer(tally, &id, rpc, Err(error))),
@@ -280,7 +306,9 @@ impl SyncStream {
             let error =
                 GatewayError::InvalidArgument(vec![FieldViolation::new("item_id", problem)]);
             return Accepted::Refused {
-                id: item_id,
+                // An over-long id is echoed cut to the limit: an answer costs
+                // no more than a valid item's.
+                id: cut_to(item_id, MAX_ITEM_ID_BYTES),
                 rpc,
                 error,
             };
@@ -300,6 +328,7 @@ impl SyncStream {
             (UserRef::Me, Some(me)) => me,
             (UserRef::Me, None) => {
                 return Accepted::NeedsMe(Item {
+                    held: None,
                     id: item_id,
                     rpc,
                     // Replaced once `@self` is known.
@@ -320,6 +349,7 @@ impl SyncStream {
             }
         };
         Accepted::Queued(Item {
+            held: None,
             id: item_id,
             rpc,
             user,
@@ -410,6 +440,29 @@ enum Accepted {
 }
 
 /// Waits for the future in `slot`; `select!` polls it only while there is one.
+/// `text` cut to at most `bytes`, at a character boundary.
+fn cut_to(mut text: String, bytes: usize) -> String {
+    if text.len() > bytes {
+        let mut end = bytes;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// Of the room taken for an item, what it holds: its encoded size; the rest
+/// goes back.
+fn keep(mut room: HeldBytes, size: usize) -> HeldBytes {
+    let size = size.max(1);
+    match (room.stream.split(size), room.gateway.split(size)) {
+        (Some(stream), Some(gateway)) => HeldBytes { stream, gateway },
+        // Larger than the room (it cannot be: the room is the largest item): keep it all.
+        _ => room,
+    }
+}
+
 async fn poll_some<T>(slot: &mut Option<Pin<Box<dyn Future<Output = T> + Send>>>) -> T {
     match slot {
         Some(future) => future.await,

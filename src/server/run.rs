@@ -83,6 +83,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         max_items: config.bulk_max_items,
         max_streams: config.bulk_max_streams as usize,
         max_streams_per_caller: config.bulk_max_streams_per_caller as usize,
+        max_item_bytes: config.max_message_size,
+        stream_bytes: config.bulk_stream_bytes,
+        max_bytes: config.bulk_max_bytes,
         idle_timeout: config.bulk_idle_timeout,
     });
     let stopper = api.operations().stopper();

@@ -350,9 +350,11 @@ async fn a_bad_item_gets_the_unary_error_and_the_stream_goes_on() {
         );
         bad_fields(&status)
     };
+    // An over-long id is echoed cut to 128 bytes, so an answer costs no more
+    // than a valid item's.
     for (id, field) in [
         ("", "item_id"),
-        (&*"x".repeat(129), "item_id"),
+        (&*"x".repeat(128), "item_id"),
         ("dup", "item_id"),
         ("no-operation", "operation"),
     ] {
@@ -1059,4 +1061,70 @@ async fn one_caller_cannot_hold_every_stream_place() {
         )
         .await;
     assert!(again.ended.is_ok(), "{:?}", again.ended);
+}
+
+/// An UpdateUser of one user with 200 contacts of 250 characters: about 50 KB.
+fn large_item(n: usize, user: &str) -> pb::SyncUsersRequest {
+    let contacts = (0..200)
+        .map(|c| contact("skype", &format!("{c:03}{}", "x".repeat(247))))
+        .collect();
+    item(
+        n.to_string(),
+        Operation::UpdateUser(pb::UpdateUserRequest {
+            user_id: user.into(),
+            contacts: Some(pb::ContactList { contacts }),
+            ..Default::default()
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_stream_holds_items_within_its_byte_budget() {
+    const ITEM_LIMIT: usize = 256 * 1024;
+    let bulk = BulkSettings {
+        per_stream: 1,
+        queue: 64,
+        max_item_bytes: ITEM_LIMIT,
+        stream_bytes: 2 * ITEM_LIMIT,
+        ..BulkSettings::default()
+    };
+    let mut options = with_bulk(Product::Workspace, bulk);
+    options.serve.max_message_size = ITEM_LIMIT;
+    let gateway = Gateway::start(options).await;
+    let users = add_users(&gateway, 20);
+    gateway.sim.hold_requests();
+    let items: Vec<_> = users
+        .iter()
+        .enumerate()
+        .map(|(n, user)| large_item(n, user))
+        .collect();
+    let size = prost::Message::encoded_len(&items[0]);
+    assert!(size > 40_000, "{size} bytes");
+    let mut client = gateway.client.clone();
+    let stream = tokio::spawn(async move {
+        read_sync(
+            client
+                .sync_users(as_user(seed::ADMIN_TOKEN, tokio_stream::iter(items)))
+                .await,
+        )
+        .await
+    });
+    until("one item at the portal", || gateway.sim.in_flight() == 1).await;
+    // Each read needs room for a largest item: 2 × 256 KiB holds the item at
+    // the portal and the few behind it, never the 64 the queue would take.
+    let held_items = || {
+        metric(&gateway, "people_gateway_sync_queued_items", &[])
+            + metric(&gateway, "people_gateway_sync_items_in_flight", &[])
+    };
+    until("the stream's byte budget is used", || held_items() >= 3.0).await;
+    let most = (2 * ITEM_LIMIT - ITEM_LIMIT) / size + 2;
+    let watched = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            assert!(held_items() <= most as f64, "{} items held", held_items());
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(watched.is_err());
+    stream.abort();
 }
