@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
 use tower::{BoxError, ServiceExt as _};
 
-use crate::error::GatewayError;
+use crate::error::{FieldViolation, GatewayError};
 
 /// The gRPC frame header before each message: a flag and a 4-byte length.
 const FRAME_HEADER: usize = 5;
@@ -113,7 +113,18 @@ async fn receive(
     let mut received = BytesMut::new();
     let mut held: Option<OwnedSemaphorePermit> = None;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| GatewayError::CallerGone)?;
+        let frame = frame.map_err(|status| {
+            // gRPC-Web's translation fails on a malformed body (bad base64,
+            // a bad frame flag): the caller's request, not its departure.
+            if status.message().starts_with("tonic-web") {
+                GatewayError::InvalidArgument(vec![FieldViolation::new(
+                    "(body)",
+                    "is not a well-formed gRPC-Web request",
+                )])
+            } else {
+                GatewayError::CallerGone
+            }
+        })?;
         let Ok(data) = frame.into_data() else {
             // Trailers end a request; nothing of them is needed.
             continue;

@@ -162,6 +162,16 @@ pub fn is_oversized_message(status: &Status) -> bool {
             .starts_with("Error, decoded message length too large")
 }
 
+/// Whether `status` is tonic's INTERNAL for a request frame it cannot read
+/// (a compression flag other than 0 or 1): the caller's malformed request,
+/// answered INVALID_ARGUMENT instead.
+pub fn is_malformed_frame(status: &Status) -> bool {
+    status.code() == Code::Internal
+        && status
+            .message()
+            .starts_with("protocol error: received message with invalid compression flag")
+}
+
 impl From<GatewayError> for Status {
     /// The one translation of an error into what the caller hears: code,
     /// message, `ErrorInfo` (reason and metadata) and the other details.
@@ -301,6 +311,14 @@ impl From<GatewayError> for Status {
             GatewayError::Portal(PortalError::Timeout) => {
                 (Code::DeadlineExceeded, "PORTAL_TIMEOUT", said)
             }
+            GatewayError::Portal(PortalError::Certificate(reason)) => (
+                Code::Unavailable,
+                "PORTAL_CERTIFICATE_REFUSED",
+                format!(
+                    "the portal's TLS certificate was not accepted ({reason}): trust its CA with \
+                     --portal-ca, or renew the certificate"
+                ),
+            ),
             GatewayError::Portal(PortalError::NotTls) => (
                 Code::Unavailable,
                 "PORTAL_NOT_TLS",

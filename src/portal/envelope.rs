@@ -37,6 +37,10 @@ pub enum PortalError {
     /// `https://` met a server that answers plain HTTP.
     #[error("the portal does not speak TLS on that port")]
     NotTls,
+    /// The portal's TLS certificate was not accepted; says why (rustls's
+    /// reason, e.g. `UnknownIssuer`, `Expired`, `NotValidForName`).
+    #[error("the portal's TLS certificate was not accepted: {0}")]
+    Certificate(String),
     /// The portal could not be reached or dropped the connection.
     #[error("portal unreachable: {0}")]
     Unreachable(String),

@@ -35,6 +35,17 @@ use model::{ContactBody, ContactsBody, StatusBody};
 use retry::{AttemptError, RetryShared, UnlessAbandoned};
 use transport::{read_capped, transport_error, with_credential};
 
+/// What a user id or name is escaped of in its path segment: everything but
+/// letters, digits and `-._~@`. `;` too, which the URL standard leaves as it
+/// is, but which servers and proxies in front of a portal may read as the
+/// start of path parameters and cut off.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'@');
+
 /// Connection settings for the portal.
 #[derive(Debug, Clone)]
 pub struct PortalSettings {
@@ -232,12 +243,12 @@ impl PortalClient {
     /// The people URL plus the user as one encoded segment (`/` becomes `%2F`).
     fn user_url(&self, user_segment: &str, child: Option<&str>) -> Url {
         let mut url = self.people_url.clone();
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments.push(user_segment);
-            if let Some(child) = child {
-                segments.push(child);
-            }
+        let mut path = url.path().trim_end_matches('/').to_owned();
+        for segment in std::iter::once(user_segment).chain(child) {
+            path.push('/');
+            path.extend(percent_encoding::utf8_percent_encode(segment, SEGMENT));
         }
+        url.set_path(&path);
         url
     }
 
@@ -318,18 +329,26 @@ impl PortalClient {
                 status.to_string()
             }
             Err(PortalError::Timeout) => "timeout".into(),
-            Err(PortalError::Unreachable(_) | PortalError::NotTls) => "unreachable".into(),
+            Err(
+                PortalError::Unreachable(_) | PortalError::NotTls | PortalError::Certificate(_),
+            ) => "unreachable".into(),
             Err(PortalError::Undecodable(_)) => "bad_response".into(),
             Err(PortalError::Status { status, .. }) => status.to_string(),
             Err(PortalError::Abandoned(_)) => "not_sent".into(),
         };
         self.metrics
             .record_portal(endpoint, &outcome, started.elapsed());
+        // A portal whose answers cannot be read as HTTP (garbage heads, an
+        // endless body) serves nothing either.
         let portal_down = match &result {
             Ok((status, _, _)) => *status >= 502 && *status <= 504,
             Err(error) => matches!(
                 error,
-                PortalError::Unreachable(_) | PortalError::NotTls | PortalError::Timeout
+                PortalError::Unreachable(_)
+                    | PortalError::NotTls
+                    | PortalError::Certificate(_)
+                    | PortalError::Timeout
+                    | PortalError::Undecodable(_)
             ),
         };
         self.health.record(!portal_down);
@@ -498,8 +517,11 @@ mod tests {
         let url = client.user_url("../settings?x=1#y", None);
         assert_eq!(
             url.as_str(),
-            "http://portal.test/api/2.0/people/..%2Fsettings%3Fx=1%23y"
+            "http://portal.test/api/2.0/people/..%2Fsettings%3Fx%3D1%23y"
         );
+        // Path parameters to some servers and proxies.
+        let url = client.user_url("jane;doe", None);
+        assert_eq!(url.as_str(), "http://portal.test/api/2.0/people/jane%3Bdoe");
         let url = client.user_url("@self", Some("contacts"));
         assert_eq!(
             url.as_str(),

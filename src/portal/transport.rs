@@ -53,12 +53,37 @@ pub(super) fn transport_error(error: reqwest::Error) -> PortalError {
         PortalError::Timeout
     } else if is_plain_http_answer(&error) {
         PortalError::NotTls
+    } else if let Some(reason) = certificate_refused(&error) {
+        PortalError::Certificate(reason)
     } else if is_malformed_answer(&error) {
         // The portal answered, but not with HTTP the client can read.
         PortalError::Undecodable(describe(error))
     } else {
         PortalError::Unreachable(describe(error))
     }
+}
+
+/// rustls's reason for refusing the portal's certificate, when that is what
+/// failed (`invalid peer certificate: UnknownIssuer`); only the reason is
+/// kept, never a host or a name.
+fn certificate_refused(error: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if let Some(reason) = text.strip_prefix("invalid peer certificate: ") {
+            let reason: String = reason
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            return Some(if reason.is_empty() {
+                "refused".into()
+            } else {
+                reason
+            });
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// A TLS handshake that got a plain HTTP answer: rustls reports the first

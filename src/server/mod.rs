@@ -27,14 +27,14 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::connections::{self};
 use crate::deadline::{Arrival, DeadlineLayer};
 use crate::domain::Credential;
-use crate::error::GatewayError;
+use crate::error::{FieldViolation, GatewayError};
 use crate::pb::{self, people_service_server::PeopleServiceServer};
 use crate::people::{People, PortalSetup};
 use crate::portal::{PortalClient, PortalSettings};
 use crate::readiness::{self, Readiness};
 use crate::receive::ReceiveLayer;
 use crate::service::PeopleApi;
-use crate::status::is_oversized_message;
+use crate::status::{is_malformed_frame, is_oversized_message};
 use crate::telemetry::metrics::{GrpcMetricsLayer, Metrics};
 
 pub use settings::{ServeError, ServeSettings};
@@ -106,7 +106,7 @@ pub async fn serve(
         metrics: Arc::clone(&metrics),
         inner: ServiceBuilder::new()
             // Metadata over the limit: RESOURCE_EXHAUSTED (HTTP/2 itself only
-            // resets such a stream at four times the limit).
+            // refuses such a stream at eight times the limit).
             .filter(move |request: http::Request<Body>| {
                 if header_list_size(request.headers()) > max_metadata {
                     Err(GatewayError::MetadataTooLarge)
@@ -114,8 +114,9 @@ pub async fn serve(
                     Ok(request)
                 }
             })
-            // tonic answers an over-size message OUT_OF_RANGE; the contract says RESOURCE_EXHAUSTED.
-            .map_response(oversized_message_is_resource_exhausted)
+            // tonic answers an over-size message OUT_OF_RANGE and a malformed
+            // frame INTERNAL; the contract says RESOURCE_EXHAUSTED and INVALID_ARGUMENT.
+            .map_response(callers_faults_are_theirs)
             // The caller's deadline, from the moment its headers arrived.
             .layer(DeadlineLayer)
             // A unary request arrives in full (bounded in bytes and time)
@@ -141,7 +142,7 @@ pub async fn serve(
         .http2_keepalive_interval(Some(keepalive_interval))
         .http2_keepalive_timeout(Some(keepalive_timeout))
         // Room above the per-call limit PeopleService's filter answers with a clear status.
-        .http2_max_header_list_size(settings.max_header_list_size.saturating_mul(4))
+        .http2_max_header_list_size(settings.max_header_list_size.saturating_mul(8))
         // gRPC-Web arrives over HTTP/1.1 when enabled.
         .accept_http1(settings.grpc_web)
         // The moment a call arrived: its deadline counts from there.
@@ -263,10 +264,17 @@ fn header_list_size(headers: &http::HeaderMap) -> usize {
         .sum()
 }
 
-fn oversized_message_is_resource_exhausted(response: http::Response<Body>) -> http::Response<Body> {
+fn callers_faults_are_theirs(response: http::Response<Body>) -> http::Response<Body> {
     match Status::from_header_map(response.headers()) {
         Some(status) if is_oversized_message(&status) => {
             Status::from(GatewayError::MessageTooLarge).into_http()
+        }
+        Some(status) if is_malformed_frame(&status) => {
+            Status::from(GatewayError::InvalidArgument(vec![FieldViolation::new(
+                "(body)",
+                "carries a gRPC frame whose compression flag is neither 0 nor 1",
+            )]))
+            .into_http()
         }
         _ => response,
     }

@@ -419,7 +419,7 @@ async fn oversized_metadata_fails_that_call_only() {
     let mut request = as_user(seed::ADMIN_TOKEN, get_by_guid());
     request
         .metadata_mut()
-        .insert("x-padding", "p".repeat(40 * 1024).parse().unwrap());
+        .insert("x-padding", "p".repeat(64 * 1024).parse().unwrap());
     let status = gateway.client.get_user(request).await.unwrap_err();
     assert_status(&status, Code::ResourceExhausted, "METADATA_TOO_LARGE");
     innocent.await.unwrap().unwrap();
@@ -744,4 +744,79 @@ async fn an_endless_grpc_web_request_is_refused_at_the_message_limit() {
     );
     // Far less than the endless body: what the limit and the socket buffers hold.
     assert!(total < 64 * 1024 * 1024, "{total} bytes were taken");
+}
+
+#[tokio::test]
+async fn a_portal_answering_garbage_heads_is_not_ready() {
+    let portal = HostilePortal::start(Misbehaviour::GarbageHead).await;
+    let gateway = gateway_in_front_of(&portal, |options| {
+        options.portal_timeout = Duration::from_secs(1);
+        options.serve.readiness_interval = Some(Duration::from_millis(200));
+    })
+    .await;
+    // Several periodic probes have met the garbage.
+    until("three probes answered with garbage", || {
+        sample(
+            &gateway.metrics.render(),
+            "people_gateway_portal_requests_total",
+            &[("endpoint", "probe"), ("status", "bad_response")],
+        )
+        .unwrap_or(0.0)
+            >= 3.0
+    })
+    .await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(gateway.channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_grpc_web_request_is_invalid_argument() {
+    let mut options = Options::new(Product::Workspace);
+    options.serve.grpc_web = true;
+    let gateway = Gateway::start(options).await;
+    let http = reqwest::Client::builder().http1_only().build().unwrap();
+    for (content_type, body) in [
+        ("application/grpc-web-text", b"!!! not base64 !!!".to_vec()),
+        // A frame flag that is neither data nor trailers.
+        ("application/grpc-web+proto", vec![7, 0, 0, 0, 0]),
+    ] {
+        let response = http
+            .post(format!(
+                "http://{}/onlyoffice.people.v1.PeopleService/GetUser",
+                gateway.addr
+            ))
+            .header("content-type", content_type)
+            .header("authorization", seed::ADMIN_TOKEN)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let code = headers
+            .get("grpc-status")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                text.lines()
+                    .find_map(|line| line.trim().strip_prefix("grpc-status:"))
+                    .map(|code| code.trim().to_owned())
+            });
+        assert_eq!(
+            code.as_deref(),
+            Some("3"),
+            "{content_type}: {headers:?} {text}"
+        );
+    }
 }

@@ -171,6 +171,15 @@ async fn a_portal_behind_a_private_ca_is_reached_with_portal_ca() {
         .get_user(seed::ADMIN_TOKEN, get_mike())
         .await
         .unwrap_err();
-    assert_status(&status, Code::Unavailable, "PORTAL_UNREACHABLE");
-    assert_eq!(status.message(), "portal unreachable");
+    assert_status(&status, Code::Unavailable, "PORTAL_CERTIFICATE_REFUSED");
+    assert!(
+        status.message().contains("UnknownIssuer"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        !status.message().contains("localhost"),
+        "{}",
+        status.message()
+    );
 }

@@ -151,9 +151,26 @@ async fn a_user_id_never_escapes_its_path_segment() {
     assert_eq!(received.len(), 1);
     assert_eq!(
         received[0].path,
-        "/api/2.0/people/..%2F..%2Fsettings%3Fx=1%23f"
+        "/api/2.0/people/..%2F..%2Fsettings%3Fx%3D1%23f"
     );
     assert_eq!(received[0].query, None);
+
+    // `;` starts path parameters for some servers and proxies: it is escaped,
+    // and the portal reads the name whole.
+    let status = gateway
+        .get_user(
+            seed::ADMIN_TOKEN,
+            pb::GetUserRequest {
+                user_id: "mike.zanyatski;x=1".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::NotFound, "PORTAL_NOT_FOUND");
+    assert_eq!(
+        gateway.portal_requests()[1].path,
+        "/api/2.0/people/mike.zanyatski%3Bx%3D1"
+    );
 }
 
 #[tokio::test]
