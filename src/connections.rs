@@ -1,22 +1,28 @@
 //! Client connections, accepted with bounds: at most `max_connections` open at
-//! once (further clients wait in the listen backlog, and accepting resumes as
-//! connections close), each closed once it has neither sent nor taken a byte
-//! for `idle_timeout` (HTTP/2 keepalive pings keep a live but quiet client
-//! busy enough), and accept failures such as exhausted file descriptors
-//! answered with a growing pause instead of a hot loop.
+//! once, each closed once it has neither sent nor taken a byte for
+//! `idle_timeout` (HTTP/2 keepalive pings keep a live but quiet client busy
+//! enough), and accept failures such as exhausted file descriptors answered
+//! with a growing pause instead of a hot loop. When every place is taken, a
+//! new client does not wait out the idle timeout: the connection quiet the
+//! longest (for at least [`EVICTABLE_AFTER`]) is closed to make room, so idle
+//! connections cannot shut out new callers or a health probe.
 
+use std::collections::HashMap;
+use std::future::Future as _;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_io_timeout::TimeoutStream;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 use tracing::warn;
 
@@ -24,6 +30,8 @@ use tracing::warn;
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 /// Longest pause after failed accepts.
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// How long a connection must have been quiet to be closed for a newcomer.
+pub const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
 
 /// How many connections, and how quiet they may be.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +46,88 @@ pub struct ConnectionLimits {
 pub struct Connection {
     io: Pin<Box<TimeoutStream<TcpStream>>>,
     info: TcpConnectInfo,
+    activity: Arc<Activity>,
+    /// Resolves when the connection is closed to make room.
+    evicted: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+    open: Registered,
     _slot: OwnedSemaphorePermit,
+}
+
+/// When a connection last sent or took a byte, and how to close it.
+#[derive(Debug)]
+struct Activity {
+    /// Milliseconds since `Open::started`.
+    last: AtomicU64,
+    evict: CancellationToken,
+}
+
+/// The open connections, to find the one quiet the longest.
+#[derive(Debug)]
+struct Open {
+    started: Instant,
+    next: AtomicU64,
+    connections: Mutex<HashMap<u64, Arc<Activity>>>,
+}
+
+impl Open {
+    fn now(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn register(self: &Arc<Self>) -> (Arc<Activity>, Registered) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity {
+            last: AtomicU64::new(self.now()),
+            evict: CancellationToken::new(),
+        });
+        self.lock().insert(id, Arc::clone(&activity));
+        (
+            activity,
+            Registered {
+                open: Arc::clone(self),
+                id,
+            },
+        )
+    }
+
+    /// Closes the connection quiet the longest, if one has been quiet for
+    /// [`EVICTABLE_AFTER`]; whether one was.
+    fn evict_quietest(&self) -> bool {
+        let now = self.now();
+        let threshold = u64::try_from(EVICTABLE_AFTER.as_millis()).unwrap_or(u64::MAX);
+        let open = self.lock();
+        let quietest = open
+            .values()
+            .filter(|activity| !activity.evict.is_cancelled())
+            .min_by_key(|activity| activity.last.load(Ordering::Relaxed));
+        match quietest {
+            Some(activity)
+                if now.saturating_sub(activity.last.load(Ordering::Relaxed)) >= threshold =>
+            {
+                activity.evict.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Activity>>> {
+        self.connections
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// A connection's entry among the open ones, removed when it closes.
+struct Registered {
+    open: Arc<Open>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.open.lock().remove(&self.id);
+    }
 }
 
 /// Accepts connections within `limits` until the returned stream is dropped.
@@ -48,17 +137,22 @@ pub fn accept(
 ) -> ReceiverStream<io::Result<Connection>> {
     let (sender, receiver) = mpsc::channel(1);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let open = Arc::new(Open {
+        started: Instant::now(),
+        next: AtomicU64::new(0),
+        connections: Mutex::default(),
+    });
     tokio::spawn(async move {
         let mut backoff = ACCEPT_BACKOFF_MIN;
         loop {
             let accepted = tokio::select! {
                 () = sender.closed() => return,
-                accepted = accept_one(&listener, &slots) => accepted,
+                accepted = listener.accept() => accepted,
             };
-            let (stream, slot) = match accepted {
-                Ok(accepted) => {
+            let stream = match accepted {
+                Ok((stream, _)) => {
                     backoff = ACCEPT_BACKOFF_MIN;
-                    accepted
+                    stream
                 }
                 Err(error) => {
                     warn!(%error, pause = ?backoff, "accepting a connection failed");
@@ -67,11 +161,12 @@ pub fn accept(
                     continue;
                 }
             };
-            if sender
-                .send(Ok(Connection::new(stream, slot, limits.idle_timeout)))
-                .await
-                .is_err()
-            {
+            let slot = tokio::select! {
+                () = sender.closed() => return,
+                slot = place_for(&slots, &open) => slot,
+            };
+            let connection = Connection::new(stream, slot, &open, limits.idle_timeout);
+            if sender.send(Ok(connection)).await.is_err() {
                 return;
             }
         }
@@ -79,21 +174,32 @@ pub fn accept(
     ReceiverStream::new(receiver)
 }
 
-/// Waits for a free slot, then for a client.
-async fn accept_one(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> io::Result<(TcpStream, OwnedSemaphorePermit)> {
-    let slot = Arc::clone(slots)
-        .acquire_owned()
-        .await
-        .map_err(io::Error::other)?;
-    let (stream, _) = listener.accept().await?;
-    Ok((stream, slot))
+/// A free place, made by closing the quietest connection when none is free.
+async fn place_for(slots: &Arc<Semaphore>, open: &Arc<Open>) -> OwnedSemaphorePermit {
+    loop {
+        if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
+            return slot;
+        }
+        open.evict_quietest();
+        tokio::select! {
+            slot = Arc::clone(slots).acquire_owned() => match slot {
+                Ok(slot) => return slot,
+                // Never closed.
+                Err(_) => return std::future::pending().await,
+            },
+            // No connection was quiet long enough yet: look again.
+            () = tokio::time::sleep(EVICTABLE_AFTER / 4) => {}
+        }
+    }
 }
 
 impl Connection {
-    fn new(stream: TcpStream, slot: OwnedSemaphorePermit, idle_timeout: Duration) -> Self {
+    fn new(
+        stream: TcpStream,
+        slot: OwnedSemaphorePermit,
+        open: &Arc<Open>,
+        idle_timeout: Duration,
+    ) -> Self {
         // Small gRPC frames must not wait for Nagle's algorithm (40 ms stalls).
         let _ = stream.set_nodelay(true);
         let info = TcpConnectInfo {
@@ -103,11 +209,32 @@ impl Connection {
         let mut io = TimeoutStream::new(stream);
         io.set_read_timeout(Some(idle_timeout));
         io.set_write_timeout(Some(idle_timeout));
+        let (activity, registered) = open.register();
+        let evicted = Box::pin(activity.evict.clone().cancelled_owned());
         Self {
             io: Box::pin(io),
             info,
+            activity,
+            evicted,
+            open: registered,
             _slot: slot,
         }
+    }
+
+    /// The error a connection closed to make room answers every read and write with.
+    fn evicted(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
+        self.evicted.as_mut().poll(cx).is_ready().then(|| {
+            io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "closed to make room for a new connection",
+            )
+        })
+    }
+
+    /// Notes that a byte was sent or taken.
+    fn active(&self) {
+        let now = self.open.open.now();
+        self.activity.last.store(now, Ordering::Relaxed);
     }
 
     /// The client's address.
@@ -130,7 +257,15 @@ impl AsyncRead for Connection {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.io.as_mut().poll_read(cx, buf)
+        if let Some(error) = self.evicted(cx) {
+            return Poll::Ready(Err(error));
+        }
+        let before = buf.filled().len();
+        let read = ready!(self.io.as_mut().poll_read(cx, buf));
+        if buf.filled().len() > before {
+            self.active();
+        }
+        Poll::Ready(read)
     }
 }
 
@@ -140,7 +275,14 @@ impl AsyncWrite for Connection {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.io.as_mut().poll_write(cx, buf)
+        if let Some(error) = self.evicted(cx) {
+            return Poll::Ready(Err(error));
+        }
+        let written = ready!(self.io.as_mut().poll_write(cx, buf));
+        if written.as_ref().is_ok_and(|written| *written > 0) {
+            self.active();
+        }
+        Poll::Ready(written)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -156,7 +298,14 @@ impl AsyncWrite for Connection {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.io.as_mut().poll_write_vectored(cx, bufs)
+        if let Some(error) = self.evicted(cx) {
+            return Poll::Ready(Err(error));
+        }
+        let written = ready!(self.io.as_mut().poll_write_vectored(cx, bufs));
+        if written.as_ref().is_ok_and(|written| *written > 0) {
+            self.active();
+        }
+        Poll::Ready(written)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -21,7 +21,7 @@ use crate::portal::{PortalSettings, display_url};
 use crate::telemetry::metrics::serve_metrics;
 
 /// Connections the metrics port keeps open at once: scrapers are few, and
-/// the rest wait in the listen backlog.
+/// the quietest connection makes room for a new one.
 const METRICS_MAX_CONNECTIONS: usize = 16;
 
 /// Runs the gateway as configured until SIGTERM or ctrl-c.

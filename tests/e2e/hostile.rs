@@ -820,3 +820,45 @@ async fn a_malformed_grpc_web_request_is_invalid_argument() {
         );
     }
 }
+
+#[tokio::test]
+async fn idle_connections_make_room_for_a_new_caller_and_a_probe() {
+    let mut options = Options::new(Product::Workspace);
+    options.serve.connections.max_connections = 8;
+    // Far longer than the test: the silent ones are not closed for silence.
+    options.serve.connections.idle_timeout = Duration::from_secs(600);
+    let gateway = Gateway::start(options).await;
+    let mut silent = Vec::new();
+    for _ in 0..8 {
+        silent.push(tokio::net::TcpStream::connect(gateway.addr).await.unwrap());
+    }
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr))
+        .unwrap()
+        .connect_lazy();
+    // A probe gets through once the quietest connection is closed for it.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let answered = tokio::time::timeout(
+        Duration::from_secs(30),
+        health.check(tonic_health::pb::HealthCheckRequest {
+            service: "liveness".into(),
+        }),
+    )
+    .await
+    .expect("the probe waited for a silent connection to time out");
+    assert_eq!(
+        answered.unwrap().into_inner().status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let mut fresh = pb::people_service_client::PeopleServiceClient::new(
+        tonic::transport::Channel::from_shared(format!("http://{}", gateway.addr))
+            .unwrap()
+            .connect_lazy(),
+    );
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        fresh.get_user(as_user(seed::ADMIN_TOKEN, get_by_guid())),
+    )
+    .await
+    .expect("a new caller waited for a silent connection to time out")
+    .unwrap();
+}
