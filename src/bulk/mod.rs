@@ -181,7 +181,12 @@ impl Bulk {
     /// Room to read one more item of the largest size, from the stream's
     /// budget and the gateway's; what the item does not need is given back
     /// once it is read.
-    async fn reserve(stream: Arc<Semaphore>, gateway: Arc<Semaphore>, bytes: usize) -> HeldBytes {
+    async fn reserve(
+        stream: Arc<Semaphore>,
+        gateway: Arc<Semaphore>,
+        bytes: usize,
+        metrics: Arc<crate::telemetry::metrics::Metrics>,
+    ) -> HeldBytes {
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         // Neither is ever closed; should one be, nothing more is read.
         let Ok(stream) = stream.acquire_many_owned(bytes).await else {
@@ -190,7 +195,12 @@ impl Bulk {
         let Ok(gateway) = gateway.acquire_many_owned(bytes).await else {
             return std::future::pending().await;
         };
-        HeldBytes { stream, gateway }
+        metrics.add_sync_held_bytes(i64::from(bytes));
+        HeldBytes {
+            stream,
+            gateway,
+            metrics,
+        }
     }
 
     /// Waits out any pause, then for a place among the items at the portal.

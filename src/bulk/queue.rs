@@ -48,11 +48,20 @@ pub(super) struct Item {
     pub(super) held: Option<HeldBytes>,
 }
 
-/// An item's share of the byte budgets.
+/// An item's share of the byte budgets, counted in
+/// `people_gateway_sync_held_bytes` until it is given back.
 #[derive(Debug)]
 pub(super) struct HeldBytes {
     pub(super) stream: tokio::sync::OwnedSemaphorePermit,
     pub(super) gateway: tokio::sync::OwnedSemaphorePermit,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+impl Drop for HeldBytes {
+    fn drop(&mut self) {
+        let bytes = i64::try_from(self.stream.num_permits()).unwrap_or(i64::MAX);
+        self.metrics.add_sync_held_bytes(-bytes);
+    }
 }
 
 /// The items read and not started. At most one item per user is ready or

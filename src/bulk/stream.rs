@@ -148,6 +148,7 @@ impl SyncStream {
                     Arc::clone(&stream_bytes),
                     Arc::clone(&self.bulk.item_bytes),
                     settings.max_item_bytes,
+                    Arc::clone(&self.metrics),
                 )));
             }
             let doing_nothing =
@@ -456,9 +457,16 @@ fn cut_to(mut text: String, bytes: usize) -> String {
 /// goes back.
 fn keep(mut room: HeldBytes, size: usize) -> HeldBytes {
     let size = size.max(1);
-    match (room.stream.split(size), room.gateway.split(size)) {
-        (Some(stream), Some(gateway)) => HeldBytes { stream, gateway },
+    if room.stream.num_permits() < size || room.gateway.num_permits() < size {
         // Larger than the room (it cannot be: the room is the largest item): keep it all.
+        return room;
+    }
+    match (room.stream.split(size), room.gateway.split(size)) {
+        (Some(stream), Some(gateway)) => HeldBytes {
+            stream,
+            gateway,
+            metrics: Arc::clone(&room.metrics),
+        },
         _ => room,
     }
 }

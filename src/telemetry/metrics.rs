@@ -52,6 +52,7 @@ pub struct Metrics {
     sync_queued: IntGauge,
     sync_in_flight: IntGauge,
     sync_streams: IntGauge,
+    sync_held_bytes: IntGauge,
     sync_pauses: IntCounter,
     ignored_changes: IntCounterVec,
     writes_skipped: IntCounterVec,
@@ -199,6 +200,13 @@ impl Metrics {
             &registry,
             IntGauge::new("people_gateway_sync_streams", "SyncUsers streams open now."),
         );
+        let sync_held_bytes = register(
+            &registry,
+            IntGauge::new(
+                "people_gateway_sync_held_bytes",
+                "Bytes of SyncUsers items read and not yet answered, with the room taken for the next read, over all streams.",
+            ),
+        );
         let sync_pauses = register(
             &registry,
             IntCounter::new(
@@ -249,6 +257,7 @@ impl Metrics {
             sync_queued,
             sync_in_flight,
             sync_streams,
+            sync_held_bytes,
             sync_pauses,
             ignored_changes,
             writes_skipped,
@@ -310,6 +319,11 @@ impl Metrics {
     /// SyncUsers streams open: `delta` more (or fewer).
     pub fn add_sync_streams(&self, delta: i64) {
         self.sync_streams.add(delta);
+    }
+
+    /// Bytes of SyncUsers items held: `delta` more (or fewer).
+    pub fn add_sync_held_bytes(&self, delta: i64) {
+        self.sync_held_bytes.add(delta);
     }
 
     /// The portal asked SyncUsers to wait.

@@ -1128,3 +1128,50 @@ async fn a_stream_holds_items_within_its_byte_budget() {
     assert!(watched.is_err());
     stream.abort();
 }
+
+#[tokio::test]
+async fn sixty_four_streams_of_the_largest_items_stay_within_the_gateways_byte_budget() {
+    const STREAMS: usize = 64;
+    let bulk = BulkSettings {
+        max_streams: STREAMS,
+        max_streams_per_caller: STREAMS,
+        ..BulkSettings::default()
+    };
+    let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let users = add_users(&gateway, STREAMS as u128);
+    gateway.sim.hold_requests();
+    let before = resident_bytes();
+    let streams: Vec<_> = users
+        .iter()
+        .map(|user| {
+            let items: Vec<_> = (0..20).map(|n| large_item(n, user)).collect();
+            let mut client = gateway.client.clone();
+            tokio::spawn(async move {
+                read_sync(
+                    client
+                        .sync_users(as_user(seed::ADMIN_TOKEN, tokio_stream::iter(items)))
+                        .await,
+                )
+                .await
+            })
+        })
+        .collect();
+    let held = || metric(&gateway, "people_gateway_sync_held_bytes", &[]);
+    // 1,280 items of about 50 KB would be 66 MB: the budget (64 MiB) fills
+    // to within one largest item, and no more is read.
+    until("the gateway's byte budget is used", || {
+        held() >= (bulk.max_bytes - bulk.max_item_bytes) as f64
+    })
+    .await;
+    assert!(held() <= bulk.max_bytes as f64, "{} bytes held", held());
+    let grown = resident_bytes().saturating_sub(before);
+    assert!(grown < 256 * 1024 * 1024, "memory grew by {grown} bytes");
+    // Once the portal answers, every item is answered and every byte given back.
+    gateway.sim.release_requests();
+    for stream in streams {
+        let outcome = stream.await.unwrap();
+        assert!(outcome.ended.is_ok(), "{:?}", outcome.ended);
+        assert_eq!(outcome.answers.len(), 20);
+    }
+    until("every held byte given back", || held() == 0.0).await;
+}
