@@ -273,16 +273,28 @@ fn update_profile(
             user.is_visitor = false;
         }
     }
-    portal.drop_ignored(&before, &mut user);
+    Ok(store(portal, &before, user, shown_contacts, dates_set))
+}
+
+/// Saves a written user and answers with it as the user in memory shows it: the contacts an
+/// empty list did not clear there (`shown_contacts`), the dates as set.
+fn store(
+    portal: &mut Portal,
+    before: &SimUser,
+    mut user: SimUser,
+    shown_contacts: Option<Vec<String>>,
+    dates_set: DatesSet,
+) -> Shown {
+    portal.drop_ignored(before, &mut user);
     portal.save(&mut user);
     if let Some(contacts) = shown_contacts {
         user.contacts = contacts;
     }
-    Ok(Shown {
+    Shown {
         user,
         self_route: false,
         dates_set,
-    })
+    }
 }
 
 /// `ContactsController` of 3.0 and 3.1 (DS@v3.1.1-server:products/ASC.People/Server/Api/
@@ -356,16 +368,13 @@ fn contacts(
             }
         }
     }
-    portal.drop_ignored(&before, &mut user);
-    portal.save(&mut user);
-    if let Some(contacts) = shown_contacts {
-        user.contacts = contacts;
-    }
-    Ok(Shown {
+    Ok(store(
+        portal,
+        &before,
         user,
-        self_route: false,
-        dates_set: DatesSet::default(),
-    })
+        shown_contacts,
+        DatesSet::default(),
+    ))
 }
 
 /// A relative photo path is resolved against the portal's own address

@@ -216,5 +216,10 @@ fn at(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> DateTime<Utc> 
 
 /// The demo portal: the seeded users and departments, private data visible.
 pub(crate) fn portal() -> Portal {
-    Portal::new(users(), groups(), TENANT_OFFSET_MINUTES, DOCSPACE_RELEASE)
+    Portal::new(
+        users(),
+        groups(),
+        TENANT_OFFSET_MINUTES,
+        (DOCSPACE_RELEASE, WORKSPACE_RELEASE),
+    )
 }

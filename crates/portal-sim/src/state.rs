@@ -149,12 +149,12 @@ pub(crate) struct Portal {
 
 impl Portal {
     /// A portal holding these users and departments, private data visible,
-    /// at this tenant offset and (as DocSpace) this release.
+    /// at this tenant offset and these releases of each product.
     pub(crate) fn new(
         users: Vec<SimUser>,
         groups: Vec<SimGroup>,
         tenant_offset_minutes: i32,
-        docspace_release: Release,
+        (docspace_release, workspace_release): (Release, Release),
     ) -> Portal {
         Portal {
             users,
@@ -164,7 +164,7 @@ impl Portal {
             tenant_offset_minutes,
             user_quota: None,
             docspace_release,
-            workspace_release: super::seed::WORKSPACE_RELEASE,
+            workspace_release,
             dropped_parameter: None,
             reported_version: None,
         }
