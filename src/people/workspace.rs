@@ -3,8 +3,9 @@
 //! when they are absent, so every write sends their current values, read
 //! fresh under the user's lock. Contacts have routes of their own, which
 //! replace the list. A suspended user is re-enabled through the status route
-//! first: from 12.7.1 `PUT /people/{guid}` refuses any update of a user who is
-//! not active (CS@v12.7.1:module/ASC.Api/ASC.Employee/EmployeeApi.cs:734-735).
+//! first: from 12.7.0 `PUT /people/{guid}` refuses any update of a user who is
+//! not active (CS@v12.7.1:module/ASC.Api/ASC.Employee/EmployeeApi.cs:734-735;
+//! also in 12.7.0's untagged d59e563e8, while the tag v12.7.0 holds 12.6.0's code).
 //! Disabling travels in the update itself, which applies it on every release.
 
 use tracing::debug;
@@ -22,7 +23,7 @@ use crate::portal::{PortalError, PortalUser};
 
 impl People {
     /// `PUT /people/{guid}` with the changes plus everything Workspace would
-    /// reset. Re-enabling goes first through the status route, since 12.7.1
+    /// reset. Re-enabling goes first through the status route, since 12.7
     /// refuses to update a suspended user at all.
     pub(super) async fn update_on_workspace(
         &self,

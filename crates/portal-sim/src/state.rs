@@ -172,14 +172,15 @@ impl Portal {
 
     /// What Workspace's build endpoint reports for the release: the `version.number` its
     /// shipped configuration holds (CS web/studio/ASC.Web.Studio/web.appsettings.config:64 at
-    /// v12.0.1, :70 at v12.1.0, :71 from v12.5.2), not the release itself.
+    /// v12.0.1, :70 at v12.1.0, :71 from v12.5.2; 12.7.0's code, commit d59e563e8, says
+    /// `12.7.0`, as v12.7.1 does), not the release itself.
     pub(crate) fn workspace_reported_version(&self) -> &'static str {
         let release = self.workspace_release;
         if release < Release::new(12, 5, 0) {
             "12.0.0"
         } else if release < Release::new(12, 6, 0) {
             "12.5.1"
-        } else if release < Release::new(12, 7, 1) {
+        } else if release < Release::new(12, 7, 0) {
             "12.6.0"
         } else {
             "12.7.0"

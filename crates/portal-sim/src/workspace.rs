@@ -181,7 +181,8 @@ fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &I
         )
     })?;
     let before = user.clone();
-    // why: only from 12.7.1 (CS@v12.7.1:module/ASC.Api/ASC.Employee/EmployeeApi.cs:734-735).
+    // why: from 12.7.0 (CS@d59e563e8 "Update to v12.7.0", untagged, and v12.7.1:
+    // module/ASC.Api/ASC.Employee/EmployeeApi.cs:734-735; the tag v12.7.0 holds 12.6.0's code).
     if portal.workspace_release >= FIRST_RELEASE_REFUSING_SUSPENDED && !user.is_active() {
         return Err(Failure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -283,7 +284,7 @@ fn update_profile(portal: &mut Portal, caller: &SimUser, key: &str, incoming: &I
 /// The first release whose `UpdateMember` has `lead` (CS@v12.5.2:…/EmployeeApi.cs:725).
 const FIRST_RELEASE_WITH_LEAD: Release = Release::new(12, 5, 0);
 /// The first release whose `UpdateMember` refuses users who are not active.
-const FIRST_RELEASE_REFUSING_SUSPENDED: Release = Release::new(12, 7, 1);
+const FIRST_RELEASE_REFUSING_SUSPENDED: Release = Release::new(12, 7, 0);
 
 /// `UpdateUserStatus` (`PUT /people/status/{status}` with `userIds`), the same from v9.6 to
 /// HEAD (CS@7c503dfb5:module/ASC.Api/ASC.Employee/EmployeeApi.cs:1379-1418). It answers the
