@@ -20,6 +20,14 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// A routing key a mesh may hash on; when sent, it must name the request's user.
 const ROUTING_KEY: &str = "x-people-user-id";
 
+/// Whether a call carries a credential of its own (any `authorization` or
+/// `cookie` metadata), rather than acting with `--portal-token`.
+pub fn carries_own_credential(metadata: &MetadataMap) -> bool {
+    ["authorization", "authorization-bin", "cookie"]
+        .iter()
+        .any(|key| metadata.contains_key(*key))
+}
+
 /// Turns a call's metadata into the call the operations see.
 #[derive(Debug, Clone)]
 pub struct Callers {

@@ -86,8 +86,8 @@ pub struct Config {
     #[arg(long, env = "PEOPLE_GATEWAY_RECEIVE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub receive_timeout: Duration,
 
-    /// Bytes of unary requests still arriving, over all calls; beyond it, a
-    /// call is refused with RESOURCE_EXHAUSTED (`OVERLOADED`).
+    /// Bytes of unary requests received and not yet answered, over all calls;
+    /// beyond it, a call is refused with RESOURCE_EXHAUSTED (`OVERLOADED`).
     #[arg(long, env = "PEOPLE_GATEWAY_RECEIVE_BUDGET", default_value = "64MiB", value_parser = parse_size)]
     pub receive_budget: usize,
 
@@ -132,12 +132,12 @@ pub struct Config {
     /// SyncUsers: bytes of items one stream holds, read and not yet answered;
     /// beyond it the stream reads no more until items are answered (never
     /// less than one item of `--max-message-size`).
-    #[arg(long, env = "PEOPLE_GATEWAY_BULK_STREAM_BYTES", default_value = "4MiB", value_parser = parse_size)]
+    #[arg(long, env = "PEOPLE_GATEWAY_BULK_STREAM_BYTES", default_value = "2MiB", value_parser = parse_size)]
     pub bulk_stream_bytes: usize,
 
     /// SyncUsers: bytes of items all streams hold together; beyond it no
     /// stream reads more until items are answered.
-    #[arg(long, env = "PEOPLE_GATEWAY_BULK_MAX_BYTES", default_value = "64MiB", value_parser = parse_size)]
+    #[arg(long, env = "PEOPLE_GATEWAY_BULK_MAX_BYTES", default_value = "128MiB", value_parser = parse_size)]
     pub bulk_max_bytes: usize,
 
     /// Open client connections at once; further ones wait to be accepted.

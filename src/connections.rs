@@ -4,15 +4,17 @@
 //! enough), and accept failures such as exhausted file descriptors answered
 //! with a growing pause instead of a hot loop. When every place is taken, a
 //! new client does not wait out the idle timeout: the connection quiet the
-//! longest (for at least [`EVICTABLE_AFTER`]) is closed to make room, so idle
-//! connections cannot shut out new callers or a health probe.
+//! longest (for at least [`EVICTABLE_AFTER`]) with no call open is closed to
+//! make room, so idle connections cannot shut out new callers or a health
+//! probe. Calls are counted through [`ConnectionInfo`], which every request
+//! carries in its extensions.
 
 use std::collections::HashMap;
 use std::future::Future as _;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
@@ -53,12 +55,57 @@ pub struct Connection {
     _slot: OwnedSemaphorePermit,
 }
 
-/// When a connection last sent or took a byte, and how to close it.
+/// When a connection last sent or took a byte, how many calls it has open,
+/// and how to close it.
 #[derive(Debug)]
 struct Activity {
     /// Milliseconds since `Open::started`.
     last: AtomicU64,
+    calls: AtomicUsize,
     evict: CancellationToken,
+}
+
+/// What every request on a connection carries in its extensions (under TLS
+/// inside tonic's `TlsConnectInfo`): the client's address, and the count of
+/// the connection's open calls.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    /// Addresses of the TCP connection.
+    pub tcp: TcpConnectInfo,
+    activity: Arc<Activity>,
+}
+
+impl ConnectionInfo {
+    /// The info a request carries, with or without TLS.
+    pub fn of(extensions: &http::Extensions) -> Option<&ConnectionInfo> {
+        extensions.get::<ConnectionInfo>().or_else(|| {
+            extensions
+                .get::<tonic::transport::server::TlsConnectInfo<ConnectionInfo>>()
+                .map(tonic::transport::server::TlsConnectInfo::get_ref)
+        })
+    }
+
+    /// The client's address.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.tcp.remote_addr
+    }
+
+    /// Counts one call open on the connection until the guard is dropped;
+    /// a connection with a call open is never closed to make room.
+    pub fn call_open(&self) -> CallOpen {
+        self.activity.calls.fetch_add(1, Ordering::Relaxed);
+        CallOpen(Arc::clone(&self.activity))
+    }
+}
+
+/// One call open on a connection; see [`ConnectionInfo::call_open`].
+#[derive(Debug)]
+pub struct CallOpen(Arc<Activity>);
+
+impl Drop for CallOpen {
+    fn drop(&mut self) {
+        self.0.calls.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The open connections, to find the one quiet the longest.
@@ -78,6 +125,7 @@ impl Open {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity {
             last: AtomicU64::new(self.now()),
+            calls: AtomicUsize::new(0),
             evict: CancellationToken::new(),
         });
         self.lock().insert(id, Arc::clone(&activity));
@@ -90,15 +138,17 @@ impl Open {
         )
     }
 
-    /// Closes the connection quiet the longest, if one has been quiet for
-    /// [`EVICTABLE_AFTER`]; whether one was.
+    /// Closes the connection quiet the longest with no call open, if one has
+    /// been quiet for [`EVICTABLE_AFTER`]; whether one was.
     fn evict_quietest(&self) -> bool {
         let now = self.now();
         let threshold = u64::try_from(EVICTABLE_AFTER.as_millis()).unwrap_or(u64::MAX);
         let open = self.lock();
         let quietest = open
             .values()
-            .filter(|activity| !activity.evict.is_cancelled())
+            .filter(|activity| {
+                !activity.evict.is_cancelled() && activity.calls.load(Ordering::Relaxed) == 0
+            })
             .min_by_key(|activity| activity.last.load(Ordering::Relaxed));
         match quietest {
             Some(activity)
@@ -122,6 +172,13 @@ impl Open {
 struct Registered {
     open: Arc<Open>,
     id: u64,
+}
+
+impl Registered {
+    /// The clock of the open connections.
+    fn clock(&self) -> &Open {
+        &self.open
+    }
 }
 
 impl Drop for Registered {
@@ -174,7 +231,9 @@ pub fn accept(
     ReceiverStream::new(receiver)
 }
 
-/// A free place, made by closing the quietest connection when none is free.
+/// A free place, made by closing the quietest idle connection when none is
+/// free: one at a time, looking again only when none could be closed or the
+/// one closed has not freed its place within [`EVICTABLE_AFTER`].
 async fn place_for(slots: &Arc<Semaphore>, open: &Arc<Open>) -> OwnedSemaphorePermit {
     loop {
         if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
@@ -187,8 +246,7 @@ async fn place_for(slots: &Arc<Semaphore>, open: &Arc<Open>) -> OwnedSemaphorePe
                 // Never closed.
                 Err(_) => return std::future::pending().await,
             },
-            // No connection was quiet long enough yet: look again.
-            () = tokio::time::sleep(EVICTABLE_AFTER / 4) => {}
+            () = tokio::time::sleep(EVICTABLE_AFTER) => {}
         }
     }
 }
@@ -233,7 +291,7 @@ impl Connection {
 
     /// Notes that a byte was sent or taken.
     fn active(&self) {
-        let now = self.open.open.now();
+        let now = self.open.clock().now();
         self.activity.last.store(now, Ordering::Relaxed);
     }
 
@@ -244,10 +302,13 @@ impl Connection {
 }
 
 impl Connected for Connection {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ConnectionInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.info.clone()
+        ConnectionInfo {
+            tcp: self.info.clone(),
+            activity: Arc::clone(&self.activity),
+        }
     }
 }
 

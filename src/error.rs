@@ -136,6 +136,10 @@ pub enum GatewayError {
     /// A SyncUsers stream carried more items than `--bulk-max-items` allows.
     #[error("a SyncUsers stream carries at most {0} items; send the rest in a new stream")]
     TooManyItems(u64),
+    /// A SyncUsers stream took none of its answers for `--bulk-idle-timeout`
+    /// while they piled up, holding the items behind them.
+    #[error("the SyncUsers stream took no answer for {}; read the answers as they come", humantime::format_duration(*.0))]
+    AnswersNotTaken(std::time::Duration),
     /// A SyncUsers stream sent no item for `--bulk-idle-timeout` with nothing left to do.
     #[error("the SyncUsers stream sent no item for {}; open a new one when there is more", humantime::format_duration(*.0))]
     StreamIdle(std::time::Duration),

@@ -1,7 +1,7 @@
 //! A unary call's request message is received in full before the call takes
 //! one of PeopleService's concurrency slots: a caller that never finishes its
 //! request holds no slot, only the bytes it sent. Those bytes come out of one
-//! gateway-wide budget, a request larger than the message limit is refused as
+//! gateway-wide budget until the call is answered, a request larger than the message limit is refused as
 //! soon as it says so, and one that does not arrive within
 //! `--receive-timeout` is answered and dropped. SyncUsers streams pass
 //! through: their items are bounded by the stream's own limits.
@@ -104,7 +104,19 @@ where
     }
 }
 
-/// The whole body, and the budget it holds.
+/// Whether tonic-web's error is its base64 decoding failing
+/// (tonic-web 0.14 `call.rs`: the base64 engine's `Invalid …` errors,
+/// "malformed base64 request …", "unexpected frame type").
+fn is_malformed_grpc_web(message: &str) -> bool {
+    message.strip_prefix("tonic-web: ").is_some_and(|said| {
+        said.starts_with("Invalid")
+            || said.starts_with("Encoded text")
+            || said.starts_with("malformed base64")
+            || said.starts_with("unexpected frame type")
+    })
+}
+
+/// The whole body, and the budget it holds (until the call is answered).
 async fn receive(
     mut body: Body,
     layer: &ReceiveLayer,
@@ -114,9 +126,11 @@ async fn receive(
     let mut held: Option<OwnedSemaphorePermit> = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|status| {
-            // gRPC-Web's translation fails on a malformed body (bad base64,
-            // a bad frame flag): the caller's request, not its departure.
-            if status.message().starts_with("tonic-web") {
+            // gRPC-Web's translation fails on a malformed body (base64 it
+            // cannot decode): the caller's request, not its departure. Its
+            // transport errors carry the same prefix, so the decoder's own
+            // words tell them apart.
+            if is_malformed_grpc_web(status.message()) {
                 GatewayError::InvalidArgument(vec![FieldViolation::new(
                     "(body)",
                     "is not a well-formed gRPC-Web request",

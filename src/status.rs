@@ -300,6 +300,7 @@ impl From<GatewayError> for Status {
             }
             GatewayError::TooManyItems(_) => (Code::ResourceExhausted, "TOO_MANY_ITEMS", said),
             GatewayError::StreamIdle(_) => (Code::DeadlineExceeded, "STREAM_IDLE", said),
+            GatewayError::AnswersNotTaken(_) => (Code::DeadlineExceeded, "ANSWERS_NOT_TAKEN", said),
             GatewayError::AnotherUserAnswered => (
                 Code::FailedPrecondition,
                 "PORTAL_ANSWERED_FOR_ANOTHER_USER",

@@ -13,7 +13,9 @@ mod pause;
 mod queue;
 mod stream;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::RandomState;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prost::Message as _;
@@ -73,8 +75,8 @@ impl Default for BulkSettings {
             max_streams: 64,
             max_streams_per_caller: 16,
             max_item_bytes: 1024 * 1024,
-            stream_bytes: 4 * 1024 * 1024,
-            max_bytes: 64 * 1024 * 1024,
+            stream_bytes: 2 * 1024 * 1024,
+            max_bytes: 128 * 1024 * 1024,
             idle_timeout: Duration::from_secs(60),
         }
     }
@@ -215,11 +217,11 @@ impl Bulk {
 }
 
 /// Who holds a stream place: the caller's own credential, or, for a call
-/// that carries none (and acts with `--portal-token`), its connection.
+/// that carries none (and acts with `--portal-token`), the address it calls from.
 #[derive(Debug, Hash)]
 enum CallerKey<'a> {
     Credential(&'a crate::domain::Credential),
-    Connection(Option<std::net::SocketAddr>),
+    Connection(Option<std::net::IpAddr>),
 }
 
 fn caller_key<'a>(
@@ -227,14 +229,14 @@ fn caller_key<'a>(
     extensions: &tonic::Extensions,
     call: &'a crate::domain::Call,
 ) -> CallerKey<'a> {
-    let own = metadata.contains_key("authorization") || metadata.contains_key("cookie");
-    if own {
+    if crate::caller::carries_own_credential(metadata) {
         CallerKey::Credential(&call.credential)
     } else {
+        // By address, not port: opening more connections earns no more places.
         CallerKey::Connection(
-            extensions
-                .get::<tonic::transport::server::TcpConnectInfo>()
-                .and_then(|info| info.remote_addr),
+            crate::connections::ConnectionInfo::of(extensions)
+                .and_then(crate::connections::ConnectionInfo::remote_addr)
+                .map(|address| address.ip()),
         )
     }
 }
@@ -244,16 +246,16 @@ fn caller_key<'a>(
 #[derive(Debug)]
 struct Shares {
     per_caller: usize,
-    keys: std::hash::RandomState,
-    held: std::sync::Mutex<std::collections::HashMap<u64, usize>>,
+    keys: RandomState,
+    held: Mutex<HashMap<u64, usize>>,
 }
 
 impl Shares {
     fn new(per_caller: usize) -> Self {
         Self {
             per_caller,
-            keys: std::hash::RandomState::new(),
-            held: std::sync::Mutex::default(),
+            keys: RandomState::new(),
+            held: Mutex::default(),
         }
     }
 

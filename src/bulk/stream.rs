@@ -140,10 +140,11 @@ impl SyncStream {
                 && resolving.is_none()
                 && queue.len < settings.queue
                 && outbox.len() < outbox_limit;
-            if !reading {
+            if !can_read {
+                // Room is held only while the stream would read.
                 reserving = None;
                 reserved = None;
-            } else if can_read && reserved.is_none() && reserving.is_none() {
+            } else if reserved.is_none() && reserving.is_none() {
                 reserving = Some(Box::pin(Bulk::reserve(
                     Arc::clone(&stream_bytes),
                     Arc::clone(&self.bulk.item_bytes),
@@ -151,8 +152,14 @@ impl SyncStream {
                     Arc::clone(&self.metrics),
                 )));
             }
-            let doing_nothing =
-                resolving.is_none() && queue.len == 0 && running.is_empty() && outbox.is_empty();
+            // Waiting for room to read, the stream waits on others, not on its caller.
+            let doing_nothing = resolving.is_none()
+                && queue.len == 0
+                && running.is_empty()
+                && outbox.is_empty()
+                && reserving.is_none();
+            // Answers the caller does not take hold everything behind them.
+            let answers_not_taken = outbox.len() >= outbox_limit;
             idle.as_mut().reset(Instant::now() + settings.idle_timeout);
 
             tokio::select! {
@@ -175,8 +182,12 @@ impl SyncStream {
                     self.answer_unstarted(&mut queue, &mut resolving, &mut awaiting_me, &mut outbox, tally, || GatewayError::ShuttingDown);
                 }
                 () = &mut deadline => return Err(Status::from(GatewayError::DeadlineExceeded)),
-                () = &mut idle, if doing_nothing => {
-                    return Err(Status::from(GatewayError::StreamIdle(settings.idle_timeout)));
+                () = &mut idle, if doing_nothing || answers_not_taken => {
+                    return Err(Status::from(if answers_not_taken {
+                        GatewayError::AnswersNotTaken(settings.idle_timeout)
+                    } else {
+                        GatewayError::StreamIdle(settings.idle_timeout)
+                    }));
                 }
                 () = out.closed() => return Err(Status::from(GatewayError::CallerGone)),
                 permit = out.reserve(), if !outbox.is_empty() => {
@@ -440,7 +451,6 @@ enum Accepted {
     },
 }
 
-/// Waits for the future in `slot`; `select!` polls it only while there is one.
 /// `text` cut to at most `bytes`, at a character boundary.
 fn cut_to(mut text: String, bytes: usize) -> String {
     if text.len() > bytes {
@@ -457,20 +467,22 @@ fn cut_to(mut text: String, bytes: usize) -> String {
 /// goes back.
 fn keep(mut room: HeldBytes, size: usize) -> HeldBytes {
     let size = size.max(1);
+    // The room is one largest item, so an item always fits; should one not,
+    // it keeps the whole room.
     if room.stream.num_permits() < size || room.gateway.num_permits() < size {
-        // Larger than the room (it cannot be: the room is the largest item): keep it all.
         return room;
     }
-    match (room.stream.split(size), room.gateway.split(size)) {
-        (Some(stream), Some(gateway)) => HeldBytes {
-            stream,
-            gateway,
-            metrics: Arc::clone(&room.metrics),
-        },
-        _ => room,
+    let (Some(stream), Some(gateway)) = (room.stream.split(size), room.gateway.split(size)) else {
+        return room;
+    };
+    HeldBytes {
+        stream,
+        gateway,
+        metrics: Arc::clone(&room.metrics),
     }
 }
 
+/// Waits for the future in `slot`; `select!` polls it only while there is one.
 async fn poll_some<T>(slot: &mut Option<Pin<Box<dyn Future<Output = T> + Send>>>) -> T {
     match slot {
         Some(future) => future.await,

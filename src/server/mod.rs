@@ -208,9 +208,10 @@ fn cors(settings: &ServeSettings) -> Option<CorsLayer> {
 }
 
 /// PeopleService behind its layers, routed under the service's own name,
-/// with the layers' refusals answered as gRPC statuses: the filter's own
-/// error, or else the load shedder's (the only other layer that refuses),
-/// counted. (tower's `map_result` cannot turn its errors into `Infallible`.)
+/// with the layers' refusals answered as gRPC statuses: the filter's and the
+/// receiving layer's own errors, or else the load shedder's; calls refused
+/// for want of room (`OVERLOADED`) are counted as shed. (tower's `map_result`
+/// cannot turn its errors into `Infallible`.)
 #[derive(Debug, Clone)]
 struct PeopleRoute<S> {
     inner: S,
@@ -245,11 +246,11 @@ where
             Ok(answer.await.unwrap_or_else(|error| {
                 let refusal = match error.downcast::<GatewayError>() {
                     Ok(refusal) => *refusal,
-                    Err(_) => {
-                        metrics.record_shed();
-                        GatewayError::Overloaded
-                    }
+                    Err(_) => GatewayError::Overloaded,
                 };
+                if matches!(refusal, GatewayError::Overloaded) {
+                    metrics.record_shed();
+                }
                 Status::from(refusal).into_http()
             }))
         })

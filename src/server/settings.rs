@@ -21,7 +21,7 @@ pub struct ServeSettings {
     pub max_message_size: usize,
     /// How long a unary request may take to arrive in full.
     pub receive_timeout: Duration,
-    /// Bytes of unary requests still arriving, over all calls.
+    /// Bytes of unary requests received and not yet answered, over all calls.
     pub receive_budget: usize,
     /// Concurrent streams per connection.
     pub max_streams_per_connection: u32,

@@ -8,9 +8,10 @@
 //! series handles and the bounded method table; apart, the registry's fields
 //! would have to be open to the whole crate.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ use tokio_stream::StreamExt as _;
 use tonic::Code;
 use tracing::warn;
 
-use crate::connections::{self, ConnectionLimits};
+use crate::connections::{self, CallOpen, ConnectionInfo, ConnectionLimits};
 
 /// Latency buckets, in seconds: a cheap gateway hop up to a slow portal.
 const BUCKETS: &[f64] = &[
@@ -351,10 +352,15 @@ impl Metrics {
     }
 }
 
+/// How long a scrape's request head may take to arrive, at most: a scraper
+/// sends it at once.
+const METRICS_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `/metrics` on `listener` until `shutdown` completes, as bounded as
 /// the gRPC port: at most `limits.max_connections` connections, each closed
 /// once silent for `limits.idle_timeout`, and a request head must arrive in
-/// full within that time too (a byte at a time holds no connection).
+/// full within that time or 10 s, whichever is shorter (a byte at a time
+/// holds no connection).
 pub async fn serve_metrics(
     listener: TcpListener,
     metrics: Arc<Metrics>,
@@ -379,7 +385,7 @@ pub async fn serve_metrics(
         });
         let serving = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.idle_timeout)
+            .header_read_timeout(limits.idle_timeout.min(METRICS_HEAD_TIMEOUT))
             .serve_connection(TokioIo::new(connection), scrape);
         tokio::spawn(async move {
             // A connection that fails or times out just ends.
@@ -455,7 +461,9 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let rpc = Rpc::new(request.uri().path(), Arc::clone(&self.metrics));
+        let mut rpc = Rpc::new(request.uri().path(), Arc::clone(&self.metrics));
+        // The call holds its connection open for as long as it is counted.
+        rpc.connection = ConnectionInfo::of(request.extensions()).map(ConnectionInfo::call_open);
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
@@ -486,12 +494,11 @@ const UNKNOWN_METHOD: &str = "/unknown/unknown";
 
 /// The methods the server serves, by path: PeopleService and Health from
 /// their descriptors, and both reflection versions.
-fn served_methods() -> &'static std::collections::HashSet<String> {
-    static SERVED: std::sync::OnceLock<std::collections::HashSet<String>> =
-        std::sync::OnceLock::new();
+fn served_methods() -> &'static HashSet<String> {
+    static SERVED: OnceLock<HashSet<String>> = OnceLock::new();
     SERVED.get_or_init(|| {
         use prost::Message as _;
-        let mut served: std::collections::HashSet<String> = [
+        let mut served: HashSet<String> = [
             "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
             "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
         ]
@@ -594,6 +601,8 @@ struct Rpc {
     started: Instant,
     metrics: Arc<Metrics>,
     finished: bool,
+    /// The call counted open on its connection.
+    connection: Option<CallOpen>,
 }
 
 impl Rpc {
@@ -606,6 +615,7 @@ impl Rpc {
             started: Instant::now(),
             metrics,
             finished: false,
+            connection: None,
         }
     }
 

@@ -1121,7 +1121,9 @@ async fn a_stream_holds_items_within_its_byte_budget() {
     let watched = tokio::time::timeout(Duration::from_secs(2), async {
         loop {
             assert!(held_items() <= most as f64, "{} items held", held_items());
-            tokio::task::yield_now().await;
+            // A look every few milliseconds; rendering the registry in a
+            // tight loop would starve the gateway on two cores.
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })
     .await;
@@ -1132,15 +1134,23 @@ async fn a_stream_holds_items_within_its_byte_budget() {
 #[tokio::test]
 async fn sixty_four_streams_of_the_largest_items_stay_within_the_gateways_byte_budget() {
     const STREAMS: usize = 64;
+    const ITEM_LIMIT: usize = 256 * 1024;
     let bulk = BulkSettings {
         max_streams: STREAMS,
         max_streams_per_caller: STREAMS,
+        max_item_bytes: ITEM_LIMIT,
+        stream_bytes: 4 * 1024 * 1024,
+        // Well above the room all streams take to read (64 × 256 KiB), so
+        // what fills it is items.
+        max_bytes: 48 * 1024 * 1024,
         ..BulkSettings::default()
     };
-    let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let mut options = with_bulk(Product::Workspace, bulk);
+    options.serve.max_message_size = ITEM_LIMIT;
+    let gateway = Gateway::start(options).await;
     let users = add_users(&gateway, STREAMS as u128);
     gateway.sim.hold_requests();
-    let before = resident_bytes();
+    let size = prost::Message::encoded_len(&large_item(0, &users[0]));
     let streams: Vec<_> = users
         .iter()
         .map(|user| {
@@ -1157,15 +1167,24 @@ async fn sixty_four_streams_of_the_largest_items_stay_within_the_gateways_byte_b
         })
         .collect();
     let held = || metric(&gateway, "people_gateway_sync_held_bytes", &[]);
-    // 1,280 items of about 50 KB would be 66 MB: the budget (64 MiB) fills
-    // to within one largest item, and no more is read.
+    let items_held = || {
+        metric(&gateway, "people_gateway_sync_queued_items", &[])
+            + metric(&gateway, "people_gateway_sync_items_in_flight", &[])
+    };
+    // 1,280 items of about 50 KB would be 66 MB: the budget fills, with items.
     until("the gateway's byte budget is used", || {
-        held() >= (bulk.max_bytes - bulk.max_item_bytes) as f64
+        held() >= (bulk.max_bytes - STREAMS * ITEM_LIMIT) as f64
     })
     .await;
     assert!(held() <= bulk.max_bytes as f64, "{} bytes held", held());
-    let grown = resident_bytes().saturating_sub(before);
-    assert!(grown < 256 * 1024 * 1024, "memory grew by {grown} bytes");
+    let counted = items_held() * size as f64;
+    assert!(
+        counted >= (bulk.max_bytes - 2 * STREAMS * ITEM_LIMIT) as f64,
+        "{} items held, {} bytes",
+        items_held(),
+        held()
+    );
+    assert!(items_held() < (STREAMS * 20) as f64, "every item was read");
     // Once the portal answers, every item is answered and every byte given back.
     gateway.sim.release_requests();
     for stream in streams {
@@ -1174,4 +1193,46 @@ async fn sixty_four_streams_of_the_largest_items_stay_within_the_gateways_byte_b
         assert_eq!(outcome.answers.len(), 20);
     }
     until("every held byte given back", || held() == 0.0).await;
+}
+
+#[tokio::test]
+async fn a_caller_that_takes_no_answers_is_ended_and_holds_nothing() {
+    let bulk = BulkSettings {
+        idle_timeout: Duration::from_millis(500),
+        ..BulkSettings::default()
+    };
+    let gateway = Gateway::start(with_bulk(Product::Workspace, bulk)).await;
+    let users = add_users(&gateway, 20);
+    // Items sent over bare HTTP/2, and the answers never read: flow control
+    // stops them, and they pile up in the gateway.
+    let mut client = raw_client(&gateway).await;
+    let (_response, mut body) = client
+        .send_request(call_head(&gateway, "SyncUsers", None), false)
+        .unwrap();
+    for n in 0..300 {
+        let user = &users[n % users.len()];
+        let request = item(n.to_string(), move_to(user, &format!("step {n}")));
+        body.send_data(grpc_frame(&request), false).unwrap();
+    }
+    until("the stream is opened", || {
+        metric(&gateway, "people_gateway_sync_streams", &[]) == 1.0
+    })
+    .await;
+    until("the stream is ended for answers not taken", || {
+        metric(&gateway, "people_gateway_sync_streams", &[]) == 0.0
+    })
+    .await;
+    until("every held byte given back", || {
+        metric(&gateway, "people_gateway_sync_held_bytes", &[]) == 0.0
+    })
+    .await;
+    assert!(
+        sample(
+            &gateway.metrics.render(),
+            "people_gateway_sync_items_total",
+            &[("operation", "UpdateUser"), ("grpc_code", "OK")],
+        )
+        .unwrap_or(0.0)
+            < 300.0
+    );
 }
