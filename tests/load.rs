@@ -1,7 +1,8 @@
 //! A bounded load test in a process of its own (so its memory reading is its
 //! own): 1,000 concurrent calls through the real gateway to the simulator,
 //! reads and read-modify-write merges mixed, every one answered correctly,
-//! nothing lost, and the process's peak memory bounded.
+//! nothing lost, and the process's peak memory bounded, while a hostile
+//! caller holds requests it never finishes and connections it never uses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "e2e/harness.rs"]
@@ -27,10 +28,32 @@ fn memory_kib(field: &str) -> u64 {
         .unwrap()
 }
 
+/// Requests a hostile caller starts and never finishes, meanwhile.
+const UNFINISHED: usize = 100;
+/// Connections it opens and never uses.
+const SILENT: usize = 50;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_calls_are_all_answered_and_memory_stays_bounded() {
     let gateway = Gateway::workspace().await;
     let before = memory_kib("VmRSS:");
+    // The hostile caller: a hundred calls whose message never ends, on
+    // connections of their own, and fifty silent connections.
+    let mut raw = raw_client(&gateway).await;
+    let mut unfinished = Vec::new();
+    for _ in 0..UNFINISHED {
+        let (response, mut body) = raw
+            .send_request(call_head(&gateway, "GetUser", None), false)
+            .unwrap();
+        body.send_data(bytes::Bytes::from_static(&[0, 0, 0, 0, 40, 10]), false)
+            .unwrap();
+        unfinished.push((response, body));
+        raw = raw.ready().await.unwrap();
+    }
+    let mut silent = Vec::new();
+    for _ in 0..SILENT {
+        silent.push(tokio::net::TcpStream::connect(gateway.addr).await.unwrap());
+    }
 
     let calls = (0..CALLS).map(|n| {
         let mut client = gateway.client.clone();
@@ -85,6 +108,7 @@ async fn a_thousand_concurrent_calls_are_all_answered_and_memory_stays_bounded()
             "merge {n} was lost"
         );
     }
+    drop((unfinished, silent));
     let peak = memory_kib("VmHWM:");
     assert!(
         peak.saturating_sub(before) < MAX_GROWTH_KIB,
