@@ -153,7 +153,7 @@ fn shown(
             (Some(asked), Some(before)) => avatar(asked, before, held),
             _ => Shown::Unseen,
         },
-        Field::Disabled => match (changes.disabled, held.status.as_ref().and_then(disabled_of)) {
+        Field::Disabled => match (changes.disabled, is_disabled(held)) {
             (Some(asked), Some(held)) => compare(asked, held, bool::to_string),
             _ => Shown::Unseen,
         },
@@ -207,6 +207,11 @@ fn sex_words(sex: &Option<Sex>) -> String {
         Some(Sex::Female) => "female".into(),
         None => "unknown".into(),
     }
+}
+
+/// Whether the user is suspended, as its `status` says; `None` when it says neither.
+pub(super) fn is_disabled(user: &PortalUser) -> Option<bool> {
+    user.status.as_ref().and_then(disabled_of)
 }
 
 /// `EmployeeStatus`: 1 Active, 2 Terminated; anything else is neither.

@@ -200,9 +200,7 @@ fn texts_sent<'a>(
 
 /// Whether the user's status is Terminated (`EmployeeStatus` 2).
 fn is_suspended(user: &PortalUser) -> bool {
-    user.status.as_ref().is_some_and(|status| {
-        status.number() == Some(2) || status.name().as_deref() == Some("terminated")
-    })
+    verify::is_disabled(user) == Some(true)
 }
 
 /// Builds the body: the requested changes plus the current values of every
