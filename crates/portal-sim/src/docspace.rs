@@ -1,6 +1,7 @@
-//! DocSpace 3.7 People methods: `GET @self`, `GET {x}` and `PUT {x}`, with ASP.NET Core's body
-//! binding and model validation (400 inside the success envelope), and the rule that only the
-//! user themself changes profile fields while others may change only `disable` and `isUser`.
+//! DocSpace 3.7 People methods: `GET @self`, `GET {x}`, `GET email`, `GET filter` and
+//! `PUT {x}`, with ASP.NET Core's body and query binding and model validation (400 inside the
+//! success envelope), and the rule that only the user themself changes profile fields while
+//! others may change only `disable` and `isUser`.
 
 use std::net::IpAddr;
 
@@ -14,7 +15,8 @@ use super::{
     auth,
     dates::{parse_server_local, wall_clock_or_reset},
     endpoint::{ContactsChange, Endpoint},
-    render::{DatesSet, Viewer, docspace_user},
+    listing::{self, NameKey, Order, Query, compare_as_sql, contains_ignoring_case, parse_enum},
+    render::{DatesSet, Viewer, docspace_user, is_collaborator},
     state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, parse_guid, reloaded_contacts},
     wire::{self, Exception, Failure, Incoming, Reply},
 };
@@ -57,6 +59,16 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
         Ok(caller) => caller.clone(),
         Err(rejected) => return wire::docspace_unauthorized(rejected.token_presented),
     };
+    if endpoint == Endpoint::Filter {
+        return match filter(portal, &caller, incoming) {
+            Ok(reply) => reply,
+            Err(refusal) => refused(
+                refusal,
+                "ASC.People.Api.UserController.GetByFilterAsync(UserFilter filter)+MoveNext()",
+                incoming,
+            ),
+        };
+    }
     let (answer, frame) = match endpoint {
         Endpoint::Me => (
             Ok(Shown {
@@ -70,6 +82,10 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
             profile(portal, &caller, &key),
             "ASC.People.Api.UserController.GetById(String userid)",
         ),
+        Endpoint::FindByEmail => (
+            find_by_email(portal, &caller, incoming),
+            "ASC.People.Api.UserController.GetProfileByEmail(GetMemberByEmailRequestDto inDto)",
+        ),
         Endpoint::UpdateProfile(key) => (
             update_profile(portal, &caller, &key, incoming),
             "ASC.People.Api.UserController.UpdateMember(UpdateMemberByIdRequestDto inDto)",
@@ -79,8 +95,8 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
             contacts(portal, &caller, change, &key, incoming),
             "ASC.People.Api.ContactsController.UpdateMemberContactsAsync(String userid, UpdateMemberRequestDto inDto)",
         ),
-        // why: answered by the router before authentication.
-        Endpoint::Status(_) | Endpoint::BuildVersion => {
+        // why: answered by the router before authentication, or above.
+        Endpoint::Status(_) | Endpoint::BuildVersion | Endpoint::Filter => {
             return Reply::empty(StatusCode::NOT_FOUND);
         }
     };
@@ -96,9 +112,16 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
             dto.show_dates_as_set(&shown.user, shown.dates_set);
             wire::docspace_success(incoming, &dto)
         }
-        Err(Refusal::Failed(failure)) => wire::docspace_error(&failure, frame),
-        Err(Refusal::Invalid(errors)) => wire::docspace_validation(incoming, &errors),
-        Err(Refusal::UnsupportedMediaType) => Reply::empty(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        Err(refusal) => refused(refusal, frame, incoming),
+    }
+}
+
+/// A refusal as DocSpace writes it; `frame` names the method for the stack trace.
+fn refused(refusal: Refusal, frame: &str, incoming: &Incoming) -> Reply {
+    match refusal {
+        Refusal::Failed(failure) => wire::docspace_error(&failure, frame),
+        Refusal::Invalid(errors) => wire::docspace_validation(incoming, &errors),
+        Refusal::UnsupportedMediaType => Reply::empty(StatusCode::UNSUPPORTED_MEDIA_TYPE),
     }
 }
 
@@ -126,6 +149,419 @@ fn profile(portal: &Portal, caller: &SimUser, key: &str) -> Result<Shown, Refusa
         self_route: false,
         dates_set: DatesSet::default(),
     })
+}
+
+/// `CanUserViewAnotherUserAsync` (the same in 3.6.1): oneself, or anyone for a DocSpace admin;
+/// never for a guest or a "User"; a room admin sees a guest only when they share a room, and
+/// the simulated portal has no rooms
+/// (DS@v3.7.2-server:common/ASC.Core.Common/Users/UserExtensions.cs:160-189).
+fn can_view(caller: &SimUser, user: &SimUser) -> bool {
+    if caller.id == user.id || caller.is_portal_admin() {
+        return true;
+    }
+    if caller.is_visitor || is_collaborator(caller) {
+        return false;
+    }
+    !user.is_visitor
+}
+
+/// `GetProfileByEmail` (`GET /people/email?email=`): validation of the query, then a blank
+/// email is an `ArgumentNullException` (the binder made it null), then the lookup (trimmed,
+/// matched as the email column's collation compares), then the view check
+/// (DS@v3.7.2-server:products/ASC.People/Server/Api/UserController.cs:1050-1074,
+/// ApiModels/RequestDto/MemberRequestDto.cs:488-498). Before 3.7.1 a missing email is simply
+/// not found, and the email is not trimmed (DS@v3.6.1-server:…/UserController.cs:942-975).
+fn find_by_email(portal: &Portal, caller: &SimUser, incoming: &Incoming) -> Result<Shown, Refusal> {
+    let query = Query::parse(incoming);
+    // why: the binder turns an empty or blank string into null.
+    let email = query
+        .first("email")
+        .filter(|email| !email.trim().is_empty());
+    if let Some(email) = email {
+        let mut messages = Vec::new();
+        if !is_email_address(email) {
+            messages.push("The Email field is not a valid e-mail address.".to_owned());
+        }
+        if too_long(email) {
+            messages.push(length_message("Email"));
+        }
+        if !messages.is_empty() {
+            // why: errors are keyed by the name the property binds from.
+            return Err(Refusal::Invalid(vec![("email".to_owned(), messages)]));
+        }
+    }
+    let legacy = portal.docspace_release < FIRST_RELEASE_WITHOUT_PROFILE_DETAILS;
+    let email = match email {
+        Some(email) if legacy => email,
+        Some(email) => email.trim(),
+        None if legacy => return Err(not_found().into()),
+        None => {
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                Exception::ArgumentNull,
+                "Value cannot be null. (Parameter 'email')",
+            )
+            .into());
+        }
+    };
+    let user = portal
+        .users()
+        .iter()
+        .find(|user| compare_as_sql(&user.email, email).is_eq())
+        .ok_or_else(not_found)?;
+    if !can_view(caller, user) {
+        return Err(Failure::new(StatusCode::FORBIDDEN, Exception::Security, ACCESS_DENIED).into());
+    }
+    Ok(Shown {
+        user: user.clone(),
+        self_route: false,
+        dates_set: DatesSet::default(),
+    })
+}
+
+/// `EmployeeStatus`, a flags enum.
+const EMPLOYEE_STATUSES: [(&str, i64); 5] = [
+    ("Active", 1),
+    ("Terminated", 2),
+    ("Pending", 4),
+    ("All", 7),
+    ("Default", 5),
+];
+/// `EmployeeType`, a flags enum whose `DocSpaceAdmin` is `RoomAdmin | Guest`.
+const EMPLOYEE_TYPES: [(&str, i64); 5] = [
+    ("All", 0),
+    ("RoomAdmin", 1),
+    ("Guest", 2),
+    ("DocSpaceAdmin", 3),
+    ("User", 4),
+];
+const AREAS: [(&str, i64); 3] = [("All", 0), ("People", 1), ("Guests", 2)];
+const SORT_ORDERS: [(&str, i64); 2] = [("Ascending", 0), ("Descending", 1)];
+const STATUS_PENDING: i32 = 4;
+const AREA_PEOPLE: i64 = 1;
+const AREA_GUESTS: i64 = 2;
+/// `ApiContext.MaxCount` and `DefaultCount` (DS@v3.7.2-server:common/ASC.Api.Core/Core/ApiContext.cs:39-40).
+const MAX_COUNT: i32 = 100;
+
+/// ASP.NET Core binding `[FromQuery]` properties: errors are collected under the name each
+/// binds from, worded as its `ModelBindingMessageProvider` does.
+struct QueryBinder<'a> {
+    query: &'a Query,
+    errors: Vec<(String, Vec<String>)>,
+}
+
+impl QueryBinder<'_> {
+    /// All values sent for `name` joined by commas (what the binder reports as attempted and
+    /// what it converts for a flags enum), or `None` when none were sent.
+    fn joined(&self, name: &str) -> Option<String> {
+        let values: Vec<&str> = self.query.values(name).collect();
+        (!values.is_empty()).then(|| values.join(","))
+    }
+
+    fn fail(&mut self, name: &str, message: String) {
+        self.errors.push((name.to_owned(), vec![message]));
+    }
+
+    /// A `string`: blank is null.
+    fn text(&self, name: &str) -> Option<String> {
+        self.query
+            .first(name)
+            .filter(|text| !text.trim().is_empty())
+            .map(str::to_owned)
+    }
+
+    /// The value to convert, or `None` to keep the default. A blank value is null, which a
+    /// non-nullable property refuses.
+    fn convertible(&mut self, name: &str, joined: bool, nullable: bool) -> Option<String> {
+        let attempted = self.joined(name)?;
+        let value = if joined {
+            attempted.clone()
+        } else {
+            self.query.first(name).unwrap_or_default().to_owned()
+        };
+        if value.trim().is_empty() {
+            if !nullable {
+                self.fail(name, format!("The value '{attempted}' is invalid."));
+            }
+            return None;
+        }
+        Some(value)
+    }
+
+    /// A conversion the type converter refused.
+    fn not_valid(&mut self, name: &str, property: &str) {
+        let attempted = self.joined(name).unwrap_or_default();
+        self.fail(
+            name,
+            format!("The value '{attempted}' is not valid for {property}."),
+        );
+    }
+
+    /// An `int` (`Int32Converter`: trimmed, `#`, `0x` or `&h` for hex).
+    fn int(&mut self, name: &str, property: &str) -> Option<i32> {
+        let value = self.convertible(name, false, false)?;
+        let value = value.trim();
+        let lower = value.to_ascii_lowercase();
+        let hex = lower
+            .strip_prefix('#')
+            .or_else(|| lower.strip_prefix("0x"))
+            .or_else(|| lower.strip_prefix("&h"));
+        let parsed = match hex {
+            Some(digits) => u32::from_str_radix(digits, 16).ok().map(|bits| bits as i32),
+            None => value.parse::<i32>().ok(),
+        };
+        if parsed.is_none() {
+            self.not_valid(name, property);
+        }
+        parsed
+    }
+
+    /// A `Guid?`.
+    fn guid(&mut self, name: &str, property: &str) -> Option<Uuid> {
+        let value = self.convertible(name, false, true)?;
+        let parsed = parse_guid(&value);
+        if parsed.is_none() {
+            self.not_valid(name, property);
+        }
+        parsed
+    }
+
+    /// An enum: converted by name or number, then refused unless defined (for a flags enum:
+    /// unless its members make it up).
+    fn enumeration(
+        &mut self,
+        name: &str,
+        property: &str,
+        members: &[(&str, i64)],
+        (flags, nullable): (bool, bool),
+    ) -> Option<i64> {
+        let value = self.convertible(name, flags, nullable)?;
+        let Ok(parsed) = parse_enum(&value, members) else {
+            self.not_valid(name, property);
+            return None;
+        };
+        let defined = if flags {
+            let all = members.iter().fold(0, |all, (_, member)| all | member);
+            let has_zero = members.iter().any(|(_, member)| *member == 0);
+            (parsed == 0 && has_zero) || (parsed > 0 && parsed & !all == 0)
+        } else {
+            members.iter().any(|(_, member)| *member == parsed)
+        };
+        if !defined {
+            let attempted = self.joined(name).unwrap_or_default();
+            self.fail(name, format!("The value '{attempted}' is invalid."));
+            return None;
+        }
+        Some(parsed)
+    }
+}
+
+/// `SimpleByFilterRequestDto`, the parameters the simulator reads
+/// (DS@v3.7.2-server:products/ASC.People/Server/ApiModels/RequestDto/SimpleByFilterRequestDto.cs:45-180).
+struct FilterInput {
+    filter: DirectoryFilter,
+    count: i32,
+    start_index: i32,
+    sort_by: Option<String>,
+    descending: bool,
+}
+
+/// What the user query keeps; everything it tests is here.
+#[derive(Debug)]
+struct DirectoryFilter {
+    /// A DocSpace or People admin: sees terminated users.
+    is_admin: bool,
+    status: Option<i64>,
+    group: Option<Uuid>,
+    employee_type: Option<i64>,
+    area: i64,
+    separator: Option<String>,
+    text: Option<String>,
+}
+
+impl FilterInput {
+    /// Binding in declaration order, then `[Range(1, 100)]` on a count that bound.
+    fn read(query: &Query) -> Result<FilterInput, Refusal> {
+        let mut binder = QueryBinder {
+            query,
+            errors: Vec::new(),
+        };
+        let status = binder.enumeration(
+            "employeeStatus",
+            "EmployeeStatus",
+            &EMPLOYEE_STATUSES,
+            (true, true),
+        );
+        let group = binder.guid("groupId", "GroupId");
+        let employee_type = binder.enumeration(
+            "employeeType",
+            "EmployeeType",
+            &EMPLOYEE_TYPES,
+            (true, true),
+        );
+        let area = binder.enumeration("area", "Area", &AREAS, (false, false));
+        let count = binder.int("count", "Count");
+        if count.is_some_and(|count| !(1..=MAX_COUNT).contains(&count)) {
+            binder.fail(
+                "count",
+                format!("The field Count must be between 1 and {MAX_COUNT}."),
+            );
+        }
+        let start_index = binder.int("startIndex", "StartIndex");
+        let sort_by = binder.text("sortBy");
+        let sort_order = binder.enumeration("sortOrder", "SortOrder", &SORT_ORDERS, (false, false));
+        let separator = binder.text("filterSeparator");
+        let text = binder.text("filterValue");
+        if !binder.errors.is_empty() {
+            return Err(Refusal::Invalid(binder.errors));
+        }
+        Ok(FilterInput {
+            filter: DirectoryFilter {
+                is_admin: false,
+                status,
+                group,
+                employee_type,
+                area: area.unwrap_or(0),
+                separator,
+                text,
+            },
+            count: count.unwrap_or(MAX_COUNT),
+            start_index: start_index.unwrap_or(0),
+            sort_by,
+            descending: sort_order == Some(1),
+        })
+    }
+
+    /// `UserQueryFilter` picks the sort by name, any case; `DisplayName` is first name first
+    /// outside Russian cultures (DS@v3.7.2-server:common/ASC.Core.Common/Users/UserQueryFilter.cs:102-111).
+    fn order(&self) -> Order {
+        let descending = self.descending;
+        match self
+            .sort_by
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("lastname") => Order::DocspaceByStatus {
+                key: NameKey::LastName,
+                descending,
+            },
+            Some("email") => Order::DocspaceByEmail { descending },
+            Some("registrationdate") => Order::DocspaceByRegistration { descending },
+            // why: `Type`, `Department`, `UsedSpace` and `CreatedBy` sort by data the
+            // simulator does not keep; they get the default order.
+            _ => Order::DocspaceByStatus {
+                key: NameKey::FirstName,
+                descending,
+            },
+        }
+    }
+}
+
+impl DirectoryFilter {
+    /// `GetUserQueryForFilter` for one user (DbUserService.cs:767-966).
+    fn keeps(&self, user: &SimUser) -> bool {
+        let area = self.area;
+        let status = match self.status {
+            None => self.is_admin || user.status != STATUS_TERMINATED,
+            Some(4) => user.status == STATUS_PENDING,
+            Some(2) => self.is_admin && user.status == STATUS_TERMINATED,
+            Some(7) => self.is_admin || user.status != STATUS_TERMINATED,
+            Some(1 | 5) => user.status == STATUS_ACTIVE,
+            // why: a combination no case names filters nothing.
+            Some(_) => true,
+        };
+        let group = self
+            .group
+            .is_none_or(|group| user.group_ids.contains(&group));
+        let guest = user.is_visitor;
+        // why: the type filters are skipped in the area they contradict
+        // (UserController.cs:2690-2708).
+        let of_type = match self.employee_type {
+            Some(3) if area != AREA_GUESTS => in_admin_group(user),
+            Some(1) if area != AREA_GUESTS => {
+                !guest && !in_admin_group(user) && !is_collaborator(user)
+            }
+            Some(4) if area != AREA_GUESTS => is_collaborator(user),
+            Some(2) if area != AREA_PEOPLE => guest,
+            _ => true,
+        };
+        let in_area = match area {
+            AREA_PEOPLE => !guest,
+            AREA_GUESTS => guest,
+            _ => true,
+        };
+        status && group && of_type && in_area && self.matches_text(user)
+    }
+
+    /// `UserQueryHelper.FilterByText`: lower-cased and trimmed, then every space-separated
+    /// word (or, with a separator, any piece) in the first name, last name or email
+    /// (DS@v3.7.2-server:common/ASC.Core.Common/Users/UserQueryHelper.cs:53-91).
+    fn matches_text(&self, user: &SimUser) -> bool {
+        let Some(text) = &self.text else {
+            return true;
+        };
+        let text = text.to_lowercase();
+        let text = text.trim();
+        let found = |piece: &str| {
+            [&user.first_name, &user.last_name, &user.email]
+                .iter()
+                .any(|property| contains_ignoring_case(property, piece))
+        };
+        match &self.separator {
+            None => text.split(' ').all(found),
+            Some(separator) => text.split(separator.as_str()).any(found),
+        }
+    }
+}
+
+/// The type groups DocSpace stores: filters by type look at these rows, and the owner has
+/// none, being an administrator through the tenant's `OwnerId` only
+/// (DS@v3.7.2-server:common/ASC.Core.Common/Context/Impl/UserManager.cs:1022-1030).
+fn in_admin_group(user: &SimUser) -> bool {
+    user.is_admin && !user.is_owner
+}
+
+/// `SearchUsersByExtendedFilter` (`GET /people/filter`) through `GetByFilterAsync`: binding and
+/// validation first, then guests and "User"s are refused, then the query
+/// (DS@v3.7.2-server:products/ASC.People/Server/Api/UserController.cs:1178-1211, 2583-2710,
+/// common/ASC.Core.Common/Data/DbUserService.cs:298-307, 322-441, 767-966).
+fn filter(portal: &mut Portal, caller: &SimUser, incoming: &Incoming) -> Result<Reply, Refusal> {
+    let mut input = FilterInput::read(&Query::parse(incoming))?;
+    if caller.is_visitor || is_collaborator(caller) {
+        return Err(Failure::new(StatusCode::FORBIDDEN, Exception::Security, ACCESS_DENIED).into());
+    }
+    // why: a People admin who is not a DocSpace admin is a "User", refused above; so whoever
+    // gets here also sees guests they share no room with (`IncludeStrangers`).
+    input.filter.is_admin = caller.is_people_admin();
+    let skip = usize::try_from(input.start_index).unwrap_or(0);
+    let take = usize::try_from(input.count).unwrap_or(0);
+    let filter = &input.filter;
+    let page = listing::page(
+        portal,
+        (input.order(), format!("{filter:?}")),
+        skip,
+        take,
+        |user| filter.keeps(user),
+    );
+
+    let origin = incoming.origin();
+    let viewer = Viewer {
+        portal,
+        caller,
+        origin: &origin,
+    };
+    let shown: Vec<_> = page
+        .users
+        .iter()
+        .map(|user| docspace_user(&viewer, user, false))
+        .collect();
+    Ok(wire::docspace_list(
+        incoming,
+        shown.len(),
+        page.total,
+        &shown,
+    ))
 }
 
 /// `UpdateMember` (`PUT /people/{userid}`), as the configured release has it: DS@v3.7.2-server
@@ -763,5 +1199,58 @@ mod tests {
         assert!(check("http://10.1.2.3/a.png").is_err());
         assert!(check("http://localhost/a.png").is_err());
         assert!(check("file:///etc/passwd").is_err());
+    }
+
+    fn filter_input(query: &str) -> Result<FilterInput, Vec<(String, Vec<String>)>> {
+        let request = axum::http::Request::builder()
+            .uri(format!("/api/2.0/people/filter?{query}"))
+            .body(())
+            .map_err(|_| Vec::new())?;
+        let (parts, ()) = request.into_parts();
+        let incoming = Incoming::new(&parts, axum::body::Bytes::new(), "localhost");
+        match FilterInput::read(&Query::parse(&incoming)) {
+            Ok(input) => Ok(input),
+            Err(Refusal::Invalid(errors)) => Err(errors),
+            Err(_) => Err(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn the_filter_binds_flags_from_every_value_and_defaults_what_is_missing() {
+        let input = filter_input("EMPLOYEESTATUS=1&employeeStatus=Terminated&employeeType=All");
+        let filter = input.as_ref().map(|input| &input.filter).ok();
+        assert_eq!(filter.and_then(|filter| filter.status), Some(3));
+        assert_eq!(filter.and_then(|filter| filter.employee_type), Some(0));
+        assert_eq!(input.as_ref().map(|input| input.count).ok(), Some(100));
+        let hex = filter_input("count=0x10&startIndex=-5&filterValue=%20");
+        assert_eq!(hex.as_ref().map(|input| input.count).ok(), Some(16));
+        assert_eq!(hex.as_ref().map(|input| input.start_index).ok(), Some(-5));
+        assert_eq!(hex.ok().and_then(|input| input.filter.text), None);
+    }
+
+    #[test]
+    fn the_filter_refuses_undefined_and_unconvertible_values_by_binding_name() {
+        let errors = filter_input("employeeStatus=0&area=5&count=&sortOrder=up").err();
+        assert_eq!(
+            errors,
+            Some(vec![
+                (
+                    "employeeStatus".to_owned(),
+                    vec!["The value '0' is invalid.".to_owned()]
+                ),
+                (
+                    "area".to_owned(),
+                    vec!["The value '5' is invalid.".to_owned()]
+                ),
+                (
+                    "count".to_owned(),
+                    vec!["The value '' is invalid.".to_owned()]
+                ),
+                (
+                    "sortOrder".to_owned(),
+                    vec!["The value 'up' is not valid for SortOrder.".to_owned()]
+                ),
+            ])
+        );
     }
 }

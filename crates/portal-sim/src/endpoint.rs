@@ -23,6 +23,10 @@ pub(crate) enum Endpoint {
     Me,
     /// `GET /people/{x}`.
     Profile(String),
+    /// `GET /people/email?email=…`.
+    FindByEmail,
+    /// `GET /people/filter?…`: a page of the directory.
+    Filter,
     /// `PUT /people/{x}`.
     UpdateProfile(String),
     /// `PUT|POST|DELETE /people/{x}/contacts` (Workspace, and DocSpace before 3.2.1).
@@ -93,6 +97,13 @@ impl Endpoint {
         }
         match (rest, method) {
             ([user], &Method::GET) if user.eq_ignore_ascii_case("@self") => Some(Endpoint::Me),
+            // why: literal routes win over `{userid}` in both products' routing.
+            ([email], &Method::GET) if email.eq_ignore_ascii_case("email") => {
+                Some(Endpoint::FindByEmail)
+            }
+            ([filter], &Method::GET) if filter.eq_ignore_ascii_case("filter") => {
+                Some(Endpoint::Filter)
+            }
             ([user], &Method::GET) if !user.is_empty() => {
                 Some(Endpoint::Profile(percent_decode(user)))
             }
@@ -162,6 +173,24 @@ mod tests {
             resolve(Product::Docspace, Method::PUT, "/api/2.0/people/@self"),
             Some(Endpoint::UpdateProfile("@self".to_owned()))
         );
+    }
+
+    #[test]
+    fn email_and_filter_are_literal_get_routes_before_the_profile() {
+        for product in [Product::Workspace, Product::Docspace] {
+            assert_eq!(
+                resolve(product, Method::GET, "/api/2.0/people/Email"),
+                Some(Endpoint::FindByEmail)
+            );
+            assert_eq!(
+                resolve(product, Method::GET, "/api/2.0/people/FILTER/"),
+                Some(Endpoint::Filter)
+            );
+            assert_eq!(
+                resolve(product, Method::PUT, "/api/2.0/people/filter"),
+                Some(Endpoint::UpdateProfile("filter".to_owned()))
+            );
+        }
     }
 
     #[test]

@@ -9,14 +9,16 @@
 //!
 //! A request goes: `wire::Incoming` (recorded, fault and latency picked in arrival order) →
 //! `endpoint` (which API method) → `routes` (to the product's handler) → `workspace` or `docspace` (auth, binding, the method's rules
-//! against `state::Portal`) → `render` (the product's user DTO) → `wire` (envelope) → `fault`
-//! (optionally bent out of shape) → the socket.
+//! against `state::Portal`; the directory routes page through it with `listing`) → `render`
+//! (the product's user DTO) → `wire` (envelope) → `fault` (optionally bent out of shape) → the
+//! socket.
 
 mod auth;
 mod dates;
 mod docspace;
 mod endpoint;
 mod fault;
+mod listing;
 mod render;
 mod routes;
 pub mod seed;
@@ -388,6 +390,28 @@ impl Simulator {
     /// Insert or replace a stored user.
     pub fn upsert_user(&self, user: SimUser) {
         lock(&self.shared.portal).upsert(user);
+    }
+
+    /// Appends `count` plain users after the stored ones, fast enough for directories of
+    /// hundreds of thousands: active, no token, no department. Numbering goes on across calls:
+    /// the `n`th one ever added is `P{n:06} Generated` (user name `p{n:06}`, email
+    /// `p{n:06}@example.com`) with the id [`seed::generated_user_id`]`(n)`, so they sort by
+    /// name in the order they were added (below a million).
+    pub fn add_generated_users(&self, count: usize) {
+        let mut portal = lock(&self.shared.portal);
+        let first = portal.generated_users;
+        let last = first.saturating_add(count);
+        portal.append((first..last).map(seed::generated_user));
+        portal.generated_users = last;
+    }
+
+    /// Every stored user's id, in storage order.
+    pub fn user_ids(&self) -> Vec<Uuid> {
+        lock(&self.shared.portal)
+            .users()
+            .iter()
+            .map(|user| user.id)
+            .collect()
     }
 }
 

@@ -247,6 +247,15 @@ pub(crate) struct DatesSet {
 }
 
 impl WorkspaceUser {
+    /// A list builds its DTOs with the request's `ApiContext`, and with one the quota limit is
+    /// loaded: -1 while user quotas are off, as they are by default
+    /// (CS@v12.7.1:module/ASC.Api/ASC.Employee/EmployeeWraperFull.cs:323-335,
+    /// common/ASC.Core.Common/Tenants/TenantUserQuotaSettings.cs:37-45).
+    pub(crate) fn listed(mut self) -> WorkspaceUser {
+        self.quota_limit = -1;
+        self
+    }
+
     /// The answer to a write shows the dates it set as the tenant's wall clock.
     pub(crate) fn show_dates_as_set(&mut self, user: &SimUser, set: DatesSet) {
         if set.birthday {
@@ -358,7 +367,7 @@ pub(crate) struct DocspaceUser {
 }
 
 /// DocSpace user types: non-admin, non-guest members are the paid "User" type (collaborators).
-fn is_collaborator(user: &SimUser) -> bool {
+pub(crate) fn is_collaborator(user: &SimUser) -> bool {
     !user.is_portal_admin() && !user.is_visitor
 }
 

@@ -168,6 +168,28 @@ pub(crate) fn users() -> Vec<SimUser> {
     ]
 }
 
+/// `Simulator::add_generated_users` numbers its users from 0 on; the `index`th one has this id:
+/// `9e000000-0000-4000-8000-` and the index as twelve hex digits.
+pub fn generated_user_id(index: usize) -> Uuid {
+    const BASE: u128 = 0x9e00_0000_0000_4000_8000_0000_0000_0000;
+    const INDEX_BITS: u128 = 0xffff_ffff_ffff;
+    Uuid::from_u128(BASE | (index as u128 & INDEX_BITS))
+}
+
+/// The `index`th generated user: `P000123 Generated` (`p000123`, `p000123@example.com`), active,
+/// no token; the zero-padded number makes names sort in index order (below a million).
+pub(crate) fn generated_user(index: usize) -> SimUser {
+    SimUser {
+        registration_date: at(2022, 1, 3, 9, 0),
+        ..blank(
+            generated_user_id(index),
+            &format!("p{index:06}"),
+            &format!("P{index:06}"),
+            "Generated",
+        )
+    }
+}
+
 /// An active, activated user with only the required fields set.
 fn blank(id: Uuid, user_name: &str, first_name: &str, last_name: &str) -> SimUser {
     SimUser {

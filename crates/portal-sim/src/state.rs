@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use uuid::Uuid;
 
+use super::listing::Order;
 use crate::Release;
 
 /// `EmployeeStatus.Active`.
@@ -145,6 +146,21 @@ pub(crate) struct Portal {
     pub(crate) dropped_parameter: Option<String>,
     /// What `GET /settings/version/build` reports; `None`: the release itself.
     pub(crate) reported_version: Option<String>,
+    /// How many users `Simulator::add_generated_users` made so far.
+    pub(crate) generated_users: usize,
+    /// The users' positions in the last order a list asked for, until a user changes.
+    sorted: Option<(Order, Vec<usize>)>,
+    /// The positions the last list's filter kept, in its order, until a user changes: a large
+    /// directory is paged through without being sorted or filtered again for every page.
+    listed: Option<Listed>,
+}
+
+#[derive(Debug)]
+struct Listed {
+    order: Order,
+    /// The filter, as `listing::page`'s caller describes it.
+    filter: String,
+    positions: Vec<usize>,
 }
 
 impl Portal {
@@ -167,6 +183,9 @@ impl Portal {
             workspace_release,
             dropped_parameter: None,
             reported_version: None,
+            generated_users: 0,
+            sorted: None,
+            listed: None,
         }
     }
 
@@ -234,6 +253,69 @@ impl Portal {
         self.user_quota.is_none_or(|quota| active_users < quota)
     }
 
+    /// Every stored user, in storage order.
+    pub(crate) fn users(&self) -> &[SimUser] {
+        &self.users
+    }
+
+    /// The positions of the users `keep` accepts, in `order` (ties in storage order), with the
+    /// users they point into. `filter` names what `keep` tests: the same order and filter
+    /// again reuse the positions until a user changes.
+    pub(crate) fn matching(
+        &mut self,
+        order: Order,
+        filter: String,
+        keep: impl Fn(&SimUser) -> bool,
+    ) -> (&[SimUser], &[usize]) {
+        let fresh = self
+            .listed
+            .as_ref()
+            .is_some_and(|listed| listed.order == order && listed.filter == filter);
+        if !fresh {
+            let users = &self.users;
+            let sorted = match self.sorted.take() {
+                Some((cached, positions)) if cached == order => positions,
+                _ => {
+                    let mut positions: Vec<usize> = (0..users.len()).collect();
+                    // why: a stable sort, so ties keep storage order.
+                    positions.sort_by(|a, b| match (users.get(*a), users.get(*b)) {
+                        (Some(a), Some(b)) => order.compare(a, b),
+                        _ => std::cmp::Ordering::Equal,
+                    });
+                    positions
+                }
+            };
+            let positions = sorted
+                .iter()
+                .copied()
+                .filter(|position| users.get(*position).is_some_and(&keep))
+                .collect();
+            self.sorted = Some((order, sorted));
+            self.listed = Some(Listed {
+                order,
+                filter,
+                positions,
+            });
+        }
+        let positions = self
+            .listed
+            .as_ref()
+            .map_or(&[][..], |listed| listed.positions.as_slice());
+        (&self.users, positions)
+    }
+
+    /// Forgets the orders and filters kept for lists: a user changed.
+    fn changed(&mut self) {
+        self.sorted = None;
+        self.listed = None;
+    }
+
+    /// Appends users known to be new, without looking for them first.
+    pub(crate) fn append(&mut self, users: impl IntoIterator<Item = SimUser>) {
+        self.users.extend(users);
+        self.changed();
+    }
+
     pub(crate) fn user(&self, id: Uuid) -> Option<&SimUser> {
         self.users.iter().find(|user| user.id == id)
     }
@@ -268,6 +350,7 @@ impl Portal {
     }
 
     pub(crate) fn upsert(&mut self, user: SimUser) {
+        self.changed();
         match self.users.iter_mut().find(|stored| stored.id == user.id) {
             Some(stored) => *stored = user,
             None => self.users.push(user),

@@ -133,6 +133,7 @@ impl Reply {
 pub(crate) enum Exception {
     ItemNotFound,
     Argument,
+    ArgumentNull,
     Format,
     Security,
     Authorizing,
@@ -147,6 +148,7 @@ impl Exception {
         match self {
             Exception::ItemNotFound => "ASC.Common.Web.ItemNotFoundException",
             Exception::Argument => "System.ArgumentException",
+            Exception::ArgumentNull => "System.ArgumentNullException",
             Exception::Format => "System.FormatException",
             Exception::Security => "System.Security.SecurityException",
             Exception::Authorizing => "ASC.Common.Security.Authorizing.AuthorizingException",
@@ -160,6 +162,8 @@ impl Exception {
     fn hresult(self) -> i32 {
         match self {
             Exception::Argument => -2147024809,
+            // why: E_POINTER.
+            Exception::ArgumentNull => -2147467261,
             Exception::Format => -2146233033,
             Exception::Security => -2146233078,
             Exception::Authentication => -2146233087,
@@ -214,10 +218,50 @@ impl Failure {
 #[derive(Serialize)]
 struct Empty {}
 
+/// What Workspace's envelope says about its answer besides the answer itself
+/// (`ApiStandartResponce`); Json.NET leaves out a zero `count` or `startIndex` and a null
+/// `nextIndex` or `total` (CS@v12.7.1:module/ASC.Api/ASC.Api/Impl/ApiStandartResponce.cs:34-56).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WorkspacePaging {
+    /// Items answered: 1 for a single object, the page's length for a list.
+    pub(crate) count: u64,
+    /// The `startIndex` the request asked for.
+    pub(crate) start_index: u64,
+    pub(crate) next_index: Option<u64>,
+    /// Items the method says matched in all, before paging.
+    pub(crate) total: Option<u64>,
+}
+
+impl WorkspacePaging {
+    /// A single object's envelope.
+    pub(crate) const SINGLE: WorkspacePaging = WorkspacePaging::items(1);
+
+    /// A list of `count` items, no paging.
+    pub(crate) const fn items(count: u64) -> WorkspacePaging {
+        WorkspacePaging {
+            count,
+            start_index: 0,
+            next_index: None,
+            total: None,
+        }
+    }
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct WorkspaceEnvelope<'a, T> {
-    count: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    count: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    start_index: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_index: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<u64>,
     status: u8,
     status_code: u16,
     response: &'a T,
@@ -240,8 +284,21 @@ struct WorkspaceError<'a> {
 
 /// Workspace success: `{"count":1,"status":0,"statusCode":…,"response":…}`.
 pub(crate) fn workspace_success<T: Serialize>(status: StatusCode, response: &T) -> Reply {
+    workspace_answer(status, WorkspacePaging::SINGLE, response)
+}
+
+/// Workspace success with what `paging` says:
+/// `{"count":…,"startIndex":…,"nextIndex":…,"total":…,"status":0,"statusCode":…,"response":…}`.
+pub(crate) fn workspace_answer<T: Serialize>(
+    status: StatusCode,
+    paging: WorkspacePaging,
+    response: &T,
+) -> Reply {
     let envelope = WorkspaceEnvelope {
-        count: 1,
+        count: paging.count,
+        start_index: paging.start_index,
+        next_index: paging.next_index,
+        total: paging.total,
         status: 0,
         status_code: status.as_u16(),
         response,
@@ -346,7 +403,9 @@ struct Link {
 #[serde(rename_all = "camelCase")]
 struct DocspaceEnvelope<'a, T> {
     response: &'a T,
-    count: u32,
+    count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<usize>,
     links: [Link; 1],
     status: u8,
     status_code: u16,
@@ -396,7 +455,20 @@ impl Serialize for InOrder<'_> {
 
 /// DocSpace success: `{"response":…,"count":1,"links":[{href,action}],"status":0,"statusCode":200}`.
 pub(crate) fn docspace_success<T: Serialize>(incoming: &Incoming, response: &T) -> Reply {
-    docspace_wrapped(incoming, StatusCode::OK, 0, response)
+    docspace_wrapped(incoming, StatusCode::OK, 0, (1, None), response)
+}
+
+/// DocSpace success for a page of a list: `count` is the page's length and `total` what the
+/// method counted before paging (`SuccessApiResponse` reads both from what the method set,
+/// DS@v3.7.2-server:common/ASC.Api.Core/Middleware/CommonApiResponse.cs:69-143):
+/// `{"response":[…],"count":…,"total":…,"links":[…],"status":0,"statusCode":200}`.
+pub(crate) fn docspace_list<T: Serialize>(
+    incoming: &Incoming,
+    count: usize,
+    total: usize,
+    response: &T,
+) -> Reply {
+    docspace_wrapped(incoming, StatusCode::OK, 0, (count, Some(total)), response)
 }
 
 /// DocSpace model-validation failure: HTTP 400 with the problem inside the success envelope.
@@ -408,18 +480,21 @@ pub(crate) fn docspace_validation(incoming: &Incoming, errors: &[(String, Vec<St
         errors: InOrder(errors),
         trace_id: trace_id(),
     };
-    docspace_wrapped(incoming, StatusCode::BAD_REQUEST, 1, &problem)
+    docspace_wrapped(incoming, StatusCode::BAD_REQUEST, 1, (1, None), &problem)
 }
 
+/// The success envelope; `(count, total)` as it reports them (`total` left out when `None`).
 fn docspace_wrapped<T: Serialize>(
     incoming: &Incoming,
     status: StatusCode,
     api_status: u8,
+    (count, total): (usize, Option<usize>),
     response: &T,
 ) -> Reply {
     let envelope = DocspaceEnvelope {
         response,
-        count: 1,
+        count,
+        total,
         links: [Link {
             href: incoming.display_url(),
             action: incoming.method.as_str().to_owned(),

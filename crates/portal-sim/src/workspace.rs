@@ -1,5 +1,5 @@
-//! Workspace (CommunityServer) People methods: `GET @self`, `GET {x}`, `PUT {x}`, the three
-//! contacts methods and `PUT status/{status}`, with the portal's order of checks and its traps
+//! Workspace (CommunityServer) People methods: `GET @self`, `GET {x}`, `GET email`,
+//! `GET filter`, `PUT {x}`, the three contacts methods and `PUT status/{status}`, with the portal's order of checks and its traps
 //! (a missing `contacts` wipes them, a missing `isVisitor` promotes a guest, a missing `lead`
 //! clears it from 12.5, a suspended user cannot be updated from 12.7.1, and the status route
 //! skips users without saying so).
@@ -11,9 +11,12 @@ use super::{
     Release, auth,
     dates::wall_clock_or_reset,
     endpoint::{ContactsChange, Endpoint},
+    listing::{
+        self, EnumError, Order, Query, contains_ignoring_case, eq_ignoring_case, parse_enum,
+    },
     render::{DatesSet, Viewer, workspace_user},
     state::{Portal, STATUS_ACTIVE, STATUS_TERMINATED, SimUser, parse_guid, reloaded_contacts},
-    wire::{self, Exception, Failure, Incoming, Reply},
+    wire::{self, Exception, Failure, Incoming, Reply, WorkspacePaging},
     workspace_args::{Args, GUID_FORMAT_MESSAGE},
 };
 
@@ -40,18 +43,29 @@ pub(crate) fn handle(portal: &mut Portal, endpoint: Endpoint, incoming: &Incomin
                     .iter()
                     .map(|user| workspace_user(&viewer, user))
                     .collect();
-                wire::workspace_success(StatusCode::OK, &shown)
+                // why: a list's `count` is its length (ApiHttpHandlerBase.cs:176-191).
+                let paging = WorkspacePaging::items(shown.len() as u64);
+                wire::workspace_answer(StatusCode::OK, paging, &shown)
             }
+            Err(failure) => wire::workspace_error(&failure),
+        };
+    }
+    if endpoint == Endpoint::Filter {
+        return match filter(portal, &caller, incoming) {
+            Ok(reply) => reply,
             Err(failure) => wire::workspace_error(&failure),
         };
     }
     let answer = match endpoint {
         Endpoint::Me => Ok((StatusCode::OK, caller.clone(), DatesSet::default())),
         Endpoint::Profile(key) => profile(portal, &key),
+        Endpoint::FindByEmail => find_by_email(portal, incoming),
         Endpoint::UpdateProfile(key) => update_profile(portal, &caller, &key, incoming),
         Endpoint::Contacts(change, key) => contacts(portal, &caller, change, &key, incoming),
         // why: answered by the router before authentication, or above.
-        Endpoint::BuildVersion | Endpoint::Status(_) => return wire::workspace_no_route(),
+        Endpoint::BuildVersion | Endpoint::Status(_) | Endpoint::Filter => {
+            return wire::workspace_no_route();
+        }
     };
     match answer {
         Ok((status, shown, dates_set)) => {
@@ -75,13 +89,206 @@ fn profile(portal: &Portal, key: &str) -> Answer {
         .user_by_name(key)
         .or_else(|| parse_guid(key).and_then(|id| portal.user(id)))
         .map(|user| (StatusCode::OK, user.clone(), DatesSet::default()))
-        .ok_or_else(|| {
-            Failure::new(
-                StatusCode::NOT_FOUND,
-                Exception::ItemNotFound,
-                "User not found",
-            )
+        .ok_or_else(user_not_found)
+}
+
+fn user_not_found() -> Failure {
+    Failure::new(
+        StatusCode::NOT_FOUND,
+        Exception::ItemNotFound,
+        "User not found",
+    )
+}
+
+/// `GetByEmail`: for any caller, the first user whose email matches ignoring case, terminated
+/// ones too (CS@v12.7.1:module/ASC.Api/ASC.Employee/EmployeeApi.cs:206-218,
+/// common/ASC.Core.Common/Context/Impl/UserManager.cs:157-169).
+fn find_by_email(portal: &Portal, incoming: &Incoming) -> Answer {
+    // why: a method parameter is bound from the first value as sent, not split on commas as
+    // the paging values are (Impl/ApiArgumentBuilder.cs:52-67); nor is it trimmed.
+    let email = Args::bind(incoming)?.text("email").unwrap_or_default();
+    if email.is_empty() {
+        return Err(user_not_found());
+    }
+    portal
+        .users()
+        .iter()
+        .find(|user| eq_ignoring_case(&user.email, &email))
+        .map(|user| (StatusCode::OK, user.clone(), DatesSet::default()))
+        .ok_or_else(user_not_found)
+}
+
+/// `EmployeeStatus` (a flags enum) by name or number.
+const EMPLOYEE_STATUSES: [(&str, i64); 5] = [
+    ("Active", 1),
+    ("Terminated", 2),
+    ("LeaveOfAbsence", 4),
+    ("All", 7),
+    ("Default", 5),
+];
+/// `EmployeeType`.
+const EMPLOYEE_TYPES: [(&str, i64); 3] = [("All", 0), ("User", 1), ("Visitor", 2)];
+/// `apiConfiguration.ItemsPerPage`: `maxPage` in the shipped configuration
+/// (CS@v12.7.1:web/studio/ASC.Web.Studio/web.autofac.config:8-13).
+const ITEMS_PER_PAGE: u64 = 1000;
+
+/// A nullable enum parameter: missing or empty is `None`. A text `Enum.Parse` rejects fails the
+/// binding with a 400 whose message is the innermost exception's
+/// (Impl/ApiHttpHandler.cs:128-131, IApiStandartResponce.cs:51-59).
+fn enum_arg(args: &Args, name: &str, members: &[(&str, i64)]) -> Result<Option<i64>, Failure> {
+    let Some(text) = args.text(name).filter(|text| !text.is_empty()) else {
+        return Ok(None);
+    };
+    parse_enum(&text, members).map(Some).map_err(|error| {
+        let message = match error {
+            EnumError::Blank => {
+                "Must specify valid information for parsing in the string.".to_owned()
+            }
+            EnumError::NotFound(piece) => format!("Requested value '{piece}' was not found."),
+        };
+        Failure::new(StatusCode::BAD_REQUEST, Exception::Argument, message)
+    })
+}
+
+/// `ulong.TryParse`: surrounding spaces and a sign allowed.
+fn parse_ulong(text: &str) -> Option<u64> {
+    let text = text.trim();
+    match text.strip_prefix('-') {
+        Some(zeros) => (!zeros.is_empty() && zeros.bytes().all(|b| b == b'0')).then_some(0),
+        None => text.parse().ok(),
+    }
+}
+
+/// What `GetByFilter` keeps; everything it tests is here.
+#[derive(Debug)]
+struct DirectoryFilter {
+    /// `EmployeeStatus` flags a user's status must lie within.
+    status: i64,
+    /// The search's words, when there is a search.
+    words: Option<Vec<String>>,
+    group: Option<uuid::Uuid>,
+    employee_type: Option<i64>,
+}
+
+impl DirectoryFilter {
+    fn keeps(&self, user: &SimUser) -> bool {
+        let status = i64::from(user.status);
+        status & self.status == status
+            && self.words.as_ref().is_none_or(|words| found(user, words))
+            && self
+                .group
+                .is_none_or(|group| user.group_ids.contains(&group))
+            && match self.employee_type {
+                Some(1) => !user.is_visitor,
+                Some(2) => user.is_visitor,
+                _ => true,
+            }
+    }
+}
+
+/// `UserManager.Search`: every word in the last name, first name, title, location or email,
+/// ignoring case; a word shorter than two characters is found nowhere, and so is anything
+/// when there are no words (UserManager.cs:176-204, 640-653).
+fn found(user: &SimUser, words: &[String]) -> bool {
+    let properties = [
+        user.last_name.as_str(),
+        user.first_name.as_str(),
+        user.title.as_deref().unwrap_or_default(),
+        user.location.as_deref().unwrap_or_default(),
+        user.email.as_str(),
+    ];
+    !words.is_empty()
+        && words.iter().all(|word| {
+            word.encode_utf16().count() >= 2
+                && properties
+                    .iter()
+                    .any(|property| contains_ignoring_case(property, word))
         })
+}
+
+/// `GetFullByFilter` (`GET /people/filter`) through `GetByFilter`, for any caller
+/// (CS@v12.7.1:module/ASC.Api/ASC.Employee/EmployeeApi.cs:399-509), with the paging the API
+/// context reads from the query string (Impl/ApiContext.cs:48-83) and the envelope its handler
+/// writes (Impl/ApiHttpHandler.cs:58-59, ApiHttpHandlerBase.cs:176-191).
+fn filter(portal: &mut Portal, caller: &SimUser, incoming: &Incoming) -> Result<Reply, Failure> {
+    let query = Query::parse(incoming);
+    // why: the API context reads these before binding, and a value it cannot parse is ignored.
+    let specified_count = query
+        .request_value("count")
+        .filter(|count| !count.is_empty())
+        .and_then(parse_ulong)
+        .map_or(ITEMS_PER_PAGE, |count| count.min(ITEMS_PER_PAGE));
+    let start_index = query
+        .request_value("startIndex")
+        .and_then(|start| start.trim().parse::<i64>().ok())
+        .map_or(0, |start| start.max(0));
+    // why: bound in the method's parameter order, so the first bad one answers.
+    let args = Args::bind(incoming)?;
+    let requested_status = enum_arg(&args, "employeeStatus", &EMPLOYEE_STATUSES)?;
+    let group = args.guid("groupId")?.filter(|group| !group.is_nil());
+    let employee_type = enum_arg(&args, "employeeType", &EMPLOYEE_TYPES)?;
+
+    // why: people admins see everyone by default; others only active users and users on leave,
+    // and cannot widen that to terminated ones by name (EmployeeApi.cs:438-452), though a
+    // combination such as `Active,Terminated` gets through.
+    let is_admin = caller.is_people_admin();
+    let status = match requested_status {
+        Some(status @ (2 | 7)) if is_admin => status,
+        Some(2 | 7) => 5,
+        Some(status) => status,
+        None if is_admin => 7,
+        None => 5,
+    };
+    let search = query.request_value("filterValue").unwrap_or_default();
+    let filter = DirectoryFilter {
+        status,
+        // why: `UserManager.Search` runs only for a non-empty value, and splits it on spaces.
+        words: (!search.is_empty()).then(|| {
+            search
+                .split(' ')
+                .filter(|word| !word.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
+        group,
+        employee_type,
+    };
+    // why: `sortBy` and `sortOrder` are compared as sent; anything else is the display
+    // order, first name first outside Russian cultures (UserFormatter.cs:124-135).
+    let order = Order::Workspace {
+        last_first: query.request_value("sortBy") == Some("lastname"),
+        descending: query.request_value("sortOrder") == Some("descending"),
+    };
+    // why: `Skip((int)StartIndex)`: the cast truncates, and a negative skip skips nothing.
+    let skip = usize::try_from(start_index as i32).unwrap_or(0);
+    let take = usize::try_from(specified_count).unwrap_or(usize::MAX);
+    let page = listing::page(portal, (order, format!("{filter:?}")), skip, take, |user| {
+        filter.keeps(user)
+    });
+
+    let origin = incoming.origin();
+    let viewer = Viewer {
+        portal,
+        caller,
+        origin: &origin,
+    };
+    let shown: Vec<_> = page
+        .users
+        .iter()
+        .map(|user| workspace_user(&viewer, user).listed())
+        .collect();
+    let count = shown.len() as u64;
+    let start_index = start_index.unsigned_abs();
+    // why: the handler counts the method's lazy answer as one item, so it claims a next page
+    // only when none was asked for (`count=0`) (ApiHttpHandlerBase.cs:178-190).
+    let next_index = (specified_count == 0).then(|| start_index.saturating_add(1));
+    let paging = WorkspacePaging {
+        count,
+        start_index,
+        next_index,
+        total: Some(page.total as u64),
+    };
+    Ok(wire::workspace_answer(StatusCode::OK, paging, &shown))
 }
 
 /// `GetUserInfo`: a GUID, or else a user name.
@@ -420,4 +627,29 @@ fn flatten_contacts(pairs: &[(String, String)]) -> Vec<String> {
         .iter()
         .flat_map(|(kind, value)| [kind.clone(), value.clone()])
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_parse_as_ulong_does() {
+        assert_eq!(parse_ulong(" 25 "), Some(25));
+        assert_eq!(parse_ulong("+7"), Some(7));
+        assert_eq!(parse_ulong("-0"), Some(0));
+        assert_eq!(parse_ulong("-3"), None);
+        assert_eq!(parse_ulong("ten"), None);
+    }
+
+    #[test]
+    fn a_search_needs_words_of_two_characters_in_any_searched_property() {
+        let mut user = crate::seed::generated_user(7);
+        user.location = Some("Palo Alto".to_owned());
+        let words = |text: &str| -> Vec<String> { text.split(' ').map(str::to_owned).collect() };
+        assert!(found(&user, &words("alto p000007")));
+        assert!(found(&user, &words("GENERATED")));
+        assert!(!found(&user, &words("alto p")));
+        assert!(!found(&user, &[]));
+    }
 }

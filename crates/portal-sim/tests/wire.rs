@@ -1101,3 +1101,565 @@ async fn docspace_3_1_has_the_contacts_routes_and_3_2_1_does_not() {
     .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
 }
+
+/// The first names a list answer carries, in order.
+fn first_names(answer: &Answer) -> Vec<String> {
+    answer.json()["response"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {}", answer.text))
+        .iter()
+        .map(|user| user["firstName"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn get(sim: &Simulator, path: &str, token: &str) -> Answer {
+    call(sim, Method::GET, path, Some(token), None).await
+}
+
+#[tokio::test]
+async fn both_products_find_a_user_by_email_in_any_case_terminated_ones_too() {
+    let workspace = Simulator::start(Product::Workspace).await.unwrap();
+    // Any caller, a guest too.
+    let found = get(
+        &workspace,
+        "api/2.0/people/email?email=MIKE%40Example.com",
+        seed::GUEST_TOKEN,
+    )
+    .await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(
+        found
+            .text
+            .starts_with(r#"{"count":1,"status":0,"statusCode":200,"response":{"#),
+        "{}",
+        found.text
+    );
+    assert_eq!(found.json()["response"]["id"], seed::USER_ID);
+    assert_eq!(found.json()["response"]["quotaLimit"], 0);
+    let terminated = get(
+        &workspace,
+        "api/2.0/people/EMAIL?email=sam@example.com",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(terminated.json()["response"]["id"], seed::SUSPENDED_ID);
+
+    let docspace = Simulator::start(Product::Docspace).await.unwrap();
+    // Trimmed, and matched as the email column's collation compares.
+    let found = get(
+        &docspace,
+        "api/2.0/people/email?email=+Mike%40EXAMPLE.com+",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(found.text.starts_with(r#"{"response":{"#), "{}", found.text);
+    assert_eq!(found.json()["count"], 1);
+    assert_eq!(found.json()["response"]["id"], seed::USER_ID);
+    let terminated = get(
+        &docspace,
+        "api/2.0/people/email?email=sam@example.com",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(terminated.json()["response"]["id"], seed::SUSPENDED_ID);
+}
+
+#[tokio::test]
+async fn an_unknown_or_missing_email_is_not_found_and_workspace_does_not_split_it() {
+    let workspace = Simulator::start(Product::Workspace).await.unwrap();
+    for path in [
+        "api/2.0/people/email?email=nobody@example.com",
+        "api/2.0/people/email",
+        // A method parameter is bound whole, unlike the paging values.
+        "api/2.0/people/email?email=mike@example.com,x",
+    ] {
+        let answer = get(&workspace, path, seed::ADMIN_TOKEN).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(answer.json()["error"]["message"], "User not found");
+    }
+    let bare = call(&workspace, Method::GET, "api/2.0/people/email", None, None).await;
+    assert_eq!(bare.status, StatusCode::UNAUTHORIZED);
+
+    let docspace = Simulator::start(Product::Docspace).await.unwrap();
+    let answer = get(
+        &docspace,
+        "api/2.0/people/email?email=nobody@example.com",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        answer.json()["error"]["message"],
+        "The user could not be found"
+    );
+    assert_eq!(
+        answer.json()["error"]["type"],
+        "ASC.Common.Web.ItemNotFoundException"
+    );
+}
+
+#[tokio::test]
+async fn docspace_email_lookup_refuses_blank_and_malformed_emails_and_others_to_plain_users() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    for path in ["api/2.0/people/email?email=%20", "api/2.0/people/email"] {
+        let blank = get(&sim, path, seed::ADMIN_TOKEN).await;
+        assert_eq!(blank.status, StatusCode::BAD_REQUEST, "{path}");
+        let body = blank.json();
+        assert_eq!(body["statusCode"], 400);
+        assert_eq!(
+            body["error"]["message"],
+            "Value cannot be null. (Parameter 'email')"
+        );
+        assert_eq!(body["error"]["type"], "System.ArgumentNullException");
+    }
+    let malformed = get(
+        &sim,
+        "api/2.0/people/email?email=no-at-sign",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.json()["status"], 1);
+    assert_eq!(
+        malformed.json()["response"]["errors"]["email"][0],
+        "The Email field is not a valid e-mail address."
+    );
+
+    // A "User" sees only themself, and the 404 comes before the refusal.
+    let others = get(
+        &sim,
+        "api/2.0/people/email?email=jane@example.com",
+        seed::USER_TOKEN,
+    )
+    .await;
+    assert_eq!(others.status, StatusCode::FORBIDDEN);
+    assert_eq!(others.json()["error"]["message"], "Access denied");
+    let unknown = get(
+        &sim,
+        "api/2.0/people/email?email=nobody@x.com",
+        seed::USER_TOKEN,
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let own = get(
+        &sim,
+        "api/2.0/people/email?email=mike@example.com",
+        seed::USER_TOKEN,
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::OK);
+    let guest = get(
+        &sim,
+        "api/2.0/people/email?email=mike@example.com",
+        seed::GUEST_TOKEN,
+    )
+    .await;
+    assert_eq!(guest.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn workspace_filter_pages_the_directory_in_display_order_with_its_envelope() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    let all = get(&sim, "api/2.0/people/filter", seed::ADMIN_TOKEN).await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(
+        all.text
+            .starts_with(r#"{"count":8,"total":8,"status":0,"statusCode":200,"response":[{"#),
+        "{}",
+        all.text
+    );
+    assert_eq!(
+        first_names(&all),
+        ["Alex", "Anna", "Jane", "Lee", "Mike", "Pat", "Quinn", "Sam"]
+    );
+    // Built with the API context, a listed user's quota limit is loaded: -1 while quotas are off.
+    assert_eq!(all.json()["response"][0]["quotaLimit"], -1);
+
+    let page = get(
+        &sim,
+        "api/2.0/people/filter?startIndex=2&count=3",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert!(
+        page.text
+            .starts_with(r#"{"count":3,"startIndex":2,"total":8,"status":0,"#),
+        "{}",
+        page.text
+    );
+    assert_eq!(first_names(&page), ["Jane", "Lee", "Mike"]);
+    // Paging values are read through `GetRequestValue`: the first comma piece.
+    let split = get(
+        &sim,
+        "api/2.0/people/filter?startIndex=7,1&count=5,1",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(first_names(&split), ["Sam"]);
+    let past_the_end = get(
+        &sim,
+        "api/2.0/people/filter?startIndex=50",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(
+        past_the_end.text,
+        r#"{"startIndex":50,"total":8,"status":0,"statusCode":200,"response":[]}"#
+    );
+    // Asking for nothing: the handler then claims a next page.
+    let nothing = get(&sim, "api/2.0/people/filter?count=0", seed::ADMIN_TOKEN).await;
+    assert_eq!(
+        nothing.text,
+        r#"{"nextIndex":1,"total":8,"status":0,"statusCode":200,"response":[]}"#
+    );
+    let by_last_name = get(
+        &sim,
+        "api/2.0/people/filter?sortBy=lastname&sortOrder=descending&count=2",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(first_names(&by_last_name), ["Mike", "Sam"]);
+    let bare = call(&sim, Method::GET, "api/2.0/people/filter", None, None).await;
+    assert_eq!(bare.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn workspace_filter_never_shows_terminated_users_to_non_admins() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    for path in [
+        "api/2.0/people/filter",
+        "api/2.0/people/filter?employeeStatus=Terminated",
+        "api/2.0/people/filter?employeeStatus=all",
+    ] {
+        let answer = get(&sim, path, seed::GUEST_TOKEN).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        assert_eq!(answer.json()["total"], 7, "{path}");
+        assert!(!first_names(&answer).contains(&"Sam".to_owned()), "{path}");
+    }
+    // People admins may ask for them.
+    let terminated = get(
+        &sim,
+        "api/2.0/people/filter?employeeStatus=2",
+        seed::PEOPLE_ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(first_names(&terminated), ["Sam"]);
+    let bad = get(
+        &sim,
+        "api/2.0/people/filter?employeeStatus=Fired",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        bad.json()["error"]["message"],
+        "Requested value 'Fired' was not found."
+    );
+}
+
+#[tokio::test]
+async fn both_filters_search_words_in_names_and_emails() {
+    let workspace = Simulator::start(Product::Workspace).await.unwrap();
+    let docspace = Simulator::start(Product::Docspace).await.unwrap();
+    for sim in [&workspace, &docspace] {
+        for (search, expected) in [
+            ("ZAN", vec!["Mike"]),
+            ("mike+example.com", vec!["Mike"]),
+            ("guest", vec!["Anna"]),
+            ("nobody", vec![]),
+        ] {
+            let path = format!("api/2.0/people/filter?filterValue={search}");
+            let answer = get(sim, &path, seed::ADMIN_TOKEN).await;
+            assert_eq!(answer.status, StatusCode::OK, "{path}");
+            assert_eq!(first_names(&answer), expected, "{} {path}", sim.product());
+            assert_eq!(answer.json()["total"], expected.len(), "{path}");
+        }
+    }
+    // Workspace also searches titles and locations, and a one-letter word finds nothing.
+    let title = get(
+        &workspace,
+        "api/2.0/people/filter?filterValue=director",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(first_names(&title), ["Jane"]);
+    let short = get(
+        &workspace,
+        "api/2.0/people/filter?filterValue=j+doe",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert!(first_names(&short).is_empty());
+    let title = get(
+        &docspace,
+        "api/2.0/people/filter?filterValue=director",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert!(first_names(&title).is_empty());
+}
+
+#[tokio::test]
+async fn both_filters_select_a_department_and_guests() {
+    let workspace = Simulator::start(Product::Workspace).await.unwrap();
+    let docspace = Simulator::start(Product::Docspace).await.unwrap();
+    for sim in [&workspace, &docspace] {
+        let product = sim.product();
+        let marketing = format!("api/2.0/people/filter?groupId={}", seed::MARKETING_GROUP_ID);
+        let answer = get(sim, &marketing, seed::ADMIN_TOKEN).await;
+        assert_eq!(first_names(&answer), ["Jane", "Mike"], "{product}");
+        let unknown = format!("api/2.0/people/filter?groupId={}", Uuid::new_v4());
+        let answer = get(sim, &unknown, seed::ADMIN_TOKEN).await;
+        assert_eq!(answer.json()["total"], 0, "{product}");
+        let bad = get(sim, "api/2.0/people/filter?groupId=nope", seed::ADMIN_TOKEN).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{product}");
+    }
+    let visitors = get(
+        &workspace,
+        "api/2.0/people/filter?employeeType=Visitor",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(first_names(&visitors), ["Anna"]);
+    let users = get(
+        &workspace,
+        "api/2.0/people/filter?employeeType=1",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(users.json()["total"], 7);
+
+    let guests = get(
+        &docspace,
+        "api/2.0/people/filter?employeeType=Guest",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(first_names(&guests), ["Anna"]);
+    let area_guests = get(
+        &docspace,
+        "api/2.0/people/filter?area=Guests",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(first_names(&area_guests), ["Anna"]);
+    // The People area leaves guests out, and then a guest filter is dropped.
+    for path in [
+        "api/2.0/people/filter?area=People",
+        "api/2.0/people/filter?area=1&employeeType=Guest",
+    ] {
+        let people = get(&docspace, path, seed::ADMIN_TOKEN).await;
+        assert_eq!(
+            first_names(&people),
+            ["Alex", "Jane", "Lee", "Mike", "Pat", "Quinn", "Sam"],
+            "{path}"
+        );
+    }
+    let bad = get(
+        &docspace,
+        "api/2.0/people/filter?groupId=nope",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(
+        bad.json()["response"]["errors"]["groupId"][0],
+        "The value 'nope' is not valid for GroupId."
+    );
+}
+
+#[tokio::test]
+async fn docspace_filter_pages_with_count_and_total_and_refuses_plain_users() {
+    let sim = Simulator::start(Product::Docspace).await.unwrap();
+    let all = get(&sim, "api/2.0/people/filter", seed::ADMIN_TOKEN).await;
+    assert_eq!(all.status, StatusCode::OK);
+    // Active users first, the terminated one last.
+    assert_eq!(
+        first_names(&all),
+        ["Alex", "Anna", "Jane", "Lee", "Mike", "Pat", "Quinn", "Sam"]
+    );
+    let page = get(
+        &sim,
+        "api/2.0/people/filter?startIndex=1&count=2",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert!(page.text.starts_with(r#"{"response":[{"#), "{}", page.text);
+    let body = page.json();
+    assert_eq!(first_names(&page), ["Anna", "Jane"]);
+    assert_eq!(body["count"], 2);
+    assert_eq!(body["total"], 8);
+    assert_eq!(body["status"], 0);
+    assert_eq!(body["statusCode"], 200);
+    let expected_href = format!(
+        "{}api/2.0/people/filter?startIndex=1&count=2",
+        sim.base_url()
+    );
+    assert_eq!(
+        body["links"],
+        json!([{ "href": expected_href, "action": "GET" }])
+    );
+    // The envelope's keys in the order System.Text.Json writes them.
+    let at = |key: &str| page.text.rfind(&format!(r#""{key}":"#)).unwrap();
+    let keys = [
+        "response",
+        "count",
+        "total",
+        "links",
+        "status",
+        "statusCode",
+    ];
+    assert!(
+        keys.windows(2).all(|pair| at(pair[0]) < at(pair[1])),
+        "{}",
+        page.text
+    );
+    let past_the_end = get(
+        &sim,
+        "api/2.0/people/filter?startIndex=20",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(past_the_end.json()["count"], 0);
+    assert_eq!(past_the_end.json()["total"], 8);
+
+    for token in [
+        seed::USER_TOKEN,
+        seed::GUEST_TOKEN,
+        seed::PEOPLE_ADMIN_TOKEN,
+    ] {
+        let refused = get(&sim, "api/2.0/people/filter", token).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{token}");
+        assert_eq!(refused.json()["error"]["message"], "Access denied");
+    }
+    // Validation comes first, for everyone.
+    for token in [seed::ADMIN_TOKEN, seed::USER_TOKEN] {
+        let too_many = get(&sim, "api/2.0/people/filter?count=101", token).await;
+        assert_eq!(too_many.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            too_many.json()["response"]["errors"]["count"][0],
+            "The field Count must be between 1 and 100."
+        );
+    }
+    let zero = get(&sim, "api/2.0/people/filter?count=0", seed::ADMIN_TOKEN).await;
+    assert_eq!(zero.status, StatusCode::BAD_REQUEST);
+    let bad = get(
+        &sim,
+        "api/2.0/people/filter?employeeStatus=9&count=x",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(
+        bad.json()["response"]["errors"],
+        json!({
+            "employeeStatus": ["The value '9' is invalid."],
+            "count": ["The value 'x' is not valid for Count."],
+        })
+    );
+    // Only administrators see terminated users, and then only when asked or by default.
+    let terminated = get(
+        &sim,
+        "api/2.0/people/filter?employeeStatus=Terminated",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(first_names(&terminated), ["Sam"]);
+    let active = get(
+        &sim,
+        "api/2.0/people/filter?employeeStatus=Default",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(active.json()["total"], 7);
+}
+
+#[tokio::test]
+async fn generated_users_extend_the_directory_in_name_order() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    sim.add_generated_users(3);
+    sim.add_generated_users(2);
+    let ids = sim.user_ids();
+    assert_eq!(ids.len(), 13);
+    assert_eq!(ids[8], seed::generated_user_id(0));
+    assert_eq!(ids[12], seed::generated_user_id(4));
+    let fifth = sim.user(seed::generated_user_id(4)).unwrap();
+    assert_eq!(
+        (
+            fifth.first_name.as_str(),
+            fifth.last_name.as_str(),
+            fifth.user_name.as_str(),
+            fifth.email.as_str()
+        ),
+        ("P000004", "Generated", "p000004", "p000004@example.com")
+    );
+    assert_eq!(fifth.token, None);
+    let page = get(
+        &sim,
+        "api/2.0/people/filter?filterValue=generated&startIndex=3",
+        seed::ADMIN_TOKEN,
+    )
+    .await;
+    assert_eq!(first_names(&page), ["P000003", "P000004"]);
+    assert_eq!(page.json()["total"], 5);
+}
+
+#[tokio::test]
+async fn workspace_filter_clamps_count_to_a_thousand() {
+    let sim = Simulator::start(Product::Workspace).await.unwrap();
+    sim.add_generated_users(1200);
+    let answer = get(&sim, "api/2.0/people/filter?count=5000", seed::ADMIN_TOKEN).await;
+    assert_eq!(answer.json()["count"], 1000);
+    assert_eq!(answer.json()["total"], 1208);
+    let default = get(&sim, "api/2.0/people/filter?count=-3", seed::ADMIN_TOKEN).await;
+    assert_eq!(default.json()["count"], 1000);
+}
+
+/// Just what the paging test reads of a list answer.
+#[derive(serde::Deserialize)]
+struct Listed {
+    total: u64,
+    response: Vec<Listing>,
+}
+
+#[derive(serde::Deserialize)]
+struct Listing {
+    #[serde(rename = "firstName")]
+    first_name: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_users_page_through_in_a_thousand_requests() {
+    for product in [Product::Workspace, Product::Docspace] {
+        let sim = Simulator::start(product).await.unwrap();
+        sim.add_generated_users(100_000);
+        let client = Client::new();
+        let started = std::time::Instant::now();
+        let mut seen = 0;
+        let mut last = String::new();
+        for request in 0..1001 {
+            let path = format!("api/2.0/people/filter?startIndex={seen}&count=100");
+            let page: Listed = client
+                .get(sim.base_url().join(&path).unwrap())
+                .header(header::AUTHORIZATION, seed::ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(page.total, 100_008, "{product}");
+            if request == 0 {
+                assert_eq!(page.response[0].first_name, "Alex", "{product}");
+            }
+            let Some(tail) = page.response.last() else {
+                break;
+            };
+            last.clone_from(&tail.first_name);
+            seen += page.response.len();
+        }
+        assert_eq!(seen, 100_008, "{product}");
+        // Last by name, and on DocSpace also as the only terminated user.
+        assert_eq!(last, "Sam", "{product}");
+        eprintln!("{product}: 100,008 users in {:?}", started.elapsed());
+    }
+}
