@@ -52,6 +52,17 @@ pub struct Config {
     )]
     pub portal_token: Option<Credential>,
 
+    /// Key that seals ListUsers page tokens (at least 16 bytes), the same on
+    /// every replica; without it a built-in key is used, which catches
+    /// mistaken tokens but not made-up ones.
+    #[arg(
+        long,
+        env = "PEOPLE_GATEWAY_PAGE_TOKEN_KEY",
+        hide_env_values = true,
+        value_parser = parse_page_token_key
+    )]
+    pub page_token_key: Option<PageTokenKey>,
+
     /// Bound on one portal HTTP exchange.
     #[arg(long, env = "PEOPLE_GATEWAY_PORTAL_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub portal_timeout: Duration,
@@ -374,6 +385,30 @@ fn parse_size(text: &str) -> Result<usize, String> {
         .and_then(|count| count.checked_mul(multiplier))
         .filter(|&bytes| bytes > 0 && bytes <= u32::MAX as usize)
         .ok_or_else(|| format!("{text:?} is not a size between 1 byte and 4 GiB"))
+}
+
+/// A secret key; never shown, not even in debug output.
+#[derive(Clone)]
+pub struct PageTokenKey(Vec<u8>);
+
+impl PageTokenKey {
+    /// The key's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PageTokenKey {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("PageTokenKey(..)")
+    }
+}
+
+fn parse_page_token_key(text: &str) -> Result<PageTokenKey, String> {
+    if text.len() < 16 {
+        return Err("must be at least 16 bytes".into());
+    }
+    Ok(PageTokenKey(text.as_bytes().to_vec()))
 }
 
 fn parse_token(text: &str) -> Result<Credential, String> {

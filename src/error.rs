@@ -110,6 +110,26 @@ pub enum GatewayError {
         Abandoned::CallerGone => "the caller went away before the portal was asked; nothing was sent",
     })]
     NotSent(Abandoned),
+    /// The portal listed users outside a filter the caller set: it does not
+    /// apply that filter (for this caller). Names the filter, never a value.
+    #[error(
+        "the portal answered with users outside the `{filter}` filter: it does not apply that \
+         filter for this caller ({releases})"
+    )]
+    IgnoredFilter {
+        /// The filter, named as in the contract.
+        filter: &'static str,
+        /// The rules in force, as `Refusal::releases` names them.
+        releases: &'static str,
+    },
+    /// A listing the portal would not answer faithfully, refused up front.
+    #[error("{message}")]
+    FilterNotSupported {
+        /// The filter, named as in the contract.
+        filter: &'static str,
+        /// Why, in a sentence for the caller.
+        message: &'static str,
+    },
     /// The portal answered a read of one user with another user's record.
     #[error("the portal answered with another user's record; nothing was written")]
     AnotherUserAnswered,

@@ -18,8 +18,8 @@ use crate::caller::{Callers, REQUEST_ID, call_span, check_routing_key, elapsed_m
 use crate::deadline;
 use crate::domain::{Credential, Deadline};
 use crate::error::GatewayError;
-use crate::mapping;
-use crate::operations::{Operation, Operations, Stopper, UserRecord};
+use crate::mapping::{self, PageTokens};
+use crate::operations::{Operation, Operations, Stopper};
 use crate::pb::{self, people_service_server::PeopleService};
 use crate::people::People;
 use crate::status::code_name;
@@ -31,6 +31,7 @@ pub struct PeopleApi {
     operations: Operations,
     callers: Callers,
     bulk: Bulk,
+    page_tokens: PageTokens,
 }
 
 impl PeopleApi {
@@ -41,7 +42,15 @@ impl PeopleApi {
             bulk: Bulk::new(BulkSettings::default(), operations.stopper()),
             operations,
             callers: Callers::new(fallback_credential),
+            page_tokens: PageTokens::default(),
         }
+    }
+
+    /// The same API sealing ListUsers page tokens with this key
+    /// (`--page-token-key`); every replica must share it.
+    pub fn with_page_token_key(mut self, key: &[u8]) -> Self {
+        self.page_tokens = PageTokens::new(key);
+        self
     }
 
     /// The same API with these SyncUsers limits.
@@ -74,12 +83,19 @@ impl PeopleApi {
         let trace = CallTrace::from_metadata(request.metadata());
         let (metadata, extensions, message) = request.into_parts();
         let deadline = deadline::of(&extensions);
-        respond(self.operations.stopper(), rpc, trace, deadline, async {
-            check_routing_key(&metadata, user_id(&message))?;
-            let operation = Operation::try_from(message)?;
-            let call = self.callers.call(&metadata, &extensions)?;
-            self.operations.perform(call, operation).await
-        })
+        respond(
+            self.operations.stopper(),
+            rpc,
+            trace,
+            deadline,
+            async {
+                check_routing_key(&metadata, user_id(&message))?;
+                let operation = Operation::try_from(message)?;
+                let call = self.callers.call(&metadata, &extensions)?;
+                self.operations.perform(call, operation).await
+            },
+            pb::User::from,
+        )
         .await
     }
 }
@@ -89,13 +105,14 @@ impl PeopleApi {
 /// the result to the wire. At the caller's deadline the caller hears
 /// DEADLINE_EXCEEDED; nothing is sent to the portal after it (a write that
 /// was sent before runs to its end on its own task).
-async fn respond(
+async fn respond<T, M>(
     stopper: Stopper,
     rpc: &'static str,
     trace: CallTrace,
     deadline: Deadline,
-    work: impl Future<Output = Result<UserRecord, GatewayError>>,
-) -> Result<Response<pb::User>, Status> {
+    work: impl Future<Output = Result<T, GatewayError>>,
+    into_message: impl FnOnce(T) -> M,
+) -> Result<Response<M>, Status> {
     let started = Instant::now();
     let mut trace = trace;
     let request_id = trace.request_id().to_owned();
@@ -113,8 +130,8 @@ async fn respond(
         .await;
     let echoed = MetadataValue::try_from(request_id.as_str()).ok();
     let (code, answer) = match result {
-        Ok(user) => {
-            let mut response = Response::new(pb::User::from(user));
+        Ok(answer) => {
+            let mut response = Response::new(into_message(answer));
             if let Some(id) = echoed {
                 response.metadata_mut().insert(REQUEST_ID, id);
             }
@@ -178,6 +195,30 @@ impl PeopleService for PeopleApi {
                 let call = self.callers.call(&metadata, &extensions)?;
                 self.operations.read(&call, &user).await
             },
+            pb::User::from,
+        )
+        .await
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        let trace = CallTrace::from_metadata(request.metadata());
+        let (metadata, extensions, message) = request.into_parts();
+        let deadline = deadline::of(&extensions);
+        respond(
+            self.operations.stopper(),
+            "ListUsers",
+            trace,
+            deadline,
+            async {
+                let query = mapping::list_users_request(message, &self.page_tokens)?;
+                let call = self.callers.call(&metadata, &extensions)?;
+                let page = self.operations.list(&call, &query).await?;
+                Ok((page, query))
+            },
+            |(page, query)| mapping::list_users_response(page, &query, &self.page_tokens),
         )
         .await
     }

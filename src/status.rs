@@ -301,6 +301,23 @@ impl From<GatewayError> for Status {
             GatewayError::TooManyItems(_) => (Code::ResourceExhausted, "TOO_MANY_ITEMS", said),
             GatewayError::StreamIdle(_) => (Code::DeadlineExceeded, "STREAM_IDLE", said),
             GatewayError::AnswersNotTaken(_) => (Code::DeadlineExceeded, "ANSWERS_NOT_TAKEN", said),
+            GatewayError::IgnoredFilter { filter, releases } => {
+                let reason = "PORTAL_IGNORED_FILTER";
+                details.add_precondition_failure_violation(
+                    reason,
+                    filter,
+                    "the portal's answer holds users this filter excludes",
+                );
+                metadata.insert("filter".to_owned(), filter.to_owned());
+                metadata.insert("portal_rules".to_owned(), releases.to_owned());
+                (Code::FailedPrecondition, reason, said)
+            }
+            GatewayError::FilterNotSupported { filter, message } => {
+                let reason = "FILTER_NOT_SUPPORTED";
+                details.add_precondition_failure_violation(reason, filter, message);
+                metadata.insert("filter".to_owned(), filter.to_owned());
+                (Code::FailedPrecondition, reason, said)
+            }
             GatewayError::AnotherUserAnswered => (
                 Code::FailedPrecondition,
                 "PORTAL_ANSWERED_FOR_ANOTHER_USER",

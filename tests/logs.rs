@@ -64,12 +64,36 @@ async fn credentials_never_reach_the_logs() {
         )
         .await
         .unwrap_err();
+    // Lookups: an address and a search, neither of which may be logged.
+    let email = "Private.Person@Example.com";
+    let search = "secret-search-words";
+    for request in [
+        pb::ListUsersRequest {
+            email: email.into(),
+            ..Default::default()
+        },
+        pb::ListUsersRequest {
+            query: search.into(),
+            ..Default::default()
+        },
+    ] {
+        let page = gateway
+            .client
+            .list_users(as_user(seed::ADMIN_TOKEN, request))
+            .await
+            .unwrap();
+        assert!(page.into_inner().users.is_empty());
+    }
 
     let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(
         logged.contains("failed"),
         "the failures were not logged at all"
     );
+    assert!(logged.contains("ListUsers"), "the lookups were not logged");
+    for private in [email, "Private.Person", search] {
+        assert!(!logged.contains(private), "{private} was logged");
+    }
     assert!(!logged.contains(secret), "a caller's token was logged");
     assert!(
         !logged.contains(seed::ADMIN_TOKEN),

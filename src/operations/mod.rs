@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, info};
 
-use crate::domain::{Call, ProfileChanges, UserId, UserRef};
+use crate::domain::{Call, ProfileChanges, UserId, UserQuery, UserRef};
 use crate::error::GatewayError;
 use crate::people::{ContactEdit, People};
 use crate::portal::{PortalError, PortalUser};
@@ -65,6 +65,17 @@ impl UserRecord {
     }
 }
 
+/// One page of a listing, for the gRPC layer to hand to `mapping`.
+#[derive(Debug)]
+pub struct UserPage {
+    /// The users, in the portal's order.
+    pub users: Vec<UserRecord>,
+    /// How many users match over all pages, when the portal said.
+    pub total: Option<u64>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_offset: Option<u32>,
+}
+
 /// Carries out operations against one portal.
 #[derive(Debug, Clone)]
 pub struct Operations {
@@ -87,6 +98,17 @@ impl Operations {
     pub async fn read(&self, call: &Call, user: &UserRef) -> Result<UserRecord, GatewayError> {
         call.still_waited_for()?;
         self.people.get_user(call, user).await.map(UserRecord)
+    }
+
+    /// ListUsers: one page of the directory, or the user with an email address.
+    pub async fn list(&self, call: &Call, query: &UserQuery) -> Result<UserPage, GatewayError> {
+        call.still_waited_for()?;
+        let page = self.people.list_users(call, query).await?;
+        Ok(UserPage {
+            users: page.users.into_iter().map(UserRecord).collect(),
+            total: page.total,
+            next_offset: page.next_offset,
+        })
     }
 
     /// Which user `@self` is for this call's credential.

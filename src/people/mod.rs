@@ -8,12 +8,14 @@
 //! - `workspace`: the Workspace writes (`PUT /people/{id}` with what it would reset, the contacts routes).
 //! - `docspace`: the DocSpace writes (own profile versus someone else's, contacts in `PUT /people/{id}`).
 //! - `verify`: whether the portal's answer to a write holds the change (and whether a read already does).
+//! - [`listing`]: ListUsers, a page of the directory or a user by email, and the check of the page.
 //!
 //! Every write reads its user fresh under the user's lock, sends nothing when
 //! that read already holds the whole change, and checks the portal's answer
 //! against the change: a field the portal dropped is never answered OK.
 
 mod docspace;
+pub mod listing;
 pub mod rules;
 pub mod verify;
 mod workspace;

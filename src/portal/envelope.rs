@@ -202,6 +202,124 @@ pub fn read_users(
     Ok(users)
 }
 
+/// A page of the filter route: its users and how many match over all pages.
+#[derive(Debug)]
+pub struct PortalPage {
+    /// The users, in the portal's order.
+    pub users: Vec<PortalUser>,
+    /// The envelope's `total`, when it has one.
+    pub total: Option<u64>,
+}
+
+/// Interprets an answer of `GET /people/filter`: at most `max_users` users
+/// (a portal that lists more than it was asked for is a bad answer, read no
+/// further than one user past the limit) and the envelope's `total`.
+pub fn read_page(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    max_users: usize,
+) -> Result<PortalPage, PortalError> {
+    if (200..300).contains(&status)
+        && let Some(page) = read_page_directly(body, max_users)
+    {
+        return page;
+    }
+    let response = read_response(status, body, retry_after)?;
+    let Value::Array(entries) = response else {
+        return Err(PortalError::Undecodable("users: not a list".into()));
+    };
+    if entries.len() > max_users {
+        return Err(too_many(max_users));
+    }
+    let users: Vec<PortalUser> = serde_json::from_value(Value::Array(entries))
+        .map_err(|error| PortalError::Undecodable(format!("users: {error}")))?;
+    let total = serde_json::from_slice::<Value>(body)
+        .ok()
+        .map(lowercase_keys)
+        .and_then(|envelope| envelope.get("total").and_then(Value::as_u64));
+    checked_page(users, total)
+}
+
+/// The one-pass path of [`read_page`]; `None` sends the answer to the
+/// tolerant path, `Some(Err)` is a well-formed answer that is bad.
+fn read_page_directly(body: &[u8], max_users: usize) -> Option<Result<PortalPage, PortalError>> {
+    let mut lowered = body.to_vec();
+    if !lowercase_keys_in_place(&mut lowered) {
+        return None;
+    }
+    let text = std::str::from_utf8(&lowered).ok()?;
+    let envelope: PageEnvelope<'_> = serde_json::from_str(text).ok()?;
+    if envelope.status == Some(1) {
+        return None;
+    }
+    let response = envelope.response?;
+    let mut reader = serde_json::Deserializer::from_str(response.get());
+    let users = match serde::de::DeserializeSeed::deserialize(AtMost(max_users), &mut reader) {
+        Ok(users) => users,
+        Err(error) if error.to_string().starts_with(TOO_MANY) => {
+            return Some(Err(too_many(max_users)));
+        }
+        Err(_) => return None,
+    };
+    Some(checked_page(users, envelope.total))
+}
+
+fn checked_page(users: Vec<PortalUser>, total: Option<u64>) -> Result<PortalPage, PortalError> {
+    if users.iter().any(|user| user.id.is_empty()) {
+        return Err(PortalError::Undecodable("a listed user has no id".into()));
+    }
+    Ok(PortalPage { users, total })
+}
+
+const TOO_MANY: &str = "more users than asked for";
+
+fn too_many(max_users: usize) -> PortalError {
+    PortalError::Undecodable(format!("{TOO_MANY}: asked for at most {max_users}"))
+}
+
+/// The success envelope of a listing, after its keys were lower-cased.
+#[derive(Deserialize)]
+struct PageEnvelope<'a> {
+    #[serde(default, deserialize_with = "integer_or_nothing")]
+    status: Option<i64>,
+    #[serde(default)]
+    total: Option<u64>,
+    #[serde(borrow, default)]
+    response: Option<&'a RawValue>,
+}
+
+/// Reads a JSON list of users, failing at the first one past `.0`, so a
+/// portal cannot make the gateway hold more users than a page.
+struct AtMost(usize);
+
+impl<'de> serde::de::DeserializeSeed<'de> for AtMost {
+    type Value = Vec<PortalUser>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for AtMost {
+    type Value = Vec<PortalUser>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "a list of at most {} users", self.0)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut users = Vec::with_capacity(self.0.min(seq.size_hint().unwrap_or(0)));
+        while let Some(user) = seq.next_element::<PortalUser>()? {
+            if users.len() == self.0 {
+                return Err(serde::de::Error::custom(TOO_MANY));
+            }
+            users.push(user);
+        }
+        Ok(users)
+    }
+}
+
 /// The `response` of a success envelope, keys lower-cased; the portal's
 /// error for anything else.
 fn read_response(
@@ -379,6 +497,62 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ONE: &str = r#"{"id":"00000000-0000-0000-0000-000000000001","firstName":"Ann"}"#;
+    const TWO: &str = r#"{"id":"00000000-0000-0000-0000-000000000002","firstName":"Bob"}"#;
+
+    #[test]
+    fn a_page_of_either_product_is_read_with_its_total() {
+        let workspace = format!(
+            r#"{{"count":2,"startIndex":4,"total":9,"status":0,"statusCode":200,"response":[{ONE},{TWO}]}}"#
+        );
+        let docspace = format!(
+            r#"{{"response":[{ONE},{TWO}],"count":2,"total":9,"links":[{{"href":"x","action":"GET"}}],"status":0,"statusCode":200}}"#
+        );
+        for body in [workspace, docspace] {
+            let page = read_page(200, body.as_bytes(), None, 2).unwrap();
+            assert_eq!(page.total, Some(9));
+            let names: Vec<_> = page.users.iter().map(|u| u.firstname.clone()).collect();
+            assert_eq!(names, [Some("Ann".to_owned()), Some("Bob".to_owned())]);
+        }
+        let without_total = format!(r#"{{"status":0,"response":[{ONE}]}}"#);
+        let page = read_page(200, without_total.as_bytes(), None, 2).unwrap();
+        assert_eq!((page.users.len(), page.total), (1, None));
+    }
+
+    #[test]
+    fn a_page_holding_more_users_than_asked_for_is_a_bad_answer_on_either_path() {
+        let body = format!(r#"{{"total":9,"response":[{ONE},{TWO},{ONE}]}}"#);
+        assert!(matches!(
+            read_page(200, body.as_bytes(), None, 2),
+            Err(PortalError::Undecodable(message)) if message.contains("more users than asked")
+        ));
+        // An escaped key sends the answer down the tolerant path.
+        let escaped = format!(r#"{{"tot\u0061l":9,"response":[{ONE},{TWO},{ONE}]}}"#);
+        assert!(matches!(
+            read_page(200, escaped.as_bytes(), None, 2),
+            Err(PortalError::Undecodable(message)) if message.contains("more users than asked")
+        ));
+    }
+
+    #[test]
+    fn a_listing_error_is_the_portal_status() {
+        let denied = br#"{"error":{"message":"Access denied"},"status":1,"statusCode":403}"#;
+        assert!(matches!(
+            read_page(403, denied, None, 10),
+            Err(PortalError::Status { status: 403, .. })
+        ));
+        let not_a_list = br#"{"status":0,"response":{"id":"x"}}"#;
+        assert!(matches!(
+            read_page(200, not_a_list, None, 10),
+            Err(PortalError::Undecodable(_))
+        ));
+        let nameless = br#"{"status":0,"response":[{"firstName":"Ann"}]}"#;
+        assert!(matches!(
+            read_page(200, nameless, None, 10),
+            Err(PortalError::Undecodable(_))
+        ));
+    }
 
     #[test]
     fn the_portal_asks_to_wait_with_429_and_with_503_that_says_how_long() {

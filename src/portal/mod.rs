@@ -24,7 +24,7 @@ use tower::retry::Retry;
 use tracing::{debug, instrument};
 use url::Url;
 
-pub use envelope::PortalError;
+pub use envelope::{PortalError, PortalPage};
 pub use model::{PortalBuild, PortalUser};
 
 use crate::domain::Product;
@@ -140,6 +140,50 @@ impl PortalClient {
             Exchange::Read,
         )
         .await
+    }
+
+    /// `GET /api/2.0/people/email?email=…`: the user with this address; the
+    /// portal answers 404 when there is none. A read, as [`PortalClient::get_user`].
+    #[instrument(level = "debug", skip_all)]
+    pub async fn find_by_email(&self, call: &Call, email: &str) -> Result<PortalUser, PortalError> {
+        let mut url = self.people_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("email");
+        }
+        url.query_pairs_mut().append_pair("email", email);
+        self.send(
+            "find_by_email",
+            self.http.request(Method::GET, url),
+            call,
+            Exchange::Read,
+        )
+        .await
+    }
+
+    /// `GET /api/2.0/people/filter` with `query` (each pair encoded as one
+    /// query value): one page of at most `max_users` users. A read, as
+    /// [`PortalClient::get_user`].
+    #[instrument(level = "debug", skip_all, fields(max_users))]
+    pub async fn list_users(
+        &self,
+        call: &Call,
+        query: &[(&str, String)],
+        max_users: u32,
+    ) -> Result<PortalPage, PortalError> {
+        let mut url = self.people_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("filter");
+        }
+        url.query_pairs_mut().extend_pairs(query);
+        let (status, body, retry_after) = self
+            .exchange(
+                "list_users",
+                self.http.request(Method::GET, url),
+                Some(&call.credential),
+                Bounds::of(call, Exchange::Read),
+            )
+            .await?;
+        envelope::read_page(status, &body, retry_after, max_users as usize)
     }
 
     /// `PUT /api/2.0/people/{id}` with a product-specific JSON body. Never

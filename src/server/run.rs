@@ -76,7 +76,11 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         product,
         version: config.portal_version,
     };
-    let api = people_api(&settings, setup, token)?.with_bulk(BulkSettings {
+    let mut api = people_api(&settings, setup, token)?;
+    if let Some(key) = &config.page_token_key {
+        api = api.with_page_token_key(key.bytes());
+    }
+    let api = api.with_bulk(BulkSettings {
         per_stream: config.bulk_concurrency as usize,
         max_in_flight: config.bulk_max_in_flight as usize,
         queue: config.bulk_queue as usize,

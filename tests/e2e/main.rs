@@ -12,6 +12,7 @@ mod docspace;
 mod gone;
 mod hostile;
 mod hostile_portal;
+mod listing;
 mod operability;
 mod releases;
 mod serving;
