@@ -112,6 +112,19 @@ check "UpdateUser kept the departments" '"name": "Marketing"' "$get_mike"
 check "UpdateUser set a second department" '"name": "Sales' "$get_mike"
 check "SetContacts kept the given contact" '"value": "mike@example.com"' "$get_mike"
 check_absent "SetContacts replaced the rest" '"value": "mike.z"' "$get_mike"
+run_section "## Finding people (ListUsers)"
+check "ListUsers finds mike by his email in capitals" '"id": "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302"' \
+  "grpcurl -plaintext -d '{\"email\":\"MIKE@example.com\"}' localhost:$readme_port onlyoffice.people.v1.PeopleService/ListUsers"
+# The README's paging script, as written, lists every demo user exactly once.
+listed=$(GRPCURL=$grpcurl_bin sh examples/list-users.sh "localhost:$port" 2 | cut -f1) || listed=
+if [ "$(printf '%s\n' "$listed" | grep -c .)" -ge 8 ] \
+  && [ "$(printf '%s\n' "$listed" | sort | uniq -d | wc -l)" -eq 0 ] \
+  && grep -q "4f52ae60-c283-4e7f-9091-a2b3c4d5e605" <<<"$listed"; then
+  pass
+else
+  fail "examples/list-users.sh did not list every demo user exactly once: $listed"
+fi
+grep -q '^sh examples/list-users.sh localhost:50051 2$' README.md && pass || fail "README lost the paging example"
 run_section "## Many changes in one stream (SyncUsers)" 1
 sync="grpcurl -plaintext -d @ localhost:$readme_port onlyoffice.people.v1.PeopleService/SyncUsers < examples/sync-users.jsonl"
 check "SyncUsers answers a missing user with the unary error" '"reason":"PORTAL_NOT_FOUND"' "$sync"

@@ -86,13 +86,14 @@ impl Demo {
             "people-gateway demo: gRPC on port {port}, simulated {product} portal at {url}\n\
              Calls without credentials act as the owner jane.doe ({admin_token}).\n\
              Other demo tokens (send as -H 'authorization: <token>'): {user_token} (mike.zanyatski, {user_id}), {guest_token}.\n\
-             Try:\n  grpcurl -plaintext localhost:{port} list\n  {get}\n  {merge}",
+             Try:\n  grpcurl -plaintext localhost:{port} list\n  {get}\n  {merge}\n  {list}",
             product = self.product(),
             url = self.portal_url(),
             admin_token = seed::ADMIN_TOKEN,
             user_token = seed::USER_TOKEN,
             guest_token = seed::GUEST_TOKEN,
             get = call("", &format!(r#"{{"user_id":"{user_id}"}}"#), "GetUser"),
+            list = call("", r#"{"page_size":2}"#, "ListUsers"),
         );
     }
 }

@@ -1,6 +1,7 @@
 """A people-gateway client in Python (grpcio): reads a user, merges a contact,
-reads the google.rpc details of an error, and streams changes through
-SyncUsers, matching each answer to its item.
+reads the google.rpc details of an error, streams changes through SyncUsers,
+matching each answer to its item, pages through the directory with
+ListUsers and finds a user by email.
 
     pip install -r requirements.txt && ./generate.sh
     python client.py localhost:50051 demo-admin-token
@@ -79,6 +80,28 @@ def sync(people, metadata) -> None:
     print(f"synced {len(answers)} items: 2 applied, 1 failed ({failed.error.message})")
 
 
+def list_all(people, metadata, page_size: int = 2) -> list:
+    """Every user the caller may see, following next_page_token to the last page."""
+    users, token = [], ""
+    while True:
+        page = people.ListUsers(
+            people_pb2.ListUsersRequest(page_size=page_size, page_token=token),
+            metadata=metadata,
+            timeout=10,
+        )
+        assert len(page.users) <= page_size, len(page.users)
+        users.extend(page.users)
+        token = page.next_page_token
+        if not token:
+            return users
+
+
+def find_by_email(people, metadata, email: str):
+    """The user with this address (any case), or None."""
+    page = people.ListUsers(people_pb2.ListUsersRequest(email=email), metadata=metadata, timeout=10)
+    return page.users[0] if page.users else None
+
+
 def main(target: str, token: str) -> int:
     metadata = [("authorization", token)]
     with grpc.insecure_channel(target) as channel:
@@ -100,6 +123,16 @@ def main(target: str, token: str) -> int:
         print(f"merged a contact: {len(kept)} contacts now")
 
         sync(people, metadata)
+
+        everyone = list_all(people, metadata)
+        ids = [u.id for u in everyone]
+        assert len(ids) == len(set(ids)), "a user listed twice"
+        assert MIKE in ids, ids
+        print(f"listed {len(ids)} users, two a page")
+        found = find_by_email(people, metadata, "MIKE@EXAMPLE.COM")
+        assert found is not None and found.id == MIKE, found
+        assert find_by_email(people, metadata, "nobody@example.com") is None
+        print(f"found {found.display_name} by email")
 
         try:
             people.GetUser(people_pb2.GetUserRequest(user_id=NOBODY), metadata=metadata, timeout=10)
