@@ -7,7 +7,8 @@
 //! also reports peak memory, portal connections opened, and the latency of the
 //! same portal request sent straight to the stub.
 //!
-//! Last, it compares a SyncUsers stream with the same changes sent as unary
+//! Then it reports the CPU per user listed by ListUsers pages (against one
+//! GetUser), and compares a SyncUsers stream with the same changes sent as unary
 //! calls at the same concurrency, and, where nginx is installed, measures
 //! nginx's `grpc_pass` hop in front of the gateway as the peer.
 //!
@@ -16,6 +17,9 @@
 
 // A benchmark run aborts on the first failure; there is no caller to answer.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+#[path = "gateway/floor.rs"]
+mod floor;
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -162,6 +166,8 @@ enum Rpc {
     GetUser,
     UpdateContacts,
     UpdateUser,
+    /// The floor's forwarded GET (served by the floor process).
+    Floor,
 }
 
 impl Rpc {
@@ -178,6 +184,16 @@ impl Rpc {
             Rpc::GetUser => "GetUser",
             Rpc::UpdateContacts => "UpdateContacts",
             Rpc::UpdateUser => "UpdateUser",
+            Rpc::Floor => "floor (GET forwarded as bytes)",
+        }
+    }
+
+    /// Portal exchanges one call makes: a read-modify-write makes two.
+    fn exchanges(self) -> f64 {
+        match self {
+            Rpc::Health => 0.0,
+            Rpc::GetUser | Rpc::Floor => 1.0,
+            Rpc::UpdateContacts | Rpc::UpdateUser => 2.0,
         }
     }
 }
@@ -223,6 +239,20 @@ async fn call(channel: Channel, rpc: Rpc, n: usize) {
                 .await
                 .expect("UpdateContacts");
             assert_eq!(user.into_inner().id, user_of(n));
+        }
+        Rpc::Floor => {
+            let body = floor::call(
+                channel,
+                with_token(pb::GetUserRequest {
+                    user_id: MIKE.into(),
+                }),
+            )
+            .await
+            .expect("floor");
+            assert!(
+                body.windows(MIKE.len())
+                    .any(|window| window == MIKE.as_bytes())
+            );
         }
         Rpc::UpdateUser => {
             let user = PeopleServiceClient::new(channel)
@@ -284,6 +314,66 @@ async fn phase(
         cpu: cpu_seconds(pid) - cpu_before,
         latency,
     }
+}
+
+/// Users per ListUsers page in the listing comparison (the gateway's largest page).
+const LIST_PAGE: usize = 100;
+/// Calls at once in the listing comparison.
+const LIST_CONCURRENCY: usize = 16;
+
+/// ListUsers pages of [`LIST_PAGE`] users against GetUser, interleaved at
+/// the same concurrency: the gateway's CPU per listed user, as a ratio to
+/// the CPU of reading one user with GetUser.
+async fn compare_listing(channels: &[Channel], pid: u32, calls: usize, rounds: usize) {
+    let pages = (calls / LIST_PAGE).max(20);
+    let mut per_user = Vec::new();
+    let mut per_page = Vec::new();
+    let mut per_get = Vec::new();
+    for _ in 0..rounds {
+        let cpu_before = cpu_seconds(pid);
+        let next = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..LIST_CONCURRENCY)
+            .map(|task| {
+                let mut client = PeopleServiceClient::new(channels[task % channels.len()].clone());
+                let next = Arc::clone(&next);
+                tokio::spawn(async move {
+                    while next.fetch_add(1, Ordering::Relaxed) < pages {
+                        let page = client
+                            .list_users(with_token(pb::ListUsersRequest {
+                                page_size: LIST_PAGE as i32,
+                                ..Default::default()
+                            }))
+                            .await
+                            .expect("ListUsers")
+                            .into_inner();
+                        assert_eq!(page.users.len(), LIST_PAGE);
+                        assert!(!page.next_page_token.is_empty());
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let cpu = cpu_seconds(pid) - cpu_before;
+        per_page.push(cpu / pages as f64 * 1e6);
+        per_user.push(cpu / (pages * LIST_PAGE) as f64 * 1e6);
+        let get = phase(channels, pid, Rpc::GetUser, pages * 10, LIST_CONCURRENCY).await;
+        per_get.push(get.cpu / get.calls as f64 * 1e6);
+    }
+    let (user, page, get) = (median(per_user), median(per_page), median(per_get));
+    println!();
+    println!(
+        "ListUsers, pages of {LIST_PAGE} at concurrency {LIST_CONCURRENCY}, {pages} pages a round, median of {rounds} rounds, interleaved with GetUser:"
+    );
+    println!();
+    println!("| measure | gateway CPU µs | ratio to one GetUser |");
+    println!("|---|---:|---:|");
+    println!(
+        "| one page of {LIST_PAGE} users | {page:.1} | {:.2} |",
+        page / get
+    );
+    println!("| per listed user | {user:.2} | {:.3} |", user / get);
 }
 
 /// Items of one SyncUsers stream at the portal at once, and the unary
@@ -525,8 +615,39 @@ async fn direct_p50(stub: SocketAddr, calls: usize) -> f64 {
     latency.value_at_quantile(0.5) as f64
 }
 
-#[tokio::main]
-async fn main() {
+/// `--floor LISTEN PORTAL_URL` serves the floor (a process of its own);
+/// otherwise the benchmark runs.
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--floor") {
+        let listen = args[at + 1].parse().expect("floor address");
+        let portal = url::Url::parse(&args[at + 2]).expect("portal URL");
+        floor::run(listen, portal);
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench());
+}
+
+/// Starts the floor in front of the stub, as a process of its own.
+fn start_floor(stub: SocketAddr) -> (Process, SocketAddr) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--floor", "127.0.0.1:0", &format!("http://{stub}/")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("floor");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Process(child), line.trim().parse().unwrap())
+}
+
+async fn bench() {
     let calls = env_number("BENCH_CALLS", 4000);
     let rounds = env_number("BENCH_ROUNDS", 5);
     // For profiling one path: BENCH_CONCURRENCY=16 runs only that concurrency.
@@ -574,28 +695,39 @@ async fn main() {
     let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let channels = connect(address).await;
     let idle_kib = memory_kib(pid, "VmRSS:");
+    let (floor_process, floor_address) = start_floor(stub_address);
+    let floor_pid = floor_process.0.id();
+    let floor_channels = connect(floor_address).await;
+    let floor_idle_kib = memory_kib(floor_pid, "VmRSS:");
     // Warm up every path once.
     for rpc in Rpc::ALL {
         phase(&channels, pid, rpc, 200, 8).await;
     }
+    phase(&floor_channels, floor_pid, Rpc::Floor, 200, 8).await;
     sync_phase(channels[0].clone(), pid, 200).await;
 
     println!(
         "people-gateway: {calls} calls per RPC and round, median of {rounds} rounds, {CONNECTIONS} connections, \
-         gateway and portal stub as separate processes"
+         gateway, floor and portal stub as separate processes"
     );
     println!();
     println!(
-        "| concurrency | RPC | calls/s | p50 µs | p90 µs | p99 µs | gateway CPU µs/call | ratio to Health/Check |"
+        "| concurrency | RPC | calls/s | p50 µs | p90 µs | p99 µs | CPU µs/call | ratio to Health/Check | ratio to the floor's exchanges |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut getuser_p50_at_1 = 0.0;
+    // The floor is measured in the same rounds, after the gateway's RPCs.
+    let measured: Vec<Rpc> = Rpc::ALL.into_iter().chain([Rpc::Floor]).collect();
     for concurrency in concurrencies {
         let per_round_calls = if concurrency == 1 { calls / 4 } else { calls };
-        let mut results: Vec<Vec<Phase>> = Rpc::ALL.iter().map(|_| Vec::new()).collect();
+        let mut results: Vec<Vec<Phase>> = measured.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
-            for (index, rpc) in Rpc::ALL.into_iter().enumerate() {
-                results[index].push(phase(&channels, pid, rpc, per_round_calls, concurrency).await);
+            for (index, rpc) in measured.iter().copied().enumerate() {
+                let (channels, pid) = match rpc {
+                    Rpc::Floor => (&floor_channels, floor_pid),
+                    _ => (&channels, pid),
+                };
+                results[index].push(phase(channels, pid, rpc, per_round_calls, concurrency).await);
             }
         }
         let cpu_per_call: Vec<f64> = results
@@ -609,7 +741,8 @@ async fn main() {
                 )
             })
             .collect();
-        for (index, rpc) in Rpc::ALL.into_iter().enumerate() {
+        let floor_cpu = cpu_per_call[measured.len() - 1];
+        for (index, rpc) in measured.iter().copied().enumerate() {
             let phases = &results[index];
             let rate = median(
                 phases
@@ -628,8 +761,12 @@ async fn main() {
             if rpc == Rpc::GetUser && concurrency == 1 {
                 getuser_p50_at_1 = quantile(0.5);
             }
+            let to_floor = match rpc.exchanges() {
+                0.0 => "–".to_owned(),
+                exchanges => format!("{:.2}", cpu_per_call[index] / (exchanges * floor_cpu)),
+            };
             println!(
-                "| {concurrency} | {} | {rate:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} |",
+                "| {concurrency} | {} | {rate:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} | {to_floor} |",
                 rpc.name(),
                 quantile(0.5),
                 quantile(0.9),
@@ -640,6 +777,7 @@ async fn main() {
         }
     }
     let peak_kib = memory_kib(pid, "VmHWM:");
+    let floor_peak_kib = memory_kib(floor_pid, "VmHWM:");
     let direct = direct_p50(stub_address, 2000).await;
     let stub_connections: usize = reqwest::get(format!("http://{stub_address}/__stats"))
         .await
@@ -652,9 +790,12 @@ async fn main() {
         .unwrap();
     println!();
     println!(
-        "- resident memory: {:.1} MiB idle, {:.1} MiB peak (at the highest concurrency run)",
+        "- resident memory: gateway {:.1} MiB idle, {:.1} MiB peak; floor {:.1} MiB idle, {:.1} MiB peak (peaks at the highest concurrency run; ratio {:.2})",
         idle_kib as f64 / 1024.0,
-        peak_kib as f64 / 1024.0
+        peak_kib as f64 / 1024.0,
+        floor_idle_kib as f64 / 1024.0,
+        floor_peak_kib as f64 / 1024.0,
+        peak_kib as f64 / floor_peak_kib as f64,
     );
     if getuser_p50_at_1 > 0.0 {
         println!(
@@ -665,7 +806,9 @@ async fn main() {
     println!(
         "- portal connections the stub accepted over the whole run: {stub_connections} (the bench's own direct requests included)"
     );
+    compare_listing(&channels, pid, calls, rounds).await;
     compare_sync(&channels, pid, calls, rounds).await;
     compare_nginx(address, &channels, pid, calls, rounds).await;
     drop(gateway);
+    drop(floor_process);
 }

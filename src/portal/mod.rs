@@ -102,21 +102,8 @@ impl PortalClient {
         };
         let people_url = api_url(&["api", "2.0", "people"])?;
         let build_url = api_url(&["api", "2.0", "settings", "version", "build"])?;
-        let mut http = reqwest::Client::builder();
-        if let Some(pem) = &settings.extra_roots_pem {
-            for root in reqwest::Certificate::from_pem_bundle(pem)? {
-                http = http.add_root_certificate(root);
-            }
-        }
-        let http = http
-            .connect_timeout(settings.connect_timeout)
-            .pool_max_idle_per_host(settings.max_connections)
-            // The API never redirects; a redirect would be a login page or a proxy.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("people-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()?;
         Ok(Self {
-            http,
+            http: http_client(settings)?,
             people_url,
             build_url,
             timeout: settings.timeout,
@@ -473,6 +460,24 @@ impl PortalClient {
     pub fn health(&self) -> Arc<PortalHealth> {
         Arc::clone(&self.health)
     }
+}
+
+/// The HTTP client and connection pool for a portal, as the settings say.
+/// The benchmark's floor sends its requests through the same.
+pub fn http_client(settings: &PortalSettings) -> Result<reqwest::Client, PortalSetupError> {
+    let mut http = reqwest::Client::builder();
+    if let Some(pem) = &settings.extra_roots_pem {
+        for root in reqwest::Certificate::from_pem_bundle(pem)? {
+            http = http.add_root_certificate(root);
+        }
+    }
+    Ok(http
+        .connect_timeout(settings.connect_timeout)
+        .pool_max_idle_per_host(settings.max_connections)
+        // The API never redirects; a redirect would be a login page or a proxy.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("people-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()?)
 }
 
 /// Whether an exchange only reads (and may be given up at any point) or

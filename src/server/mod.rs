@@ -136,15 +136,7 @@ pub async fn serve(
 
     // Every service, read top to bottom as a request passes through (before
     // PeopleService's own layers above):
-    let (keepalive_interval, keepalive_timeout) = settings.keepalive;
-    let mut server = Server::builder()
-        .max_concurrent_streams(settings.max_streams_per_connection)
-        .http2_keepalive_interval(Some(keepalive_interval))
-        .http2_keepalive_timeout(Some(keepalive_timeout))
-        // Room above the per-call limit PeopleService's filter answers with a clear status.
-        .http2_max_header_list_size(settings.max_header_list_size.saturating_mul(8))
-        // gRPC-Web arrives over HTTP/1.1 when enabled.
-        .accept_http1(settings.grpc_web)
+    let mut server = transport(&settings)
         // The moment a call arrived: its deadline counts from there.
         .layer(tower::util::MapRequestLayer::new(Arrival::stamp::<Body>))
         // Answers browsers' CORS preflights for the allowed origins, when any
@@ -171,6 +163,21 @@ pub async fn serve(
     writes.close();
     writes.wait().await;
     Ok(())
+}
+
+/// The HTTP/2 server the services run on, as the settings say: streams per
+/// connection, keepalive, the header limit, HTTP/1.1 for gRPC-Web. The
+/// benchmark's floor runs on the same.
+pub fn transport(settings: &ServeSettings) -> Server {
+    let (keepalive_interval, keepalive_timeout) = settings.keepalive;
+    Server::builder()
+        .max_concurrent_streams(settings.max_streams_per_connection)
+        .http2_keepalive_interval(Some(keepalive_interval))
+        .http2_keepalive_timeout(Some(keepalive_timeout))
+        // Room above the per-call limit PeopleService's filter answers with a clear status.
+        .http2_max_header_list_size(settings.max_header_list_size.saturating_mul(8))
+        // gRPC-Web arrives over HTTP/1.1 when enabled.
+        .accept_http1(settings.grpc_web)
 }
 
 /// CORS for gRPC-Web callers from the allowed origins: the preflight is

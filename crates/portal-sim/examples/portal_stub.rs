@@ -39,14 +39,65 @@ async fn main() -> std::io::Result<()> {
         let _ = stream.set_nodelay(true);
         counted.fetch_add(1, Ordering::Relaxed);
     });
-    let app = Router::new().fallback(move |method: Method, uri: axum::http::Uri| {
+    let app = Router::new().fallback(move |method: Method, uri: axum::http::Uri, body: Bytes| {
         let connections = Arc::clone(&connections);
-        async move { answer(&method, uri.path(), &connections) }
+        async move { answer(&method, uri.path(), uri.query(), &body, &connections) }
     });
     axum::serve(listener, app).await
 }
 
-fn answer(method: &Method, path: &str, connections: &AtomicUsize) -> Response {
+/// Users the filter route says the directory holds.
+const DIRECTORY: usize = 100_000;
+
+/// A page of the filter route: `count` copies of Mike with their own ids
+/// (at most 1,000, as Workspace serves), starting at `startIndex`.
+fn page(query: Option<&str>) -> String {
+    let number = |name: &str| {
+        query
+            .unwrap_or_default()
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|value| value.parse::<usize>().ok())
+    };
+    let start = number("startIndex").unwrap_or(0);
+    let count = number("count").unwrap_or(1000).min(1000);
+    let users = (start..(start + count).min(DIRECTORY)).map(|n| {
+        let id = format!("00000000-0000-4000-8000-{n:012}");
+        let mike = &USER[USER.find("\"response\":").unwrap_or(0) + 11..USER.len() - 1];
+        mike.replacen(MIKE, &id, 1)
+    });
+    let users: Vec<String> = users.collect();
+    format!(
+        r#"{{"count":{},"startIndex":{start},"total":{DIRECTORY},"status":0,"statusCode":200,"response":[{}]}}"#,
+        users.len(),
+        users.join(",")
+    )
+}
+
+/// Mike with the changes of a write applied: its `contacts` and `title`
+/// (what the benchmark's writes change; the rest of a write resends what
+/// Mike holds), so that the gateway's check of the answer passes.
+fn written(id: &str, body: &[u8]) -> String {
+    let mut envelope: serde_json::Value =
+        serde_json::from_str(&USER.replacen(MIKE, id, 1)).unwrap_or_default();
+    let changes: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    if let Some(user) = envelope.get_mut("response") {
+        for field in ["contacts", "title"] {
+            if let Some(value) = changes.get(field) {
+                user[field] = value.clone();
+            }
+        }
+    }
+    envelope.to_string()
+}
+
+fn answer(
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+    connections: &AtomicUsize,
+) -> Response {
     let json = |body: &'static str| {
         (
             StatusCode::OK,
@@ -62,13 +113,23 @@ fn answer(method: &Method, path: &str, connections: &AtomicUsize) -> Response {
             .into_response(),
         (&Method::GET, "/api/2.0/settings/version/build") => json(BUILD),
         (&Method::GET, "/api/2.0/people/@self") => json(OWNER),
+        (&Method::GET, "/api/2.0/people/filter") => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+            page(query),
+        )
+            .into_response(),
         (_, path) if path.starts_with("/api/2.0/people/") => {
             // Answers for the user asked about, so that calls for many users can run at once.
             let asked = path
                 .trim_start_matches("/api/2.0/people/")
                 .trim_end_matches("/contacts");
             if asked.len() == 36 && asked.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-                let body = USER.replacen(MIKE, asked, 1);
+                let body = if method == Method::PUT {
+                    written(asked, body)
+                } else {
+                    USER.replacen(MIKE, asked, 1)
+                };
                 (
                     StatusCode::OK,
                     [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],

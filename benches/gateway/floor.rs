@@ -1,0 +1,151 @@
+//! The floor: what any gateway on this stack must pay for one translated
+//! call. A server on exactly the gateway's transport (the same tonic server
+//! settings and accept loop, the same portal HTTP client and pool, the same
+//! runtime) that answers one unary RPC by sending the same portal GET with
+//! the caller's credential and returning the answer's body as bytes: no
+//! JSON, no mapping, no logging, no metrics, as a byte-forwarding bridge
+//! does. It runs as its own process (this benchmark started again with
+//! `--floor`), so its CPU and memory are measured as the gateway's are.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
+use people_gateway::pb;
+use people_gateway::portal::{PortalSettings, http_client};
+use people_gateway::server::{ServeSettings, transport};
+use tonic::server::{NamedService, UnaryService};
+use tonic::{Request, Response, Status};
+use url::Url;
+
+/// The floor's one method.
+pub const PATH: &str = "/bench.floor.v1.Floor/Forward";
+
+/// Serves the floor on `listen` in front of the portal at `portal`, until killed.
+pub fn run(listen: SocketAddr, portal: Url) {
+    // The gateway's runtime: `#[tokio::main]`'s multi-threaded default.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let settings = ServeSettings::default();
+        // The command line's defaults, as the gateway in this benchmark runs.
+        let portal = PortalSettings {
+            base_url: portal,
+            timeout: std::time::Duration::from_secs(10),
+            connect_timeout: std::time::Duration::from_secs(3),
+            max_body: 4 * 1024 * 1024,
+            extra_roots_pem: None,
+            max_connections: 64,
+        };
+        let floor = Floor(Arc::new(Forwarder {
+            http: http_client(&portal).expect("portal client"),
+            people: portal.base_url.join("api/2.0/people/").expect("people URL"),
+            connections: tokio::sync::Semaphore::new(portal.max_connections),
+        }));
+        let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
+        println!("{}", listener.local_addr().expect("address"));
+        let incoming = people_gateway::connections::accept(listener, settings.connections);
+        transport(&settings)
+            .add_service(floor)
+            .serve_with_incoming(incoming)
+            .await
+            .expect("floor server");
+    });
+}
+
+struct Forwarder {
+    http: reqwest::Client,
+    people: Url,
+    /// As the gateway: one permit per portal connection.
+    connections: tokio::sync::Semaphore,
+}
+
+impl Forwarder {
+    async fn forward(&self, request: Request<pb::GetUserRequest>) -> Result<Vec<u8>, Status> {
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let id = request.into_inner().user_id;
+        let url = self
+            .people
+            .join(&id)
+            .map_err(|_| Status::invalid_argument("user_id"))?;
+        let _permit = self.connections.acquire().await;
+        let answer = self
+            .http
+            .get(url)
+            .header(reqwest::header::AUTHORIZATION, authorization)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|error| Status::unavailable(error.to_string()))?;
+        let body = answer
+            .bytes()
+            .await
+            .map_err(|error| Status::unavailable(error.to_string()))?;
+        Ok(body.to_vec())
+    }
+}
+
+#[derive(Clone)]
+struct Floor(Arc<Forwarder>);
+
+impl NamedService for Floor {
+    const NAME: &'static str = "bench.floor.v1.Floor";
+}
+
+struct ForwardCall(Arc<Forwarder>);
+
+impl UnaryService<pb::GetUserRequest> for ForwardCall {
+    type Response = Vec<u8>;
+    type Future = BoxFuture<'static, Result<Response<Vec<u8>>, Status>>;
+
+    fn call(&mut self, request: Request<pb::GetUserRequest>) -> Self::Future {
+        let forwarder = Arc::clone(&self.0);
+        Box::pin(async move { forwarder.forward(request).await.map(Response::new) })
+    }
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Floor {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let forwarder = Arc::clone(&self.0);
+        Box::pin(async move {
+            if request.uri().path() != PATH {
+                return Ok(Status::unimplemented("").into_http());
+            }
+            let codec = tonic_prost::ProstCodec::<Vec<u8>, pb::GetUserRequest>::default();
+            let mut grpc = tonic::server::Grpc::new(codec);
+            Ok(grpc.unary(ForwardCall(forwarder), request).await)
+        })
+    }
+}
+
+/// One call of the floor's method, as the benchmark's client makes it.
+pub async fn call(
+    channel: tonic::transport::Channel,
+    request: Request<pb::GetUserRequest>,
+) -> Result<Vec<u8>, Status> {
+    let mut client = tonic::client::Grpc::new(channel);
+    client
+        .ready()
+        .await
+        .map_err(|error| Status::unavailable(error.to_string()))?;
+    let codec = tonic_prost::ProstCodec::<pb::GetUserRequest, Vec<u8>>::default();
+    let path = http::uri::PathAndQuery::from_static(PATH);
+    Ok(client.unary(request, path, codec).await?.into_inner())
+}
