@@ -1,0 +1,257 @@
+//! The CI guard on a whole call's cost: the allocations (a deterministic
+//! count, unlike time) that N GetUsers and N UpdateContacts make through the
+//! real server, over real sockets, with logging on, against a canned portal
+//! stub, compared with the committed baseline `call_cost.baseline`. The
+//! count covers this whole process (client, gateway, stub); the client and
+//! the stub are lean and the same in every run, so a change in the
+//! gateway's own cost moves it.
+//!
+//! More than the tolerance above the baseline fails; far below it fails
+//! too, so that a gain is written down and kept:
+//! `UPDATE_BASELINE=1 cargo test --test call_cost` rewrites the file.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::alloc::System;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use people_gateway::domain::{PortalVersion, Product};
+use people_gateway::pb::{self, people_service_client::PeopleServiceClient};
+use people_gateway::people::PortalSetup;
+use people_gateway::portal::PortalSettings;
+use people_gateway::server::{self, ServeSettings};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tonic::transport::Channel;
+
+#[global_allocator]
+static COUNTING: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Calls per RPC and round.
+const CALLS: usize = 200;
+/// Rounds; the lowest count of them is taken.
+const ROUNDS: usize = 3;
+/// How far above the baseline a count may be.
+const TOLERANCE_ABOVE: f64 = 0.10;
+/// How far below it a count may be before the baseline must be lowered.
+const TOLERANCE_BELOW: f64 = 0.25;
+
+const MIKE: &str = "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302";
+const TOKEN: &str = "cost-token";
+/// Mike, as Workspace answers a read.
+const USER: &str = include_str!("corpus/portal/workspace_user.json");
+/// The contact each UpdateContacts adds.
+const ADDED: (&str, &str) = ("telegram", "@cost");
+
+/// Mike after the merge, as Workspace answers the contacts write.
+fn written() -> String {
+    let last = r#"{"type":"skype","value":"mike.z"}]"#;
+    assert!(USER.contains(last));
+    USER.replacen(
+        last,
+        &format!(
+            r#"{{"type":"skype","value":"mike.z"}},{{"type":"{}","value":"{}"}}]"#,
+            ADDED.0, ADDED.1
+        ),
+        1,
+    )
+}
+
+/// A portal that answers every read with [`USER`] and every write with
+/// [`written`], over HTTP/1.1 with hyper and nothing else.
+async fn stub() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let written = Bytes::from(written());
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let written = written.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: http::Request<_>| {
+                    let body = if request.method() == http::Method::PUT {
+                        written.clone()
+                    } else {
+                        Bytes::from_static(USER.as_bytes())
+                    };
+                    async move {
+                        Ok::<_, Infallible>(
+                            http::Response::builder()
+                                .header("content-type", "application/json; charset=UTF-8")
+                                .body(http_body_util::Full::new(body))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    address
+}
+
+/// The gateway as `people-gateway --portal-product workspace --portal-version 12.7.1`
+/// serves it, logging as it does (into a sink).
+async fn gateway(portal: SocketAddr) -> PeopleServiceClient<Channel> {
+    let settings = PortalSettings {
+        base_url: format!("http://{portal}/").parse().unwrap(),
+        timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_secs(3),
+        max_body: 4 * 1024 * 1024,
+        extra_roots_pem: None,
+        max_connections: 64,
+    };
+    let setup = PortalSetup {
+        product: Product::Workspace.into(),
+        version: Some(PortalVersion::new(12, 7, 1)),
+    };
+    let api = server::people_api(&settings, setup, None).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(server::serve(
+        listener,
+        api,
+        ServeSettings::default(),
+        std::future::pending(),
+    ));
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    PeopleServiceClient::new(channel)
+}
+
+fn with_token<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", TOKEN.parse().unwrap());
+    request
+}
+
+async fn get_user(client: &mut PeopleServiceClient<Channel>) {
+    let user = client
+        .get_user(with_token(pb::GetUserRequest {
+            user_id: MIKE.into(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(user.into_inner().id, MIKE);
+}
+
+async fn update_contacts(client: &mut PeopleServiceClient<Channel>) {
+    let user = client
+        .update_contacts(with_token(pb::UpdateContactsRequest {
+            user_id: MIKE.into(),
+            contacts: vec![pb::Contact {
+                r#type: ADDED.0.into(),
+                value: ADDED.1.into(),
+            }],
+            spam: None,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let contacts = user.contacts.unwrap().contacts;
+    assert!(
+        contacts
+            .iter()
+            .any(|c| c.r#type == ADDED.0 && c.value == ADDED.1)
+    );
+}
+
+/// The lowest count of allocations per call over the rounds.
+async fn per_call<F: AsyncFnMut()>(mut call: F) -> usize {
+    // Warm up: connections, pools and lazily built statics.
+    for _ in 0..20 {
+        call().await;
+    }
+    let mut counts = Vec::new();
+    for _ in 0..ROUNDS {
+        let region = Region::new(COUNTING);
+        for _ in 0..CALLS {
+            call().await;
+        }
+        counts.push(region.change().allocations / CALLS);
+    }
+    counts.into_iter().min().unwrap()
+}
+
+fn baseline_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/call_cost.baseline")
+}
+
+/// `RPC count` lines; `#` starts a comment.
+fn baseline() -> Vec<(String, usize)> {
+    std::fs::read_to_string(baseline_path())
+        .unwrap()
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default().trim())
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (rpc, count) = line.split_once(' ').unwrap();
+            (rpc.to_owned(), count.trim().parse().unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_call_allocates_no_more_than_the_baseline() {
+    // Logging on, as in production (this test is a process of its own).
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    tracing::subscriber::set_global_default(logs).unwrap();
+    let portal = stub().await;
+    let mut client = gateway(portal).await;
+    let measured = [
+        (
+            "GetUser",
+            per_call(async || get_user(&mut client).await).await,
+        ),
+        (
+            "UpdateContacts",
+            per_call(async || update_contacts(&mut client).await).await,
+        ),
+    ];
+    for (rpc, count) in measured {
+        println!("{rpc}: {count} allocations per call");
+    }
+    if std::env::var_os("UPDATE_BASELINE").is_some() {
+        let mut text = String::from(
+            "# Allocations per call in the whole test process (client, gateway, stub),\n\
+             # written by `UPDATE_BASELINE=1 cargo test --test call_cost`.\n",
+        );
+        for (rpc, count) in measured {
+            text.push_str(&format!("{rpc} {count}\n"));
+        }
+        std::fs::write(baseline_path(), text).unwrap();
+        return;
+    }
+    let baseline = baseline();
+    for (rpc, count) in measured {
+        let (_, expected) = baseline
+            .iter()
+            .find(|(name, _)| name == rpc)
+            .unwrap_or_else(|| panic!("the baseline has no {rpc}"));
+        let expected = *expected as f64;
+        assert!(
+            count as f64 <= expected * (1.0 + TOLERANCE_ABOVE),
+            "{rpc}: {count} allocations per call, more than the baseline's {expected} \
+             by over {:.0}%",
+            TOLERANCE_ABOVE * 100.0
+        );
+        assert!(
+            count as f64 >= expected * (1.0 - TOLERANCE_BELOW),
+            "{rpc}: {count} allocations per call, far below the baseline's {expected}: \
+             lower it with UPDATE_BASELINE=1 cargo test --test call_cost"
+        );
+    }
+}
