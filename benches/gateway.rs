@@ -13,7 +13,8 @@
 //! nginx's `grpc_pass` hop in front of the gateway as the peer.
 //!
 //! Run: `cargo bench --bench gateway` (env: BENCH_CALLS, BENCH_ROUNDS,
-//! BENCH_CONCURRENCY for one concurrency, BENCH_WRAPPER for a profiler).
+//! BENCH_CONCURRENCY for one concurrency, BENCH_RPCS for some RPCs only,
+//! BENCH_WRAPPER for a profiler).
 
 // A benchmark run aborts on the first failure; there is no caller to answer.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -717,7 +718,20 @@ async fn bench() {
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut getuser_p50_at_1 = 0.0;
     // The floor is measured in the same rounds, after the gateway's RPCs.
-    let measured: Vec<Rpc> = Rpc::ALL.into_iter().chain([Rpc::Floor]).collect();
+    // BENCH_RPCS=GetUser,floor measures only those (and Health/Check, the
+    // first ratio's base), for profiling one path.
+    let only = std::env::var("BENCH_RPCS").ok();
+    let measured: Vec<Rpc> = Rpc::ALL
+        .into_iter()
+        .chain([Rpc::Floor])
+        .filter(|rpc| {
+            *rpc == Rpc::Health
+                || only.as_deref().is_none_or(|only| {
+                    only.split(',')
+                        .any(|name| rpc.name().starts_with(name.trim()))
+                })
+        })
+        .collect();
     for concurrency in concurrencies {
         let per_round_calls = if concurrency == 1 { calls / 4 } else { calls };
         let mut results: Vec<Vec<Phase>> = measured.iter().map(|_| Vec::new()).collect();
@@ -806,6 +820,9 @@ async fn bench() {
     println!(
         "- portal connections the stub accepted over the whole run: {stub_connections} (the bench's own direct requests included)"
     );
+    if only.is_some() {
+        return;
+    }
     compare_listing(&channels, pid, calls, rounds).await;
     compare_sync(&channels, pid, calls, rounds).await;
     compare_nginx(address, &channels, pid, calls, rounds).await;
