@@ -107,22 +107,23 @@ fn read_user_directly(body: &[u8]) -> Option<PortalUser> {
     // reads, so a broken byte in a skipped field must be caught here, as the
     // tolerant path (which reads every string) would.
     let text = std::str::from_utf8(&lowered).ok()?;
-    let envelope: Envelope<'_> = serde_json::from_str(text).ok()?;
+    // One pass: the envelope and the user in it together.
+    let envelope: UserEnvelope = serde_json::from_str(text).ok()?;
     if envelope.status == Some(1) {
         return None;
     }
-    let user: PortalUser = serde_json::from_str(envelope.response?.get()).ok()?;
+    let user = envelope.response?;
     (!user.id.is_empty()).then_some(user)
 }
 
-/// The success envelope, after its keys were lower-cased.
+/// A success envelope holding a user, after its keys were lower-cased.
 #[derive(Deserialize)]
-struct Envelope<'a> {
+struct UserEnvelope {
     /// 0 on success, 1 on error; anything else is no error.
     #[serde(default, deserialize_with = "integer_or_nothing")]
     status: Option<i64>,
-    #[serde(borrow, default)]
-    response: Option<&'a RawValue>,
+    #[serde(default)]
+    response: Option<PortalUser>,
 }
 
 /// An integer, or `None` for any other JSON value.
