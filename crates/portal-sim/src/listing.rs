@@ -241,6 +241,9 @@ pub(crate) fn page(
     take: usize,
     keep: impl Fn(&SimUser) -> bool,
 ) -> Page {
+    let order = (format!("{order:?}"), |a: &SimUser, b: &SimUser| {
+        order.compare(a, b)
+    });
     let (users, positions) = portal.matching(order, filter, keep);
     Page {
         users: positions

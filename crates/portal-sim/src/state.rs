@@ -4,7 +4,6 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use uuid::Uuid;
 
-use super::listing::Order;
 use crate::Release;
 
 /// `EmployeeStatus.Active`.
@@ -148,8 +147,9 @@ pub(crate) struct Portal {
     pub(crate) reported_version: Option<String>,
     /// How many users `Simulator::add_generated_users` made so far.
     pub(crate) generated_users: usize,
-    /// The users' positions in the last order a list asked for, until a user changes.
-    sorted: Option<(Order, Vec<usize>)>,
+    /// The users' positions in the last order a list asked for (named by the list), until a
+    /// user changes.
+    sorted: Option<(String, Vec<usize>)>,
     /// The positions the last list's filter kept, in its order, until a user changes: a large
     /// directory is paged through without being sorted or filtered again for every page.
     listed: Option<Listed>,
@@ -157,7 +157,7 @@ pub(crate) struct Portal {
 
 #[derive(Debug)]
 struct Listed {
-    order: Order,
+    order: String,
     /// The filter, as `listing::page`'s caller describes it.
     filter: String,
     positions: Vec<usize>,
@@ -263,7 +263,7 @@ impl Portal {
     /// again reuse the positions until a user changes.
     pub(crate) fn matching(
         &mut self,
-        order: Order,
+        (order, compare): (String, impl Fn(&SimUser, &SimUser) -> std::cmp::Ordering),
         filter: String,
         keep: impl Fn(&SimUser) -> bool,
     ) -> (&[SimUser], &[usize]) {
@@ -279,7 +279,7 @@ impl Portal {
                     let mut positions: Vec<usize> = (0..users.len()).collect();
                     // why: a stable sort, so ties keep storage order.
                     positions.sort_by(|a, b| match (users.get(*a), users.get(*b)) {
-                        (Some(a), Some(b)) => order.compare(a, b),
+                        (Some(a), Some(b)) => compare(a, b),
                         _ => std::cmp::Ordering::Equal,
                     });
                     positions
@@ -290,7 +290,7 @@ impl Portal {
                 .copied()
                 .filter(|position| users.get(*position).is_some_and(&keep))
                 .collect();
-            self.sorted = Some((order, sorted));
+            self.sorted = Some((order.clone(), sorted));
             self.listed = Some(Listed {
                 order,
                 filter,
