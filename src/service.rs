@@ -6,6 +6,7 @@
 //! HTTP, and sees no portal type.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
 use tokio_stream::wrappers::ReceiverStream;
@@ -88,12 +89,12 @@ impl PeopleApi {
             rpc,
             trace,
             deadline,
-            async {
+            Box::pin(async {
                 check_routing_key(&metadata, user_id(&message))?;
                 let operation = Operation::try_from(message)?;
                 let call = self.callers.call(&metadata, &extensions)?;
                 self.operations.perform(call, operation).await
-            },
+            }),
             pb::User::from,
         )
         .await
@@ -105,12 +106,16 @@ impl PeopleApi {
 /// the result to the wire. At the caller's deadline the caller hears
 /// DEADLINE_EXCEEDED; nothing is sent to the portal after it (a write that
 /// was sent before runs to its end on its own task).
+///
+/// `work` comes boxed: each wrapper here (the deadline, the stopper, the
+/// trace scope, the span) would otherwise hold a copy of it in the call's
+/// state, several times its size for every call in flight.
 async fn respond<T, M>(
     stopper: Stopper,
     rpc: &'static str,
     trace: CallTrace,
     deadline: Deadline,
-    work: impl Future<Output = Result<T, GatewayError>>,
+    work: Pin<Box<impl Future<Output = Result<T, GatewayError>>>>,
     into_message: impl FnOnce(T) -> M,
 ) -> Result<Response<M>, Status> {
     let started = Instant::now();
@@ -189,12 +194,12 @@ impl PeopleService for PeopleApi {
             "GetUser",
             trace,
             deadline,
-            async {
+            Box::pin(async {
                 check_routing_key(&metadata, &message.user_id)?;
                 let user = mapping::get_user_request(message)?;
                 let call = self.callers.call(&metadata, &extensions)?;
                 self.operations.read(&call, &user).await
-            },
+            }),
             pb::User::from,
         )
         .await
@@ -212,12 +217,12 @@ impl PeopleService for PeopleApi {
             "ListUsers",
             trace,
             deadline,
-            async {
+            Box::pin(async {
                 let query = mapping::list_users_request(message, &self.page_tokens)?;
                 let call = self.callers.call(&metadata, &extensions)?;
                 let page = self.operations.list(&call, &query).await?;
                 Ok((page, query))
-            },
+            }),
             |(page, query)| mapping::list_users_response(page, &query, &self.page_tokens),
         )
         .await

@@ -157,7 +157,9 @@ impl Operations {
     {
         let gone = call.gone.clone();
         let _cancel_when_dropped = call.gone.clone().drop_guard();
-        let work = write(Arc::clone(&self.people), call);
+        // Boxed once here: each wrapper below would otherwise carry its own
+        // copy of this (large) future in the task, for every write in flight.
+        let work = Box::pin(write(Arc::clone(&self.people), call));
         let trace = trace::current();
         let work = async move {
             let result = match trace {
