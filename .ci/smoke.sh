@@ -115,6 +115,17 @@ check_absent "SetContacts replaced the rest" '"value": "mike.z"' "$get_mike"
 run_section "## Finding people (ListUsers)"
 check "ListUsers finds mike by his email in capitals" '"id": "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302"' \
   "grpcurl -plaintext -d '{\"email\":\"MIKE@example.com\"}' localhost:$readme_port onlyoffice.people.v1.PeopleService/ListUsers"
+list="localhost:$readme_port onlyoffice.people.v1.PeopleService/ListUsers"
+check "ListUsers lists the suspended user when asked for suspended users" '"id": "4f52ae60-c283-4e7f-9091-a2b3c4d5e605"' \
+  "grpcurl -plaintext -d '{\"status\":\"STATUS_FILTER_DISABLED\"}' $list"
+check_absent "ListUsers lists no active user when asked for suspended users" '"id": "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302"' \
+  "grpcurl -plaintext -d '{\"status\":\"STATUS_FILTER_DISABLED\"}' $list"
+check "ListUsers finds mike by his last name" '"id": "1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302"' \
+  "grpcurl -plaintext -d '{\"query\":\"zanyatski\",\"guest\":false}' $list"
+check_absent "ListUsers lists no guest among full users" '"id": "2d308c4e-a061-4c5d-9e7f-8091a2b3c403"' \
+  "grpcurl -plaintext -d '{\"guest\":false}' $list"
+check "ListUsers lists Marketing's members" '"id": "0b1e6a2c-8d4f-4a3b-9c5d-6e7f8a9b0c01"' \
+  "grpcurl -plaintext -d '{\"department_id\":\"6174c082-e4a5-4091-b2b3-c4d5e6f70807\"}' $list"
 # The README's paging script, as written, lists every demo user exactly once.
 listed=$(GRPCURL=$grpcurl_bin sh examples/list-users.sh "localhost:$port" 2 | cut -f1) || listed=
 if [ "$(printf '%s\n' "$listed" | grep -c .)" -ge 8 ] \

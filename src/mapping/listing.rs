@@ -133,13 +133,17 @@ fn finish(violations: Vec<FieldViolation>, query: UserQuery) -> Result<UserQuery
 
 /// An address both portals can look up as sent: one `@` with something on
 /// each side (DocSpace's `[EmailAddress]`), no spaces or control characters
-/// (DocSpace trims, Workspace does not), at most 255 characters.
+/// (DocSpace trims, Workspace does not), no comma (a list, not an address),
+/// at most 255 characters.
 fn check_email(email: &str) -> Result<(), &'static str> {
     if email.chars().count() > MAX_EMAIL_CHARS {
         return Err("must be at most 255 characters");
     }
-    if email.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err("must not contain spaces or control characters");
+    if email
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == ',')
+    {
+        return Err("must not contain spaces, commas or control characters");
     }
     match email.split_once('@') {
         Some((local, domain))

@@ -185,13 +185,17 @@ impl People {
                 }
                 let listed = u32::try_from(answer.users.len()).unwrap_or(u32::MAX);
                 let after = page.offset.saturating_add(listed);
-                let more = match answer.total {
-                    // A portal that lists nothing more ends the listing, even
-                    // if its count says otherwise (the directory shrank).
-                    Some(total) => listed > 0 && u64::from(after) < total,
-                    None => listed == page.size,
+                // Both products always say how many match; without it, a
+                // portal that ignored `startIndex` would page forever.
+                let Some(total) = answer.total else {
+                    return Err(
+                        PortalError::Undecodable("a listing without its total".into()).into(),
+                    );
                 };
-                debug!(listed, total = ?answer.total, more, "page listed");
+                // A portal that lists nothing more ends the listing, even if
+                // its count says otherwise (the directory shrank).
+                let more = listed > 0 && u64::from(after) < total;
+                debug!(listed, total, more, "page listed");
                 Ok(ListedPage {
                     users: answer.users,
                     total: answer.total,

@@ -213,8 +213,10 @@ pub struct PortalPage {
 }
 
 /// Interprets an answer of `GET /people/filter`: at most `max_users` users
-/// (a portal that lists more than it was asked for is a bad answer, read no
-/// further than one user past the limit) and the envelope's `total`.
+/// (a portal that lists more than it was asked for is a bad answer; the
+/// one-pass path reads no further than one user past the limit, the
+/// tolerant one, for odd answers, reads the body, itself capped) and the
+/// envelope's `total`.
 pub fn read_page(
     status: u16,
     body: &[u8],

@@ -541,6 +541,32 @@ async fn a_portal_that_lists_more_users_than_asked_for_is_a_bad_answer() {
     assert_eq!(page.users.len(), 3);
     assert_eq!(page.total_size, Some(9));
     assert!(!page.next_page_token.is_empty());
+    // Without its total, a full page cannot tell the last one from a portal
+    // that ignores `startIndex` (which would page forever): a bad answer.
+    gateway.sim.push_fault_on(
+        "GET",
+        Fault::Respond {
+            status: 200,
+            content_type: Some("application/json".into()),
+            body: format!(
+                r#"{{"count":2,"status":0,"statusCode":200,"response":[{},{}]}}"#,
+                user(1),
+                user(2)
+            ),
+            headers: Vec::new(),
+        },
+    );
+    let status = list(
+        &mut gateway,
+        seed::ADMIN_TOKEN,
+        pb::ListUsersRequest {
+            page_size: 2,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_status(&status, Code::Internal, "PORTAL_BAD_RESPONSE");
 }
 
 #[tokio::test]
