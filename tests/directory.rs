@@ -19,16 +19,6 @@ const DIRECTORY: usize = 100_000;
 /// worth. The directory itself, as the portal's JSON, is over 100 MiB.
 const MAX_GROWTH_KIB: u64 = 24 * 1024;
 
-/// `VmHWM` (peak resident set) or `VmRSS` of this process, in KiB.
-fn memory_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_through_a_hundred_thousand_users_keeps_memory_bounded() {
     let mut gateway = Gateway::start(Options::of_known_release(Product::Docspace)).await;

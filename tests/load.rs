@@ -18,16 +18,6 @@ const MERGES: usize = 200;
 /// How much the peak resident memory may grow over the run.
 const MAX_GROWTH_KIB: u64 = 128 * 1024;
 
-/// `VmHWM` (peak resident set) or `VmRSS` of this process, in KiB.
-fn memory_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 /// Requests a hostile caller starts and never finishes, meanwhile.
 const UNFINISHED: usize = 100;
 /// Connections it opens and never uses.

@@ -4,10 +4,11 @@
 
 use uuid::Uuid;
 
-use super::page_token::{MAX_TOKEN_CHARS, PageTokens};
+use super::page_token::PageTokens;
+use super::requests::Violations;
 use super::user::user_to_pb;
 use crate::domain::{ListFilters, Page, StatusFilter, UserQuery};
-use crate::error::{FieldViolation, GatewayError};
+use crate::error::GatewayError;
 use crate::operations::UserPage;
 use crate::pb;
 
@@ -35,13 +36,10 @@ pub fn list_users_request(
         guest,
         department_id,
     } = request;
-    let mut violations = Vec::new();
-    let mut violation = |field: &str, description: &str| {
-        violations.push(FieldViolation::new(field, description));
-    };
+    let mut violations = Violations::default();
     let size = match u32::try_from(page_size) {
         Err(_) => {
-            violation("page_size", "must not be negative");
+            violations.add("page_size", "must not be negative");
             DEFAULT_PAGE_SIZE
         }
         Ok(0) => DEFAULT_PAGE_SIZE,
@@ -52,7 +50,7 @@ pub fn list_users_request(
         Ok(pb::StatusFilter::Active) => StatusFilter::Active,
         Ok(pb::StatusFilter::Disabled) => StatusFilter::Disabled,
         Err(_) => {
-            violation("status", "is not a StatusFilter value");
+            violations.add("status", "is not a StatusFilter value");
             StatusFilter::Any
         }
     };
@@ -60,18 +58,18 @@ pub fn list_users_request(
         .then(|| {
             let parsed = Uuid::try_parse(&department_id).ok();
             if parsed.is_none() {
-                violation("department_id", "must be a group GUID");
+                violations.add("department_id", "must be a group GUID");
             }
             parsed
         })
         .flatten();
     let query = (!query.is_empty()).then(|| {
         if query.chars().count() > MAX_QUERY_CHARS {
-            violation("query", "must be at most 255 characters");
+            violations.add("query", "must be at most 255 characters");
         } else if query.chars().any(char::is_control) {
-            violation("query", "must not contain control characters");
+            violations.add("query", "must not contain control characters");
         } else if query.trim().is_empty() {
-            violation("query", "must hold more than whitespace");
+            violations.add("query", "must hold more than whitespace");
         }
         query
     });
@@ -83,35 +81,32 @@ pub fn list_users_request(
     };
     if !email.is_empty() {
         if let Err(description) = check_email(&email) {
-            violation("email", description);
+            violations.add("email", description);
         }
         if filters != no_filters() {
-            violation(
+            violations.add(
                 "email",
                 "finds one user and cannot be combined with query, status, guest or department_id",
             );
         }
         if !page_token.is_empty() {
-            violation("page_token", "an email lookup has one page; send no token");
+            violations.add("page_token", "an email lookup has one page; send no token");
         }
-        return finish(violations, UserQuery::Email(email));
+        return violations.finish(UserQuery::Email(email));
     }
     let offset = if page_token.is_empty() {
-        0
-    } else if page_token.len() > MAX_TOKEN_CHARS {
-        violation("page_token", "is longer than any token this gateway issues");
         0
     } else {
         match tokens.redeem(&page_token, &filters) {
             Ok(offset) => offset,
             Err(error) => {
-                violation("page_token", &error.to_string());
+                violations.add("page_token", error.to_string());
                 0
             }
         }
     };
     let page = Page { offset, size };
-    finish(violations, UserQuery::Directory { filters, page })
+    violations.finish(UserQuery::Directory { filters, page })
 }
 
 fn no_filters() -> ListFilters {
@@ -120,14 +115,6 @@ fn no_filters() -> ListFilters {
         status: StatusFilter::Any,
         guest: None,
         department: None,
-    }
-}
-
-fn finish(violations: Vec<FieldViolation>, query: UserQuery) -> Result<UserQuery, GatewayError> {
-    if violations.is_empty() {
-        Ok(query)
-    } else {
-        Err(GatewayError::InvalidArgument(violations))
     }
 }
 

@@ -18,7 +18,7 @@ const CONTEXT: &[u8] = b"onlyoffice.people.v1.ListUsers page token\0";
 /// version, offset, tag.
 const TOKEN_BYTES: usize = 1 + 4 + 32;
 /// Longest token text read; a longer one is refused before decoding.
-pub const MAX_TOKEN_CHARS: usize = 64;
+const MAX_TOKEN_CHARS: usize = 64;
 /// The key used when none is configured: tokens still carry their filters
 /// and catch mistakes, but anyone who reads this source can make one.
 const BUILT_IN_KEY: &[u8] = b"people-gateway page tokens: set --page-token-key";

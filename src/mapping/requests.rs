@@ -26,16 +26,16 @@ const MAX_URL: usize = 2048;
 
 /// Collects violations so the caller hears about every bad field at once.
 #[derive(Default)]
-struct Violations(Vec<FieldViolation>);
+pub(super) struct Violations(Vec<FieldViolation>);
 
 impl Violations {
-    fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+    pub(super) fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
         self.0.push(FieldViolation::new(field, description));
     }
 
     /// Every bad field, but at most [`MAX_VIOLATIONS`] of them and a count of
     /// the rest: no answer grows with the input.
-    fn finish<T>(mut self, value: T) -> Result<T, GatewayError> {
+    pub(super) fn finish<T>(mut self, value: T) -> Result<T, GatewayError> {
         if self.0.is_empty() {
             return Ok(value);
         }

@@ -99,21 +99,27 @@ pub fn read_user(
 /// else (an error envelope, an escaped or repeated key, a wrong type) to the
 /// tolerant path, which explains it.
 fn read_user_directly(body: &[u8]) -> Option<PortalUser> {
-    let mut lowered = body.to_vec();
-    if !lowercase_keys_in_place(&mut lowered) {
-        return None;
-    }
-    // JSON is UTF-8 throughout; serde_json checks that only in the strings it
-    // reads, so a broken byte in a skipped field must be caught here, as the
-    // tolerant path (which reads every string) would.
-    let text = std::str::from_utf8(&lowered).ok()?;
+    let text = lowered_text(body)?;
     // One pass: the envelope and the user in it together.
-    let envelope: UserEnvelope = serde_json::from_str(text).ok()?;
+    let envelope: UserEnvelope = serde_json::from_str(&text).ok()?;
     if envelope.status == Some(1) {
         return None;
     }
     let user = envelope.response?;
     (!user.id.is_empty()).then_some(user)
+}
+
+/// The answer with its object keys lower-cased, for the one-pass paths;
+/// `None` (take the tolerant path) when a key holds an escape or the text is
+/// not well formed. JSON is UTF-8 throughout; serde_json checks that only in
+/// the strings it reads, so a broken byte in a skipped field is caught here,
+/// as the tolerant path (which reads every string) would.
+fn lowered_text(body: &[u8]) -> Option<String> {
+    let mut lowered = body.to_vec();
+    if !lowercase_keys_in_place(&mut lowered) {
+        return None;
+    }
+    String::from_utf8(lowered).ok()
 }
 
 /// A success envelope holding a user, after its keys were lower-cased.
@@ -228,8 +234,9 @@ pub fn read_page(
     {
         return page;
     }
-    let response = read_response(status, body, retry_after)?;
-    let Value::Array(entries) = response else {
+    let mut envelope = read_envelope(status, body, retry_after)?;
+    let total = envelope.get("total").and_then(Value::as_u64);
+    let Some(Value::Array(entries)) = envelope.remove("response") else {
         return Err(PortalError::Undecodable("users: not a list".into()));
     };
     if entries.len() > max_users {
@@ -237,22 +244,14 @@ pub fn read_page(
     }
     let users: Vec<PortalUser> = serde_json::from_value(Value::Array(entries))
         .map_err(|error| PortalError::Undecodable(format!("users: {error}")))?;
-    let total = serde_json::from_slice::<Value>(body)
-        .ok()
-        .map(lowercase_keys)
-        .and_then(|envelope| envelope.get("total").and_then(Value::as_u64));
     checked_page(users, total)
 }
 
 /// The one-pass path of [`read_page`]; `None` sends the answer to the
 /// tolerant path, `Some(Err)` is a well-formed answer that is bad.
 fn read_page_directly(body: &[u8], max_users: usize) -> Option<Result<PortalPage, PortalError>> {
-    let mut lowered = body.to_vec();
-    if !lowercase_keys_in_place(&mut lowered) {
-        return None;
-    }
-    let text = std::str::from_utf8(&lowered).ok()?;
-    let envelope: PageEnvelope<'_> = serde_json::from_str(text).ok()?;
+    let text = lowered_text(body)?;
+    let envelope: PageEnvelope<'_> = serde_json::from_str(&text).ok()?;
     if envelope.status == Some(1) {
         return None;
     }
@@ -330,6 +329,17 @@ fn read_response(
     body: &[u8],
     retry_after: Option<Duration>,
 ) -> Result<Value, PortalError> {
+    read_envelope(status, body, retry_after)?
+        .remove("response")
+        .ok_or_else(|| PortalError::Undecodable("envelope has no response".into()))
+}
+
+/// A success envelope, keys lower-cased; the portal's error for anything else.
+fn read_envelope(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<Map<String, Value>, PortalError> {
     let envelope = serde_json::from_slice::<Value>(body)
         .ok()
         .map(lowercase_keys)
@@ -341,7 +351,7 @@ fn read_response(
     if !(200..300).contains(&status) {
         return Err(error_from(status, envelope.as_ref(), retry_after));
     }
-    let Some(mut envelope) = envelope else {
+    let Some(envelope) = envelope else {
         return Err(PortalError::Undecodable(
             "success answer is not a JSON object".into(),
         ));
@@ -357,9 +367,7 @@ fn read_response(
         };
         return Err(error_from(inner_status, Some(&envelope), retry_after));
     }
-    envelope
-        .remove("response")
-        .ok_or_else(|| PortalError::Undecodable("envelope has no response".into()))
+    Ok(envelope)
 }
 
 /// The release DocSpace reports when its deployment does not configure one

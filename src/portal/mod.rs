@@ -133,10 +133,7 @@ impl PortalClient {
     /// portal answers 404 when there is none. A read, as [`PortalClient::get_user`].
     #[instrument(level = "debug", skip_all)]
     pub async fn find_by_email(&self, call: &Call, email: &str) -> Result<PortalUser, PortalError> {
-        let mut url = self.people_url.clone();
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments.push("email");
-        }
+        let mut url = self.people_route(&["email"]);
         url.query_pairs_mut().append_pair("email", email);
         self.send(
             "find_by_email",
@@ -157,10 +154,7 @@ impl PortalClient {
         query: &[(&str, String)],
         max_users: u32,
     ) -> Result<PortalPage, PortalError> {
-        let mut url = self.people_url.clone();
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments.push("filter");
-        }
+        let mut url = self.people_route(&["filter"]);
         url.query_pairs_mut().extend_pairs(query);
         let (status, body, retry_after) = self
             .exchange(
@@ -217,10 +211,7 @@ impl PortalClient {
         disabled: bool,
     ) -> Result<Vec<PortalUser>, PortalError> {
         let status = if disabled { "Terminated" } else { "Active" };
-        let mut url = self.people_url.clone();
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments.push("status").push(status);
-        }
+        let url = self.people_route(&["status", status]);
         let body = StatusBody {
             user_ids: vec![id.to_string()],
         };
@@ -269,6 +260,15 @@ impl PortalClient {
         } else {
             Product::Workspace
         })
+    }
+
+    /// The people URL plus one of the API's own literal routes (never caller text).
+    fn people_route(&self, segments: &[&str]) -> Url {
+        let mut url = self.people_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.extend(segments);
+        }
+        url
     }
 
     /// The people URL plus the user as one encoded segment (`/` becomes `%2F`).

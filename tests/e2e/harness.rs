@@ -625,3 +625,15 @@ pub async fn grpc_status(response: h2::client::ResponseFuture) -> (Code, String)
     let trailers = body.trailers().await.unwrap().expect("trailers");
     status_of(&trailers).expect("a grpc-status")
 }
+
+/// `VmHWM` (peak resident set) or `VmRSS` of this process, in KiB; read only
+/// by the tests that run in a process of their own (load, directory).
+#[allow(dead_code)]
+pub fn memory_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}

@@ -21,6 +21,14 @@ async fn list(
     Ok(response.into_inner())
 }
 
+/// A request for the first page of `size` users, without filters.
+fn page_of(size: i32) -> pb::ListUsersRequest {
+    pb::ListUsersRequest {
+        page_size: size,
+        ..Default::default()
+    }
+}
+
 /// Every page of a listing, following the tokens; at most `limit` pages.
 async fn all_pages(
     gateway: &mut Gateway,
@@ -61,10 +69,7 @@ fn filter_requests(gateway: &Gateway) -> Vec<RecordedRequest> {
 async fn page_size_two_lists_every_demo_user_exactly_once_on_both_products() {
     for product in PRODUCTS {
         let mut gateway = Gateway::start(Options::of_known_release(product)).await;
-        let request = pb::ListUsersRequest {
-            page_size: 2,
-            ..Default::default()
-        };
+        let request = page_of(2);
         let pages = all_pages(&mut gateway, seed::ADMIN_TOKEN, request, 100).await;
         let listed = ids(&pages);
         let unique: HashSet<_> = listed.iter().cloned().collect();
@@ -213,16 +218,9 @@ async fn an_unknown_email_is_an_empty_page() {
 #[tokio::test]
 async fn forged_or_reused_tokens_and_negative_page_sizes_are_invalid_and_nothing_is_sent() {
     let mut gateway = Gateway::start(Options::of_known_release(Product::Workspace)).await;
-    let first = list(
-        &mut gateway,
-        seed::ADMIN_TOKEN,
-        pb::ListUsersRequest {
-            page_size: 2,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let first = list(&mut gateway, seed::ADMIN_TOKEN, page_of(2))
+        .await
+        .unwrap();
     assert!(!first.next_page_token.is_empty());
     gateway.sim.clear_requests();
     let mut forged = first.next_page_token.clone();
@@ -247,10 +245,7 @@ async fn forged_or_reused_tokens_and_negative_page_sizes_are_invalid_and_nothing
             email: "mike@example.com".into(),
             ..Default::default()
         },
-        pb::ListUsersRequest {
-            page_size: -1,
-            ..Default::default()
-        },
+        page_of(-1),
     ];
     for request in refused {
         let status = list(&mut gateway, seed::ADMIN_TOKEN, request.clone())
@@ -488,84 +483,51 @@ async fn caller_text_stays_inside_its_query_value() {
     );
 }
 
-#[tokio::test]
-async fn a_portal_that_lists_more_users_than_asked_for_is_a_bad_answer() {
-    let mut gateway = Gateway::start(Options::of_known_release(Product::Workspace)).await;
-    let user = |n: u32| format!(r#"{{"id":"00000000-0000-0000-0000-00000000000{n}"}}"#);
-    let body = format!(
-        r#"{{"count":3,"total":9,"status":0,"statusCode":200,"response":[{},{},{}]}}"#,
-        user(1),
-        user(2),
-        user(3)
-    );
-    gateway.sim.push_fault_on(
-        "GET",
-        Fault::Respond {
-            status: 200,
-            content_type: Some("application/json".into()),
-            body: body.clone(),
-            headers: Vec::new(),
-        },
-    );
-    let status = list(
-        &mut gateway,
-        seed::ADMIN_TOKEN,
-        pb::ListUsersRequest {
-            page_size: 2,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap_err();
-    assert_status(&status, Code::Internal, "PORTAL_BAD_RESPONSE");
-    // The same answer for a page of three is read.
-    gateway.sim.push_fault_on(
-        "GET",
-        Fault::Respond {
-            status: 200,
-            content_type: Some("application/json".into()),
-            body,
-            headers: Vec::new(),
-        },
-    );
-    let page = list(
-        &mut gateway,
-        seed::ADMIN_TOKEN,
-        pb::ListUsersRequest {
-            page_size: 3,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(page.users.len(), 3);
-    assert_eq!(page.total_size, Some(9));
-    assert!(!page.next_page_token.is_empty());
-    // Without its total, a full page cannot tell the last one from a portal
-    // that ignores `startIndex` (which would page forever): a bad answer.
+/// The next portal GET answers this listing envelope instead: `users`
+/// entries (ids only) and, when given, a `total`.
+fn canned_page(gateway: &Gateway, users: u32, total: Option<u32>) {
+    let entries: Vec<String> = (1..=users)
+        .map(|n| format!(r#"{{"id":"00000000-0000-0000-0000-{n:012}"}}"#))
+        .collect();
+    let total = total
+        .map(|total| format!(r#""total":{total},"#))
+        .unwrap_or_default();
     gateway.sim.push_fault_on(
         "GET",
         Fault::Respond {
             status: 200,
             content_type: Some("application/json".into()),
             body: format!(
-                r#"{{"count":2,"status":0,"statusCode":200,"response":[{},{}]}}"#,
-                user(1),
-                user(2)
+                r#"{{"count":{users},{total}"status":0,"statusCode":200,"response":[{}]}}"#,
+                entries.join(",")
             ),
             headers: Vec::new(),
         },
     );
-    let status = list(
-        &mut gateway,
-        seed::ADMIN_TOKEN,
-        pb::ListUsersRequest {
-            page_size: 2,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap_err();
+}
+
+#[tokio::test]
+async fn a_portal_that_lists_more_users_than_asked_for_is_a_bad_answer() {
+    let mut gateway = Gateway::start(Options::of_known_release(Product::Workspace)).await;
+    canned_page(&gateway, 3, Some(9));
+    let status = list(&mut gateway, seed::ADMIN_TOKEN, page_of(2))
+        .await
+        .unwrap_err();
+    assert_status(&status, Code::Internal, "PORTAL_BAD_RESPONSE");
+    // The same answer for a page of three is read.
+    canned_page(&gateway, 3, Some(9));
+    let page = list(&mut gateway, seed::ADMIN_TOKEN, page_of(3))
+        .await
+        .unwrap();
+    assert_eq!(page.users.len(), 3);
+    assert_eq!(page.total_size, Some(9));
+    assert!(!page.next_page_token.is_empty());
+    // Without its total, a full page cannot tell the last one from a portal
+    // that ignores `startIndex` (which would page forever): a bad answer.
+    canned_page(&gateway, 2, None);
+    let status = list(&mut gateway, seed::ADMIN_TOKEN, page_of(2))
+        .await
+        .unwrap_err();
     assert_status(&status, Code::Internal, "PORTAL_BAD_RESPONSE");
 }
 

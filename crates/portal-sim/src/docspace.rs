@@ -178,13 +178,7 @@ fn find_by_email(portal: &Portal, caller: &SimUser, incoming: &Incoming) -> Resu
         .first("email")
         .filter(|email| !email.trim().is_empty());
     if let Some(email) = email {
-        let mut messages = Vec::new();
-        if !is_email_address(email) {
-            messages.push("The Email field is not a valid e-mail address.".to_owned());
-        }
-        if too_long(email) {
-            messages.push(length_message("Email"));
-        }
+        let messages = email_messages(email);
         if !messages.is_empty() {
             // why: errors are keyed by the name the property binds from.
             return Err(Refusal::Invalid(vec![("email".to_owned(), messages)]));
@@ -949,13 +943,7 @@ impl UpdateMember {
     fn validation_errors(&self) -> Vec<(String, Vec<String>)> {
         let mut errors = Vec::new();
         if let Some(email) = &self.email {
-            let mut messages = Vec::new();
-            if !is_email_address(email) {
-                messages.push("The Email field is not a valid e-mail address.".to_owned());
-            }
-            if too_long(email) {
-                messages.push(length_message("Email"));
-            }
+            let messages = email_messages(email);
             if !messages.is_empty() {
                 errors.push(("Email".to_owned(), messages));
             }
@@ -979,6 +967,18 @@ fn reads_json(media_type: Option<&str>) -> bool {
         Some(other) => other.starts_with("application/") && other.ends_with("+json"),
         None => false,
     }
+}
+
+/// What the DTOs' `[EmailAddress]` and `[StringLength(255)]` on `Email` say of a value.
+fn email_messages(email: &str) -> Vec<String> {
+    let mut messages = Vec::new();
+    if !is_email_address(email) {
+        messages.push("The Email field is not a valid e-mail address.".to_owned());
+    }
+    if too_long(email) {
+        messages.push(length_message("Email"));
+    }
+    messages
 }
 
 /// `EmailAddressAttribute`: exactly one `@`, neither first nor last, no line breaks.
