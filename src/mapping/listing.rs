@@ -248,6 +248,33 @@ mod tests {
     }
 
     #[test]
+    fn searches_and_addresses_are_bounded_at_255_characters() {
+        let tokens = PageTokens::default();
+        let request = |query: String, email: String| pb::ListUsersRequest {
+            query,
+            email,
+            ..request()
+        };
+        let at_limit = "é".repeat(255);
+        assert!(list_users_request(request(at_limit.clone(), String::new()), &tokens).is_ok());
+        let long = format!("{at_limit}x");
+        assert_eq!(
+            violations(list_users_request(request(long, String::new()), &tokens)),
+            ["query"]
+        );
+        let address = format!("{}@example.com", "m".repeat(243));
+        assert_eq!(address.chars().count(), 255);
+        assert!(list_users_request(request(String::new(), address.clone()), &tokens).is_ok());
+        assert_eq!(
+            violations(list_users_request(
+                request(String::new(), format!("m{address}")),
+                &tokens
+            )),
+            ["email"]
+        );
+    }
+
+    #[test]
     fn bad_filters_are_each_named() {
         let tokens = PageTokens::default();
         let bad = pb::ListUsersRequest {
