@@ -8,11 +8,11 @@ use std::sync::OnceLock;
 
 use clap::ValueEnum;
 use tracing::Subscriber;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::fmt::{self, MakeWriter};
 use tracing_subscriber::layer::{Layered, SubscriberExt as _};
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
+use super::log_writer::{self, BatchedWriter, WriterGuard};
 use super::otel;
 
 /// How log lines look.
@@ -60,41 +60,39 @@ where
 /// The subscriber the layers above sit on.
 type Base = Layered<EnvFilter, Registry>;
 
-/// Lines waiting for the writer thread; beyond them lines are dropped: a few
-/// milliseconds of a busy gateway's lines, in 256 KiB.
-const LINES_QUEUED: usize = 8192;
-
-/// Lines the writer dropped so far, once logging is installed.
-static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+/// The writer of this process's lines, once logging is installed.
+static WRITER: OnceLock<BatchedWriter> = OnceLock::new();
 
 /// Log lines dropped because stderr did not keep up (0 before [`init`]).
 pub fn dropped_lines() -> u64 {
-    DROPPED
-        .get()
-        .map_or(0, |counter| counter.dropped_lines() as u64)
+    WRITER.get().map_or(0, BatchedWriter::dropped_lines)
 }
 
 /// Installs the process-wide subscriber: `format` on stderr, `RUST_LOG` or
-/// `info`, spans to `otel` when given. Lines are written by a thread of their
-/// own, buffered and flushed whenever it has caught up, so a call never waits
-/// on a `write` to stderr and a busy gateway writes many lines per system
-/// call. When that thread falls behind (a stalled log collector, a full
-/// pipe), lines are dropped and counted (`people_gateway_log_lines_dropped_total`)
+/// `info`, spans to `otel` when given. Lines are written in batches by a
+/// thread of their own ([`log_writer`]), so a call never waits on a `write`
+/// to stderr and a busy gateway writes many lines per system call. When
+/// that thread falls behind (a stalled log collector, a full pipe), lines
+/// are dropped and counted (`people_gateway_log_lines_dropped_total`)
 /// rather than calls and health checks waiting for stderr: serving matters
 /// more than a complete log. Keep the returned guard until exit: dropping it
-/// writes the rest.
+/// writes the rest. Without a thread (none can be started), lines go
+/// straight to stderr.
 #[must_use = "dropping the guard stops the log writer"]
-pub fn init(format: LogFormat, otel: Option<&otel::Provider>) -> WorkerGuard {
+pub fn init(format: LogFormat, otel: Option<&otel::Provider>) -> Option<WriterGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stderr().is_terminal();
-    let (writer, guard) = NonBlockingBuilder::default()
-        // The queue is allocated whole up front (32 bytes a line).
-        .buffered_lines_limit(LINES_QUEUED)
-        .lossy(true)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
-    let _ = DROPPED.set(writer.error_counter());
-    let subscriber = subscriber(format, filter, writer, ansi, otel);
+    let (subscriber, guard) =
+        match log_writer::batched(std::io::stderr(), log_writer::BUFFERED_BYTES) {
+            Ok((writer, guard)) => {
+                let _ = WRITER.set(writer.clone());
+                (subscriber(format, filter, writer, ansi, otel), Some(guard))
+            }
+            Err(_) => (
+                subscriber(format, filter, std::io::stderr, ansi, otel),
+                None,
+            ),
+        };
     // Fails only when a subscriber is installed already, which then stays.
     let _ = tracing::subscriber::set_global_default(subscriber);
     guard

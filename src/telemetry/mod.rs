@@ -1,7 +1,8 @@
 //! What operators see of the gateway: metrics (`metrics`), the trace context
 //! and request id of each call (`trace`), their export to a collector
-//! (`otel`), and log lines (`logs`).
+//! (`otel`), and log lines (`logs`, written out by `log_writer`).
 
+pub mod log_writer;
 pub mod logs;
 pub mod metrics;
 pub mod otel;
