@@ -11,6 +11,7 @@ use tracing::info_span;
 use crate::deadline;
 use crate::domain::{Call, Credential, CredentialError};
 use crate::error::{FieldViolation, GatewayError};
+use crate::telemetry::otel;
 use crate::telemetry::trace::CallTrace;
 
 /// The cookie that carries a portal token.
@@ -133,8 +134,20 @@ pub fn with_request_id(mut status: Status, request_id: &str) -> Status {
 
 /// The span of one call, tied to its trace context: the RPC, the trace and
 /// parent span ids (the parent only when the caller sent one), the request
-/// id, and the code once known.
+/// id, and the code once known (recorded only for export: a log line has it
+/// in its own fields). Without export every field is known at once and
+/// formatted once.
 pub fn call_span(rpc: &'static str, trace: &mut CallTrace) -> tracing::Span {
+    if !otel::exporting() {
+        return info_span!(
+            "rpc",
+            rpc,
+            trace_id = %trace.trace_id(),
+            parent_span_id = trace.parent_id().as_deref(),
+            request_id = %trace.request_id(),
+            code = tracing::field::Empty,
+        );
+    }
     let span = info_span!(
         "rpc",
         rpc,

@@ -24,6 +24,7 @@ use crate::operations::{Operation, Operations, Stopper};
 use crate::pb::{self, people_service_server::PeopleService};
 use crate::people::People;
 use crate::status::code_name;
+use crate::telemetry::otel;
 use crate::telemetry::trace::CallTrace;
 
 /// Serves `PeopleService` on top of the operations.
@@ -159,7 +160,9 @@ async fn respond<T, M>(
             (status.code(), Err(status))
         }
     };
-    span.record("code", code_name(code));
+    if otel::exporting() {
+        span.record("code", code_name(code));
+    }
     span.in_scope(|| {
         info!(
             code = code_name(code),

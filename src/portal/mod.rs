@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 use tower::retry::Retry;
-use tracing::{debug, instrument};
+use tracing::{Instrument as _, debug, info_span, instrument};
 use url::Url;
 
 pub use envelope::{PortalError, PortalPage};
@@ -30,7 +30,7 @@ pub use model::{PortalBuild, PortalUser};
 use crate::domain::Product;
 use crate::domain::{Abandoned, Call, Credential, Deadline, UserId, UserRef};
 use crate::telemetry::metrics::Metrics;
-use crate::telemetry::trace;
+use crate::telemetry::{otel, trace};
 use model::{ContactBody, ContactsBody, StatusBody};
 use retry::{AttemptError, RetryShared, UnlessAbandoned};
 use transport::{read_capped, transport_error, with_credential};
@@ -310,8 +310,29 @@ impl PortalClient {
     /// after. A read is also given up mid-way; a write that was sent runs to
     /// its end, so that the caller's lock is never released while it may
     /// still land.
-    #[instrument(skip_all, fields(endpoint = endpoint, http_status = tracing::field::Empty))]
+    ///
+    /// The exchange has a span of its own only when spans are exported: it
+    /// is the portal request's parent in the collector, and would cost
+    /// every call for nothing otherwise.
     async fn exchange(
+        &self,
+        endpoint: &'static str,
+        request: RequestBuilder,
+        credential: Option<&Credential>,
+        bounds: Bounds<'_>,
+    ) -> Result<(u16, bytes::Bytes, Option<Duration>), PortalError> {
+        if otel::exporting() {
+            let span = info_span!("exchange", endpoint, http_status = tracing::field::Empty);
+            self.exchange_once(endpoint, request, credential, bounds)
+                .instrument(span)
+                .await
+        } else {
+            self.exchange_once(endpoint, request, credential, bounds)
+                .await
+        }
+    }
+
+    async fn exchange_once(
         &self,
         endpoint: &'static str,
         request: RequestBuilder,
@@ -427,6 +448,7 @@ impl PortalClient {
             .and_then(|value| value.to_str().ok())
             .and_then(envelope::parse_retry_after);
         debug!(
+            endpoint,
             status,
             content_type = ?response.headers().get(CONTENT_TYPE),
             "portal answered"

@@ -5,6 +5,8 @@
 //! collector sees caller → gateway → portal as one trace. Without an
 //! endpoint, nothing here runs and `trace` makes the ids up itself.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use opentelemetry::trace::{
     SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState, TracerProvider as _,
 };
@@ -43,6 +45,16 @@ pub fn provider(endpoint: &str) -> Result<Provider, OtelError> {
         .build())
 }
 
+/// Set once a layer is made: from then on spans are exported.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process exports spans. Without export the gateway makes no
+/// span that only a collector would see (the portal exchange's) and asks
+/// OpenTelemetry for no ids: each would cost every call for nothing.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
 /// The tracing layer that records spans into `provider`.
 pub fn layer<S>(
     provider: &Provider,
@@ -50,6 +62,7 @@ pub fn layer<S>(
 where
     S: tracing::Subscriber + for<'span> LookupSpan<'span>,
 {
+    EXPORTING.store(true, Ordering::Relaxed);
     tracing_opentelemetry::layer().with_tracer(provider.tracer("people-gateway"))
 }
 

@@ -5,8 +5,6 @@
 //! The context travels with the call's task (and the write it spawns) as a
 //! task-local, so the portal client reads it without every signature carrying it.
 
-use std::fmt::Write as _;
-
 use tonic::metadata::MetadataMap;
 
 use super::otel;
@@ -90,7 +88,9 @@ impl CallTrace {
     /// A `traceparent` for one outgoing request: this trace and a new span id
     /// (with OpenTelemetry on, the id of the exchange's own span).
     pub fn child_traceparent(&self) -> String {
-        if let Some(traceparent) = otel::current_traceparent() {
+        if otel::exporting()
+            && let Some(traceparent) = otel::current_traceparent()
+        {
             return traceparent;
         }
         self.made_up_child()
@@ -101,8 +101,13 @@ impl CallTrace {
         span.copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
         // An all-zero span id is invalid.
         span[0] |= 1;
-        let flags = if self.sampled { "01" } else { "00" };
-        format!("00-{}-{}-{flags}", self.trace_id(), hex(&span))
+        let mut traceparent = String::with_capacity(55);
+        traceparent.push_str("00-");
+        traceparent.push_str(&self.trace_id());
+        traceparent.push('-');
+        traceparent.push_str(&hex(&span));
+        traceparent.push_str(if self.sampled { "-01" } else { "-00" });
+        traceparent
     }
 
     /// Runs `work` with this context as the current one.
@@ -142,10 +147,13 @@ fn parse_traceparent(text: &str) -> Option<([u8; 16], [u8; 8], bool)> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut text, byte| {
-        let _ = write!(text, "{byte:02x}");
-        text
-    })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    text
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
