@@ -748,6 +748,11 @@ mod tests {
         assert!(lowercase_keys_in_place(&mut quote_in_value));
         assert_eq!(quote_in_value, br#"{"a":"say \"B\": no","c":1}"#);
         assert!(!lowercase_keys_in_place(&mut b"{\"unterminated".to_vec()));
+        assert!(!lowercase_keys_in_place(&mut b"{\"ends in \\".to_vec()));
+        assert!(!lowercase_keys_in_place(&mut b"{\"ends in \\\"".to_vec()));
+        let mut backslash_last = br#"{"A":"c:\\","B":"\\"}"#.to_vec();
+        assert!(lowercase_keys_in_place(&mut backslash_last));
+        assert_eq!(backslash_last, br#"{"a":"c:\\","b":"\\"}"#);
     }
 
     #[test]

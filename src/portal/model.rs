@@ -151,13 +151,48 @@ pub struct PortalUserSummary {
 }
 
 /// An enum the portal may send as an int (the wire) or as its name (the docs).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum EnumValue {
     /// `1`
     Number(i64),
     /// `"Active"`, or a number in a string (`"1"`).
     Name(String),
+}
+
+/// Read straight from the token: an `untagged` enum would buffer each value
+/// and build an error for every name before trying the string.
+impl<'de> Deserialize<'de> for EnumValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EnumVisitor;
+
+        impl serde::de::Visitor<'_> for EnumVisitor {
+            type Value = EnumValue;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("an integer or a name")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<EnumValue, E> {
+                Ok(EnumValue::Number(number))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<EnumValue, E> {
+                i64::try_from(number)
+                    .map(EnumValue::Number)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(number), &self))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<EnumValue, E> {
+                Ok(EnumValue::Name(name.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, name: String) -> Result<EnumValue, E> {
+                Ok(EnumValue::Name(name))
+            }
+        }
+
+        deserializer.deserialize_any(EnumVisitor)
+    }
 }
 
 impl EnumValue {
@@ -354,6 +389,20 @@ mod tests {
         assert_eq!(user.activationstatus.and_then(|s| s.number()), Some(1));
         assert_eq!(user.isadmin, Some(true));
         assert_eq!(user.quotalimit, Some(5.0));
+    }
+
+    #[test]
+    fn enums_are_numbers_or_names_and_nothing_else() {
+        let read = |json: &str| serde_json::from_str::<EnumValue>(json).ok();
+        assert_eq!(read("-2"), Some(EnumValue::Number(-2)));
+        assert_eq!(
+            read("\"Terminated\""),
+            Some(EnumValue::Name("Terminated".into()))
+        );
+        assert_eq!(read("\"2\"").and_then(|value| value.number()), Some(2));
+        for not_an_enum in ["1.5", "true", "[1]", "{}", "18446744073709551615"] {
+            assert_eq!(read(not_an_enum), None, "{not_an_enum}");
+        }
     }
 
     #[test]
