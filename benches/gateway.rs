@@ -14,7 +14,7 @@
 //!
 //! Run: `cargo bench --bench gateway` (env: BENCH_CALLS, BENCH_ROUNDS,
 //! BENCH_CONCURRENCY for one concurrency, BENCH_RPCS for some RPCs only,
-//! BENCH_WRAPPER for a profiler).
+//! BENCH_WRAPPER and BENCH_FLOOR_WRAPPER for a profiler).
 
 // A benchmark run aborts on the first failure; there is no caller to answer.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -94,7 +94,13 @@ fn build() {
 /// runs it under a profiler. The pid is then the wrapper's, which is the
 /// profiled process itself for valgrind and perf.
 fn gateway_command(binary: &std::path::Path) -> Command {
-    match std::env::var("BENCH_WRAPPER") {
+    wrapped(binary, "BENCH_WRAPPER")
+}
+
+/// `binary`, run under the command in the environment variable `wrapper`
+/// when it is set.
+fn wrapped(binary: &std::path::Path, wrapper: &str) -> Command {
+    match std::env::var(wrapper) {
         Ok(wrapper) if !wrapper.trim().is_empty() => {
             let mut words = wrapper.split_whitespace();
             let mut command = Command::new(words.next().unwrap_or_default());
@@ -595,9 +601,9 @@ async fn connect(address: SocketAddr) -> Vec<Channel> {
 }
 
 /// The same portal request a GetUser makes, sent straight to the stub: p50 in µs.
-async fn direct_p50(stub: SocketAddr, calls: usize) -> f64 {
-    let client = reqwest::Client::new();
-    let url = format!("http://{stub}/api/2.0/people/{MIKE}");
+async fn direct_p50(stub: &Stub, calls: usize) -> f64 {
+    let client = stub.client();
+    let url = stub.url(&format!("api/2.0/people/{MIKE}"));
     let mut latency = Histogram::<u64>::new(3).unwrap();
     for _ in 0..calls {
         let sent = Instant::now();
@@ -623,7 +629,8 @@ fn main() {
     if let Some(at) = args.iter().position(|arg| arg == "--floor") {
         let listen = args[at + 1].parse().expect("floor address");
         let portal = url::Url::parse(&args[at + 2]).expect("portal URL");
-        floor::run(listen, portal);
+        let roots = args.get(at + 3).map(|ca| std::fs::read(ca).expect("CA"));
+        floor::run(listen, portal, roots);
         return;
     }
     tokio::runtime::Builder::new_multi_thread()
@@ -633,10 +640,88 @@ fn main() {
         .block_on(bench());
 }
 
+/// How the gateway and the floor reach the portal stub: `BENCH_PORTAL=http`
+/// (the default), `https` (TLS offering HTTP/1.1 only) or `https-h2` (TLS
+/// offering HTTP/2 and HTTP/1.1 by ALPN, as an nginx with `http2 on` does).
+struct Stub {
+    address: SocketAddr,
+    /// The CA the stub's certificate chains to, when it serves TLS.
+    ca: Option<std::path::PathBuf>,
+}
+
+impl Stub {
+    fn url(&self, path: &str) -> String {
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}/{path}", self.address)
+    }
+
+    fn client(&self) -> reqwest::Client {
+        let mut client = reqwest::Client::builder();
+        if let Some(ca) = &self.ca {
+            let pem = std::fs::read(ca).unwrap();
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
+        client.build().unwrap()
+    }
+}
+
+/// Starts the stub as `BENCH_PORTAL` says, with a private CA made for the run.
+fn start_stub(binary: &std::path::Path) -> (Process, Stub, &'static str) {
+    let mode = std::env::var("BENCH_PORTAL").unwrap_or_default();
+    let alpn = match mode.as_str() {
+        "" | "http" => None,
+        "https" => Some("http/1.1"),
+        "https-h2" => Some("h2,http/1.1"),
+        other => panic!("BENCH_PORTAL={other}: http, https or https-h2"),
+    };
+    let mut command = Command::new(binary);
+    command.arg("127.0.0.1:0");
+    let ca = alpn.map(|alpn| {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let dir = std::env::temp_dir().join(format!("people-gateway-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+        command
+            .arg("--tls")
+            .arg(dir.join("cert.pem"))
+            .arg(dir.join("key.pem"))
+            .args(["--alpn", alpn]);
+        dir.join("ca.pem")
+    });
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("portal stub");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line.trim().parse().unwrap();
+    let label = match alpn {
+        None => "HTTP/1.1",
+        Some("http/1.1") => "HTTPS, HTTP/1.1 only",
+        Some(_) => "HTTPS offering HTTP/2",
+    };
+    (Process(child), Stub { address, ca }, label)
+}
+
 /// Starts the floor in front of the stub, as a process of its own.
-fn start_floor(stub: SocketAddr) -> (Process, SocketAddr) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--floor", "127.0.0.1:0", &format!("http://{stub}/")])
+fn start_floor(stub: &Stub) -> (Process, SocketAddr) {
+    // BENCH_FLOOR_WRAPPER runs the floor under a profiler, as BENCH_WRAPPER
+    // does the gateway.
+    let mut command = wrapped(&std::env::current_exe().unwrap(), "BENCH_FLOOR_WRAPPER");
+    command.args(["--floor", "127.0.0.1:0", &stub.url("")]);
+    if let Some(ca) = &stub.ca {
+        command.arg(ca);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -659,26 +744,20 @@ async fn bench() {
     build();
     let release = target_dir();
 
-    let mut stub = Command::new(release.join("examples/portal_stub"))
-        .arg("127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("portal stub");
-    let mut line = String::new();
-    BufReader::new(stub.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let stub_address: SocketAddr = line.trim().parse().unwrap();
-    let _stub = Process(stub);
+    let (_stub, stub, protocol) = start_stub(&release.join("examples/portal_stub"));
 
     let port = free_port();
+    let mut command = gateway_command(&release.join("people-gateway"));
+    if let Some(ca) = &stub.ca {
+        command.arg("--portal-ca").arg(ca);
+    }
     let gateway = Process(
-        gateway_command(&release.join("people-gateway"))
+        command
             .args([
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--portal-url",
-                &format!("http://{stub_address}/"),
+                &stub.url(""),
                 "--portal-product",
                 "workspace",
                 "--max-concurrency",
@@ -696,7 +775,7 @@ async fn bench() {
     let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let channels = connect(address).await;
     let idle_kib = memory_kib(pid, "VmRSS:");
-    let (floor_process, floor_address) = start_floor(stub_address);
+    let (floor_process, floor_address) = start_floor(&stub);
     let floor_pid = floor_process.0.id();
     let floor_channels = connect(floor_address).await;
     let floor_idle_kib = memory_kib(floor_pid, "VmRSS:");
@@ -709,7 +788,7 @@ async fn bench() {
 
     println!(
         "people-gateway: {calls} calls per RPC and round, median of {rounds} rounds, {CONNECTIONS} connections, \
-         gateway, floor and portal stub as separate processes"
+         gateway, floor and portal stub as separate processes, portal over {protocol}"
     );
     println!();
     println!(
@@ -792,8 +871,11 @@ async fn bench() {
     }
     let peak_kib = memory_kib(pid, "VmHWM:");
     let floor_peak_kib = memory_kib(floor_pid, "VmHWM:");
-    let direct = direct_p50(stub_address, 2000).await;
-    let stub_connections: usize = reqwest::get(format!("http://{stub_address}/__stats"))
+    let direct = direct_p50(&stub, 2000).await;
+    let stub_connections: usize = stub
+        .client()
+        .get(stub.url("__stats"))
+        .send()
         .await
         .unwrap()
         .text()

@@ -23,8 +23,9 @@ use url::Url;
 /// The floor's one method.
 pub const PATH: &str = "/bench.floor.v1.Floor/Forward";
 
-/// Serves the floor on `listen` in front of the portal at `portal`, until killed.
-pub fn run(listen: SocketAddr, portal: Url) {
+/// Serves the floor on `listen` in front of the portal at `portal` (trusting
+/// the PEM roots `extra_roots_pem` as `--portal-ca` does), until killed.
+pub fn run(listen: SocketAddr, portal: Url, extra_roots_pem: Option<Vec<u8>>) {
     // The gateway's runtime: `#[tokio::main]`'s multi-threaded default.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -38,7 +39,7 @@ pub fn run(listen: SocketAddr, portal: Url) {
             timeout: std::time::Duration::from_secs(10),
             connect_timeout: std::time::Duration::from_secs(3),
             max_body: 4 * 1024 * 1024,
-            extra_roots_pem: None,
+            extra_roots_pem,
             max_connections: 64,
         };
         let floor = Floor(Arc::new(Forwarder {

@@ -3,7 +3,9 @@
 //! gateway's CPU can be measured apart from the portal's. Counts the
 //! connections it accepts (`GET /__stats`).
 //!
-//! Run: `cargo run --release --example portal_stub -- 127.0.0.1:0` (prints its address).
+//! Run: `cargo run --release --example portal_stub -- 127.0.0.1:0` (prints its address);
+//! `-- 127.0.0.1:0 --tls CERT_PEM KEY_PEM --alpn h2,http/1.1` serves TLS,
+//! offering HTTP/2 as a portal behind an nginx with `http2 on` does.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,24 +28,94 @@ const BUILD: &str =
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
-    let address: SocketAddr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:0".into())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let address: SocketAddr = args
+        .first()
+        .map_or("127.0.0.1:0", String::as_str)
         .parse()
         .map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(address).await?;
     println!("{}", listener.local_addr()?);
     let connections = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&connections);
-    let listener = listener.tap_io(move |stream| {
-        let _ = stream.set_nodelay(true);
-        counted.fetch_add(1, Ordering::Relaxed);
-    });
-    let app = Router::new().fallback(move |method: Method, uri: axum::http::Uri, body: Bytes| {
+    let app = {
         let connections = Arc::clone(&connections);
-        async move { answer(&method, uri.path(), uri.query(), &body, &connections) }
-    });
-    axum::serve(listener, app).await
+        Router::new().fallback(move |method: Method, uri: axum::http::Uri, body: Bytes| {
+            let connections = Arc::clone(&connections);
+            async move { answer(&method, uri.path(), uri.query(), &body, &connections) }
+        })
+    };
+    match args.iter().position(|arg| arg == "--tls") {
+        Some(at) => {
+            let (Some(cert), Some(key)) = (args.get(at + 1), args.get(at + 2)) else {
+                return Err(std::io::Error::other(
+                    "--tls CERT_PEM KEY_PEM [--alpn h2,http/1.1]",
+                ));
+            };
+            let alpn = args
+                .iter()
+                .position(|arg| arg == "--alpn")
+                .and_then(|at| args.get(at + 1))
+                .map_or("http/1.1", String::as_str);
+            serve_tls(listener, app, connections, cert, key, alpn).await
+        }
+        None => {
+            let counted = Arc::clone(&connections);
+            let listener = listener.tap_io(move |stream| {
+                let _ = stream.set_nodelay(true);
+                counted.fetch_add(1, Ordering::Relaxed);
+            });
+            axum::serve(listener, app).await
+        }
+    }
+}
+
+/// `--tls`: the same answers over TLS, offering the protocols in `alpn`
+/// (`h2,http/1.1` as an nginx with `http2 on` does, or `http/1.1` only).
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    connections: Arc<AtomicUsize>,
+    cert: &str,
+    key: &str,
+    alpn: &str,
+) -> std::io::Result<()> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(std::io::Error::other)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(std::io::Error::other)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(std::io::Error::other)?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(std::io::Error::other)?;
+    config.alpn_protocols = alpn
+        .split(',')
+        .map(|protocol| protocol.as_bytes().to_vec())
+        .collect();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        connections.fetch_add(1, Ordering::Relaxed);
+        let acceptor = acceptor.clone();
+        let service = service.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(stream).await else {
+                return;
+            };
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+        });
+    }
 }
 
 /// Users the filter route says the directory holds.
