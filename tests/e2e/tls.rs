@@ -2,6 +2,7 @@
 //! TLS and requiring client certificates, and a portal behind a private CA.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use people_gateway::domain::Product;
 use rcgen::{
@@ -181,5 +182,109 @@ async fn a_portal_behind_a_private_ca_is_reached_with_portal_ca() {
         !status.message().contains("localhost"),
         "{}",
         status.message()
+    );
+}
+
+/// A portal behind a front that offers HTTP/2 by ALPN, as an nginx with
+/// `http2 on` does: the front answers each HTTP/2 request by asking the
+/// simulator over HTTP/1.1, and counts the requests that came over HTTP/2.
+async fn h2_front(pki: &Pki, backend: std::net::SocketAddr) -> (url::Url, Arc<AtomicUsize>) {
+    use http_body_util::BodyExt as _;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let certificates: Vec<_> = rustls_pemfile_certs(&pki.server.0);
+    let key = PrivateKeyDer::from_pem_slice(pki.server.1.as_bytes()).unwrap();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certificates, key)
+    .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let over_h2 = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&over_h2);
+    let client = reqwest::Client::new();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let client = client.clone();
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let client = client.clone();
+                        let counted = Arc::clone(&counted);
+                        async move {
+                            if request.version() == hyper::Version::HTTP_2 {
+                                counted.fetch_add(1, Ordering::SeqCst);
+                            }
+                            let (parts, body) = request.into_parts();
+                            let body = body.collect().await?.to_bytes();
+                            let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
+                            let mut forwarded = client
+                                .request(parts.method, format!("http://{backend}{path}"))
+                                .body(body);
+                            for (name, value) in &parts.headers {
+                                forwarded = forwarded.header(name, value);
+                            }
+                            let answer = forwarded.send().await.expect("the simulator answers");
+                            let mut response = hyper::Response::builder().status(answer.status());
+                            for (name, value) in answer.headers() {
+                                if name != hyper::header::CONNECTION
+                                    && name != hyper::header::TRANSFER_ENCODING
+                                {
+                                    response = response.header(name, value);
+                                }
+                            }
+                            let body = answer.bytes().await.expect("the simulator's body");
+                            Ok::<_, hyper::Error>(
+                                response
+                                    .body(http_body_util::Full::new(body))
+                                    .expect("a response"),
+                            )
+                        }
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (
+        format!("https://localhost:{port}/").parse().unwrap(),
+        over_h2,
+    )
+}
+
+#[tokio::test]
+async fn a_portal_that_offers_http2_is_spoken_to_over_http2() {
+    let pki = pki();
+    let sim = portal_sim::Simulator::start(portal_sim::Product::Workspace)
+        .await
+        .unwrap();
+    let (portal, over_h2) = h2_front(&pki, sim.addr()).await;
+    let mut options = Options::new(Product::Workspace);
+    options.portal_url = Some(portal);
+    options.portal_ca = Some(pki.ca_pem.clone().into_bytes());
+    let mut gateway = Gateway::start(options).await;
+    for _ in 0..3 {
+        let user = gateway
+            .get_user(seed::ADMIN_TOKEN, get_mike())
+            .await
+            .unwrap();
+        assert_eq!(user.id, seed::USER_ID);
+    }
+    assert!(
+        over_h2.load(Ordering::SeqCst) >= 3,
+        "the portal's GETs came over HTTP/1.1"
     );
 }
