@@ -16,7 +16,7 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
@@ -101,12 +101,19 @@ impl<'writer> MakeWriter<'writer> for BatchedWriter {
     }
 }
 
-/// Keeps the thread; dropping it writes what is left and ends the thread.
+/// How long dropping the guard waits for the last lines to be written: a
+/// stalled stderr must not keep the process from ending.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
+
+/// Keeps the thread; dropping it writes what is left and ends the thread,
+/// waiting at most [`SHUTDOWN_WAIT`].
 #[derive(Debug)]
 #[must_use = "dropping the guard stops the log writer"]
 pub struct WriterGuard {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// Disconnected when the thread has ended.
+    finished: mpsc::Receiver<()>,
 }
 
 impl Drop for WriterGuard {
@@ -114,7 +121,13 @@ impl Drop for WriterGuard {
         self.shared.stopping.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
             thread.thread().unpark();
-            let _ = thread.join();
+            match self.finished.recv_timeout(SHUTDOWN_WAIT) {
+                // Stuck in a write to a stalled stderr: leave it.
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                _ => {
+                    let _ = thread.join();
+                }
+            }
         }
     }
 }
@@ -132,11 +145,15 @@ where
         dropped: AtomicU64::new(0),
         limit,
     });
+    let (ended, finished) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("log-writer".into())
         .spawn({
             let shared = Arc::clone(&shared);
-            move || write_batches(&shared, out)
+            move || {
+                write_batches(&shared, out);
+                drop(ended);
+            }
         })?;
     let writer = BatchedWriter {
         shared: Arc::clone(&shared),
@@ -147,6 +164,7 @@ where
         WriterGuard {
             shared,
             thread: Some(thread),
+            finished,
         },
     ))
 }
@@ -163,7 +181,7 @@ fn write_batches<W: Write>(shared: &Shared, mut out: W) {
             let _ = out.write_all(&batch).and_then(|()| out.flush());
             batch.clear();
             // After a burst, give the memory back rather than keep it.
-            if batch.capacity() > BUFFERED_BYTES / 4 {
+            if batch.capacity() > shared.limit / 4 {
                 batch = Vec::new();
             }
             if !stopping {
@@ -268,6 +286,26 @@ mod tests {
     }
 
     #[test]
+    fn dropping_the_guard_gives_up_on_a_stalled_output() {
+        let stall = Arc::new(Mutex::new(()));
+        let held = stall.lock().expect("not poisoned");
+        let (sink, _writes) = sink(Some(Arc::clone(&stall)));
+        let (writer, guard) = batched(sink, 100).expect("thread");
+        write_line(&writer, "stuck\n");
+        while !writer.shared.lines().is_empty() {
+            std::thread::yield_now();
+        }
+        let started = std::time::Instant::now();
+        drop(guard);
+        let waited = started.elapsed();
+        drop(held);
+        assert!(
+            waited >= SHUTDOWN_WAIT / 2 && waited < SHUTDOWN_WAIT * 10,
+            "waited {waited:?}"
+        );
+    }
+
+    #[test]
     fn a_stalled_output_drops_and_counts_lines_beyond_the_bound_and_never_blocks_the_caller() {
         let stall = Arc::new(Mutex::new(()));
         let held = stall.lock().expect("not poisoned");
@@ -283,8 +321,9 @@ mod tests {
         for _ in 0..20 {
             write_line(&writer, "abcdefghij\n");
         }
-        assert_eq!(writer.dropped_lines(), 11);
+        let dropped = writer.dropped_lines();
         drop(held);
+        assert_eq!(dropped, 11);
         writes
             .recv_timeout(Duration::from_secs(10))
             .expect("the output moves again");
