@@ -139,10 +139,11 @@ pub fn with_request_id(mut status: Status, request_id: &str) -> Status {
 /// formatted once.
 pub fn call_span(rpc: &'static str, trace: &mut CallTrace) -> tracing::Span {
     if !otel::exporting() {
+        let trace_id = trace.trace_id();
         return info_span!(
             "rpc",
             rpc,
-            trace_id = %trace.trace_id(),
+            trace_id = trace_id.as_str(),
             parent_span_id = trace.parent_id().as_deref(),
             request_id = %trace.request_id(),
             code = tracing::field::Empty,
