@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::lower_keys::LowerKeys;
 use super::model::{PortalBuild, PortalUser};
 use crate::domain::Product;
 
@@ -77,11 +78,11 @@ impl PortalError {
 
 /// Interprets a finished HTTP exchange.
 ///
-/// The answer is decoded in one pass into typed structs: object keys are
-/// lower-cased in a copy of the bytes first ([`lowercase_keys_in_place`]), so
-/// `firstName`, `FirstName` and `firstname` all meet the same field without a
-/// `serde_json::Value` in between. Only error answers, and the rare answer
-/// with an escaped key, take the slower tolerant path through `Value`.
+/// The answer is decoded in one pass into typed structs, with object keys
+/// lower-cased as they are read ([`LowerKeys`]), so `firstName`,
+/// `FirstName` and `firstname` all meet the same field without a copy of
+/// the answer or a `serde_json::Value` in between. Only error answers and
+/// odd ones take the slower tolerant path through `Value`.
 pub fn read_user(
     status: u16,
     body: &[u8],
@@ -99,9 +100,14 @@ pub fn read_user(
 /// else (an error envelope, an escaped or repeated key, a wrong type) to the
 /// tolerant path, which explains it.
 fn read_user_directly(body: &[u8]) -> Option<PortalUser> {
-    let text = lowered_text(body)?;
+    // JSON is UTF-8 throughout; serde_json checks that only in the strings
+    // it reads, so a broken byte in a skipped field is caught here, as the
+    // tolerant path (which reads every string) would.
+    let text = std::str::from_utf8(body).ok()?;
     // One pass: the envelope and the user in it together.
-    let envelope: UserEnvelope = serde_json::from_str(&text).ok()?;
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let envelope = UserEnvelope::deserialize(LowerKeys(&mut reader)).ok()?;
+    reader.end().ok()?;
     if envelope.status == Some(1) {
         return None;
     }
@@ -109,7 +115,7 @@ fn read_user_directly(body: &[u8]) -> Option<PortalUser> {
     (!user.id.is_empty()).then_some(user)
 }
 
-/// The answer with its object keys lower-cased, for the one-pass paths;
+/// The answer with its object keys lower-cased, for the listing's one-pass path;
 /// `None` (take the tolerant path) when a key holds an escape or the text is
 /// not well formed. JSON is UTF-8 throughout; serde_json checks that only in
 /// the strings it reads, so a broken byte in a skipped field is caught here,
@@ -122,7 +128,7 @@ fn lowered_text(body: &[u8]) -> Option<String> {
     String::from_utf8(lowered).ok()
 }
 
-/// A success envelope holding a user, after its keys were lower-cased.
+/// A success envelope holding a user, its keys read lower-cased.
 #[derive(Deserialize)]
 struct UserEnvelope {
     /// 0 on success, 1 on error; anything else is no error.

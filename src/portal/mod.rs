@@ -5,6 +5,7 @@
 
 pub mod dates;
 pub mod envelope;
+mod lower_keys;
 pub mod model;
 mod retry;
 mod transport;
