@@ -108,11 +108,12 @@ async fn the_gateway_serves_tls_and_requires_client_certificates_when_told() {
     assert!(plaintext.is_err(), "plaintext was served on a TLS port");
 }
 
-/// Terminates TLS with `pki.server` and passes the bytes on to the simulator.
-async fn tls_front(pki: &Pki, backend: std::net::SocketAddr) -> url::Url {
+/// A TLS server with `pki.server`'s certificate, offering `alpn` (nothing
+/// offered: HTTP/1.1).
+fn server_config(pki: &Pki, alpn: &[&[u8]]) -> rustls::ServerConfig {
     let certificates: Vec<_> = rustls_pemfile_certs(&pki.server.0);
     let key = PrivateKeyDer::from_pem_slice(pki.server.1.as_bytes()).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
@@ -120,7 +121,13 @@ async fn tls_front(pki: &Pki, backend: std::net::SocketAddr) -> url::Url {
     .with_no_client_auth()
     .with_single_cert(certificates, key)
     .unwrap();
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+    config
+}
+
+/// Terminates TLS with `pki.server` and passes the bytes on to the simulator.
+async fn tls_front(pki: &Pki, backend: std::net::SocketAddr) -> url::Url {
+    let acceptor = TlsAcceptor::from(Arc::new(server_config(pki, &[])));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move {
@@ -192,18 +199,7 @@ async fn h2_front(pki: &Pki, backend: std::net::SocketAddr) -> (url::Url, Arc<At
     use http_body_util::BodyExt as _;
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
-    let certificates: Vec<_> = rustls_pemfile_certs(&pki.server.0);
-    let key = PrivateKeyDer::from_pem_slice(pki.server.1.as_bytes()).unwrap();
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certificates, key)
-    .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let acceptor = TlsAcceptor::from(Arc::new(server_config(pki, &[b"h2", b"http/1.1"])));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let over_h2 = Arc::new(AtomicUsize::new(0));
