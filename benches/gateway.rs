@@ -668,10 +668,10 @@ impl Stub {
 /// Starts the stub as `BENCH_PORTAL` says, with a private CA made for the run.
 fn start_stub(binary: &std::path::Path) -> (Process, Stub, &'static str) {
     let mode = std::env::var("BENCH_PORTAL").unwrap_or_default();
-    let alpn = match mode.as_str() {
-        "" | "http" => None,
-        "https" => Some("http/1.1"),
-        "https-h2" => Some("h2,http/1.1"),
+    let (alpn, label) = match mode.as_str() {
+        "" | "http" => (None, "HTTP/1.1"),
+        "https" => (Some("http/1.1"), "HTTPS, HTTP/1.1 only"),
+        "https-h2" => (Some("h2,http/1.1"), "HTTPS offering HTTP/2"),
         other => panic!("BENCH_PORTAL={other}: http, https or https-h2"),
     };
     let mut command = Command::new(binary);
@@ -704,11 +704,6 @@ fn start_stub(binary: &std::path::Path) -> (Process, Stub, &'static str) {
         .read_line(&mut line)
         .unwrap();
     let address = line.trim().parse().unwrap();
-    let label = match alpn {
-        None => "HTTP/1.1",
-        Some("http/1.1") => "HTTPS, HTTP/1.1 only",
-        Some(_) => "HTTPS offering HTTP/2",
-    };
     (Process(child), Stub { address, ca }, label)
 }
 

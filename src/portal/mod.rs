@@ -322,15 +322,14 @@ impl PortalClient {
         credential: Option<&Credential>,
         bounds: Bounds<'_>,
     ) -> Result<(u16, bytes::Bytes, Option<Duration>), PortalError> {
-        if otel::exporting() {
-            let span = info_span!("exchange", endpoint, http_status = tracing::field::Empty);
-            self.exchange_once(endpoint, request, credential, bounds)
-                .instrument(span)
-                .await
+        let span = if otel::exporting() {
+            info_span!("exchange", endpoint, http_status = tracing::field::Empty)
         } else {
-            self.exchange_once(endpoint, request, credential, bounds)
-                .await
-        }
+            tracing::Span::none()
+        };
+        self.exchange_once(endpoint, request, credential, bounds)
+            .instrument(span)
+            .await
     }
 
     async fn exchange_once(

@@ -203,8 +203,6 @@ fn write_batches<W: Write>(shared: &Shared, mut out: W) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
-
     use super::*;
 
     /// Collects what the thread writes, and can hold it up.
