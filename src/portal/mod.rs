@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use reqwest::{
     Method, RequestBuilder,
     header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER},
@@ -315,21 +316,26 @@ impl PortalClient {
     /// The exchange has a span of its own only when spans are exported: it
     /// is the portal request's parent in the collector, and would cost
     /// every call for nothing otherwise.
-    async fn exchange(
-        &self,
+    ///
+    /// Boxed, once, when it starts: every operation awaits one or more
+    /// exchanges, and an exchange inlined in each future above it would be
+    /// carried (often more than once) by every call in flight, waiting or not.
+    fn exchange<'a>(
+        &'a self,
         endpoint: &'static str,
         request: RequestBuilder,
-        credential: Option<&Credential>,
-        bounds: Bounds<'_>,
-    ) -> Result<(u16, bytes::Bytes, Option<Duration>), PortalError> {
+        credential: Option<&'a Credential>,
+        bounds: Bounds<'a>,
+    ) -> BoxFuture<'a, Result<Answer, PortalError>> {
         let span = if otel::exporting() {
             info_span!("exchange", endpoint, http_status = tracing::field::Empty)
         } else {
             tracing::Span::none()
         };
-        self.exchange_once(endpoint, request, credential, bounds)
-            .instrument(span)
-            .await
+        Box::pin(
+            self.exchange_once(endpoint, request, credential, bounds)
+                .instrument(span),
+        )
     }
 
     async fn exchange_once(
@@ -338,7 +344,7 @@ impl PortalClient {
         request: RequestBuilder,
         credential: Option<&Credential>,
         bounds: Bounds<'_>,
-    ) -> Result<(u16, bytes::Bytes, Option<Duration>), PortalError> {
+    ) -> Result<Answer, PortalError> {
         let started = Instant::now();
         let abandoned = |why: Abandoned| {
             self.metrics
@@ -415,7 +421,7 @@ impl PortalClient {
         credential: Option<&Credential>,
         deadline: Deadline,
         bounds: &Bounds<'_>,
-    ) -> Result<(u16, bytes::Bytes, Option<Duration>), PortalError> {
+    ) -> Result<Answer, PortalError> {
         let mut request = match credential {
             Some(credential) => with_credential(request, credential)?,
             None => request,
@@ -501,6 +507,10 @@ pub fn http_client(settings: &PortalSettings) -> Result<reqwest::Client, PortalS
         .user_agent(concat!("people-gateway/", env!("CARGO_PKG_VERSION")))
         .build()?)
 }
+
+/// An exchange's answer: its status, its body (at most `max_body` bytes)
+/// and its `Retry-After`.
+type Answer = (u16, bytes::Bytes, Option<Duration>);
 
 /// Whether an exchange only reads (and may be given up at any point) or
 /// writes (and, once sent, runs to its end).
