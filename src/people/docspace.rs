@@ -7,7 +7,8 @@ use tracing::debug;
 
 use super::rules::{self, ProductRules, Subject};
 use super::{
-    Call, ContactEdit, People, contact_bodies, target_of, user_id_of, user_ref_not_writable,
+    Call, ContactEdit, People, answer_shows_stored, contact_bodies, target_of, user_id_of,
+    user_ref_not_writable,
 };
 use crate::domain::{Field, Product, ProfileChanges, Refusal, RefusalKind, Sex, UserId, UserRef};
 use crate::error::GatewayError;
@@ -50,9 +51,12 @@ impl People {
         debug!(user = %id, own_profile, "updating user on docspace");
         call.still_waited_for()?;
         let held = self.portal.update_member(call, id, &body).await?;
-        let held = self
-            .stored_after(Product::Docspace, call, id, &changes, held)
-            .await?;
+        let held = if answer_shows_stored(Product::Docspace, &changes) {
+            held
+        } else {
+            drop(held);
+            self.read_after_write(call, id).await?
+        };
         self.verified(rules, id, &changes, &before, held)
     }
 
@@ -119,9 +123,12 @@ impl People {
             };
             self.portal.update_member(call, id, &body).await?
         };
-        let held = self
-            .stored_after(Product::Docspace, call, id, &changes, held)
-            .await?;
+        let held = if answer_shows_stored(Product::Docspace, &changes) {
+            held
+        } else {
+            drop(held);
+            self.read_after_write(call, id).await?
+        };
         self.verified(rules, id, &changes, &before, held)
     }
 

@@ -203,14 +203,14 @@ impl People {
         if changes.fields().is_empty() {
             return self.get_user(call, user).await;
         }
+        // Each product's write boxed when it starts: inline, the larger of
+        // the two would be the size of every write in flight.
         match facts.product {
             Product::Workspace => {
-                self.update_on_workspace(facts.rules, call, user, changes)
-                    .await
+                Box::pin(self.update_on_workspace(facts.rules, call, user, changes)).await
             }
             Product::Docspace => {
-                self.update_on_docspace(facts.rules, call, user, changes)
-                    .await
+                Box::pin(self.update_on_docspace(facts.rules, call, user, changes)).await
             }
         }
     }
@@ -230,14 +230,13 @@ impl People {
             ..ProfileChanges::default()
         };
         rules::check_supported(facts.rules, with_spam.fields())?;
+        // Boxed when it starts, as in `update_user`.
         match facts.product {
             Product::Workspace => {
-                self.edit_contacts_on_workspace(facts.rules, call, user, edit)
-                    .await
+                Box::pin(self.edit_contacts_on_workspace(facts.rules, call, user, edit)).await
             }
             Product::Docspace => {
-                self.edit_contacts_on_docspace(facts.rules, call, user, edit, spam)
-                    .await
+                Box::pin(self.edit_contacts_on_docspace(facts.rules, call, user, edit, spam)).await
             }
         }
     }
@@ -302,36 +301,16 @@ impl People {
         Ok((after, current))
     }
 
-    /// What the portal stored after a write: its answer, except where that
-    /// answer is known not to show it, and the user is read again:
-    /// - a date the write set: the answer shows the tenant's wall clock, every
-    ///   later read that wall clock taken for UTC (see `PortalDate::calendar_date`);
-    /// - on DocSpace, an emptied contact list: stored, but the answer shows
-    ///   the list in memory, which an empty string does not clear
-    ///   (DS@v3.7.2-server:products/ASC.People/Server/Api/PeopleControllerBase.cs:87-93,
-    ///   common/ASC.Core.Common/Core/UserInfo.cs:118-126, 288-293).
-    async fn stored_after(
-        &self,
-        product: Product,
-        call: &Call,
-        id: UserId,
-        changes: &ProfileChanges,
-        answer: PortalUser,
-    ) -> Result<PortalUser, GatewayError> {
-        let sets_a_date = changes.birthday.is_some() || changes.works_from.is_some();
-        let empties_contacts =
-            product == Product::Docspace && changes.contacts.as_ref().is_some_and(Vec::is_empty);
-        if sets_a_date || empties_contacts {
-            // The write was sent: a caller that left meanwhile did not leave before it.
-            self.read_target(call, id)
-                .await
-                .map_err(|error| match error {
-                    GatewayError::NotSent(why) => abandoned_after(why, true),
-                    error => error,
-                })
-        } else {
-            Ok(answer)
-        }
+    /// The user read again after a write whose answer does not show what
+    /// the portal stored (see [`answer_shows_stored`]). The write was sent: a
+    /// caller that left meanwhile did not leave before it.
+    async fn read_after_write(&self, call: &Call, id: UserId) -> Result<PortalUser, GatewayError> {
+        self.read_target(call, id)
+            .await
+            .map_err(|error| match error {
+                GatewayError::NotSent(why) => abandoned_after(why, true),
+                error => error,
+            })
     }
 
     /// Whether `current`, read fresh under the user's lock, already holds the
@@ -411,6 +390,23 @@ fn department_ids_of(user: &PortalUser) -> Result<Option<Vec<Uuid>>, GatewayErro
         (None, Some("")) => Ok(Some(Vec::new())),
         (None, _) => Ok(None),
     }
+}
+
+/// Whether a write's answer shows what the portal stored. It does not for:
+/// - a date the write set: the answer shows the tenant's wall clock, every
+///   later read that wall clock taken for UTC (see `PortalDate::calendar_date`);
+/// - on DocSpace, an emptied contact list: stored, but the answer shows
+///   the list in memory, which an empty string does not clear
+///   (DS@v3.7.2-server:products/ASC.People/Server/Api/PeopleControllerBase.cs:87-93,
+///   common/ASC.Core.Common/Core/UserInfo.cs:118-126, 288-293).
+///
+/// There the user is read again, and the answer is dropped before that
+/// read rather than held across it.
+fn answer_shows_stored(product: Product, changes: &ProfileChanges) -> bool {
+    let sets_a_date = changes.birthday.is_some() || changes.works_from.is_some();
+    let empties_contacts =
+        product == Product::Docspace && changes.contacts.as_ref().is_some_and(Vec::is_empty);
+    !(sets_a_date || empties_contacts)
 }
 
 /// What a caller who stopped waiting hears: nothing was sent, or (after a

@@ -12,8 +12,8 @@ use tracing::debug;
 
 use super::rules::{self, ProductRules, Subject};
 use super::{
-    Call, ContactEdit, People, abandoned_after, contact_bodies, contacts_of, department_ids_of,
-    target_of, user_id_of, user_ref_not_writable, verify,
+    Call, ContactEdit, People, abandoned_after, answer_shows_stored, contact_bodies, contacts_of,
+    department_ids_of, target_of, user_id_of, user_ref_not_writable, verify,
 };
 use crate::domain::{Contact, Field, FieldSet, Product, ProfileChanges, Sex, UserId, UserRef};
 use crate::error::GatewayError;
@@ -37,24 +37,31 @@ impl People {
                 .fields()
                 .intersection(rules::caller_dependent(rules))
                 .is_empty();
+        // Only what the rules ask of the caller is kept across the write's
+        // awaits, not the caller's whole profile.
         let caller = if needs_caller {
-            Some(self.portal.get_user(call, &UserRef::Me).await?)
+            let caller = self.portal.get_user(call, &UserRef::Me).await?;
+            Some((
+                user_id_of(&caller)?,
+                is_people_admin(&caller),
+                caller.isowner == Some(true),
+            ))
         } else {
             None
         };
-        let id = match (user, &caller) {
-            (UserRef::Me, Some(caller)) => user_id_of(caller)?,
+        let id = match (user, caller) {
+            (UserRef::Me, Some((caller_id, _, _))) => caller_id,
             (UserRef::Id(id), _) => *id,
             _ => return Err(user_ref_not_writable()),
         };
 
         let _guard = self.lock_for_write(id, call).await?;
         let before = self.read_target(call, id).await?;
-        let subject = match &caller {
-            Some(caller) => Subject {
-                own_profile: user_id_of(caller)? == id,
-                caller_is_admin: is_people_admin(caller),
-                caller_is_owner: caller.isowner == Some(true),
+        let subject = match caller {
+            Some((caller_id, caller_is_admin, caller_is_owner)) => Subject {
+                own_profile: caller_id == id,
+                caller_is_admin,
+                caller_is_owner,
                 target: target_of(&before),
             },
             // No set field depends on the caller.
@@ -87,7 +94,8 @@ impl People {
         };
         let mut sent = false;
         if reenabling {
-            let held = self.reenable(rules, call, id, &changes, &before).await?;
+            // Boxed: a rare path, whose size every update would carry inline.
+            let held = Box::pin(self.reenable(rules, call, id, &changes, &before)).await?;
             if body.is_none() {
                 return self.verified(rules, id, &changes, &before, held);
             }
@@ -101,9 +109,12 @@ impl People {
         call.still_waited_for()
             .map_err(|why| abandoned_after(why, sent))?;
         let held = self.portal.update_member(call, id, &body).await?;
-        let held = self
-            .stored_after(Product::Workspace, call, id, &changes, held)
-            .await?;
+        let held = if answer_shows_stored(Product::Workspace, &changes) {
+            held
+        } else {
+            drop(held);
+            self.read_after_write(call, id).await?
+        };
         self.verified(rules, id, &changes, &before, held)
     }
 
