@@ -123,13 +123,13 @@ async fn respond<T, M>(
     let mut trace = trace;
     let request_id = trace.request_id().to_owned();
     let span = call_span(rpc, &mut trace);
-    let within_deadline = async {
+    let within_deadline = std::pin::pin!(async {
         tokio::select! {
             biased;
             result = work => result,
             () = deadline.passed() => Err(GatewayError::DeadlineExceeded),
         }
-    };
+    });
     let result = trace
         .scope(stopper.run(within_deadline))
         .instrument(span.clone())

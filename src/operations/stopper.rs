@@ -2,6 +2,7 @@
 //! here, and stopped here.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -41,10 +42,11 @@ impl Stopper {
         self.stop.clone()
     }
 
-    /// Runs one call, counted, unless the server stops it first.
+    /// Runs one call, counted, unless the server stops it first. The call
+    /// stays where its caller pinned it, rather than held here a second time.
     pub async fn run<T>(
         &self,
-        work: impl Future<Output = Result<T, GatewayError>>,
+        work: Pin<&mut impl Future<Output = Result<T, GatewayError>>>,
     ) -> Result<T, GatewayError> {
         let _counted = self.count();
         tokio::select! {

@@ -5,6 +5,7 @@
 //! The context travels with the call's task (and the write it spawns) as a
 //! task-local, so the portal client reads it without every signature carrying it.
 
+use tokio::task::futures::TaskLocalFuture;
 use tonic::metadata::MetadataMap;
 
 use super::otel;
@@ -110,9 +111,10 @@ impl CallTrace {
         traceparent
     }
 
-    /// Runs `work` with this context as the current one.
-    pub async fn scope<F: Future>(self, work: F) -> F::Output {
-        CURRENT.scope(self, work).await
+    /// Runs `work` with this context as the current one. Not an `async fn`,
+    /// which would hold `work` twice: once as its argument, once in the scope.
+    pub fn scope<F: Future>(self, work: F) -> TaskLocalFuture<CallTrace, F> {
+        CURRENT.scope(self, work)
     }
 }
 
