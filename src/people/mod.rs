@@ -508,4 +508,39 @@ mod tests {
         );
         assert_eq!(ContactEdit::Merge(vec![mail]).without_current(), None);
     }
+
+    /// What a call waiting on the portal holds is mostly its future. An
+    /// exchange, or a product's write, inlined in each future above it
+    /// (rather than boxed when it starts) made a write's future 14 KiB.
+    #[test]
+    fn a_call_waiting_on_the_portal_holds_a_small_future() {
+        let portal = PortalClient::new(
+            &crate::portal::PortalSettings {
+                base_url: url::Url::parse("http://portal.test/").unwrap(),
+                timeout: std::time::Duration::from_secs(1),
+                connect_timeout: std::time::Duration::from_secs(1),
+                max_body: 1024,
+                extra_roots_pem: None,
+                max_connections: 1,
+            },
+            std::sync::Arc::default(),
+        )
+        .unwrap();
+        let people = People::new(portal, ProductChoice::Workspace.into());
+        let call = Call::new(crate::domain::Credential::authorization("Bearer x").unwrap());
+        let user = UserRef::Me;
+        let sizes = [
+            std::mem::size_of_val(&people.get_user(&call, &user)),
+            std::mem::size_of_val(&people.update_user(&call, &user, ProfileChanges::default())),
+            std::mem::size_of_val(&people.edit_contacts(
+                &call,
+                &user,
+                ContactEdit::Replace(Vec::new()),
+                None,
+            )),
+        ];
+        // 584, 1,104 and 664 bytes in a debug build. Before the boxing, in a
+        // release build: 1,968, over 6,700 and 14,056.
+        assert!(sizes.iter().all(|&size| size <= 1280), "{sizes:?}");
+    }
 }
