@@ -5,7 +5,9 @@
 //! call (from `/proc/<pid>/stat`), as a ratio to a bare `Health/Check` on the
 //! same server in the same run (rounds interleaved, median of several). It
 //! also reports peak memory, portal connections opened, and the latency of the
-//! same portal request sent straight to the stub.
+//! same portal request sent straight to the stub; then the peak memory at
+//! 1,024 concurrent calls of each RPC in a process started for it alone,
+//! against the floor's.
 //!
 //! Then it reports the CPU per user listed by ListUsers pages (against one
 //! GetUser), and compares a SyncUsers stream with the same changes sent as unary
@@ -320,6 +322,55 @@ async fn phase(
         elapsed: started.elapsed(),
         cpu: cpu_seconds(pid) - cpu_before,
         latency,
+    }
+}
+
+/// Peak resident memory at `concurrency` calls of one RPC, each RPC in a
+/// process started for it alone (the run above shares one process, whose
+/// peak is that of its largest RPC, and whose allocator keeps what earlier
+/// RPCs left), against the floor measured the same way.
+async fn peak_per_rpc(release: &std::path::Path, stub: &Stub, calls: usize, concurrency: usize) {
+    println!();
+    println!(
+        "Peak resident memory at {concurrency} concurrent calls, each RPC in a fresh process \
+         ({calls} calls after 200 at concurrency 8):"
+    );
+    println!();
+    println!("| process | RPC | idle MiB | peak MiB | ratio to the floor's peak |");
+    println!("|---|---|---:|---:|---:|");
+    let mut floor_peak_kib = 0;
+    for rpc in [
+        Rpc::Floor,
+        Rpc::GetUser,
+        Rpc::UpdateContacts,
+        Rpc::UpdateUser,
+    ] {
+        let (process, address) = match rpc {
+            Rpc::Floor => start_floor(stub),
+            _ => start_gateway(release, stub),
+        };
+        let pid = process.0.id();
+        let channels = connect(address).await;
+        let idle_kib = memory_kib(pid, "VmRSS:");
+        phase(&channels, pid, rpc, 200, 8).await;
+        phase(&channels, pid, rpc, calls, concurrency).await;
+        let peak_kib = memory_kib(pid, "VmHWM:");
+        if rpc == Rpc::Floor {
+            floor_peak_kib = peak_kib;
+        }
+        println!(
+            "| {} | {} | {:.1} | {:.1} | {:.2} |",
+            if rpc == Rpc::Floor {
+                "floor"
+            } else {
+                "gateway"
+            },
+            rpc.name(),
+            idle_kib as f64 / 1024.0,
+            peak_kib as f64 / 1024.0,
+            peak_kib as f64 / floor_peak_kib as f64,
+        );
+        drop(process);
     }
 }
 
@@ -707,6 +758,36 @@ fn start_stub(binary: &std::path::Path) -> (Process, Stub, &'static str) {
     (Process(child), Stub { address, ca }, label)
 }
 
+/// Starts the gateway in front of the stub, as a process of its own.
+fn start_gateway(release: &std::path::Path, stub: &Stub) -> (Process, SocketAddr) {
+    let port = free_port();
+    let mut command = gateway_command(&release.join("people-gateway"));
+    if let Some(ca) = &stub.ca {
+        command.arg("--portal-ca").arg(ca);
+    }
+    let process = Process(
+        command
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--portal-url",
+                &stub.url(""),
+                "--portal-product",
+                "workspace",
+                "--max-concurrency",
+                "4096",
+                "--bulk-concurrency",
+                &SYNC_CONCURRENCY.to_string(),
+                "--bulk-max-in-flight",
+                "64",
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gateway"),
+    );
+    (process, format!("127.0.0.1:{port}").parse().unwrap())
+}
+
 /// Starts the floor in front of the stub, as a process of its own.
 fn start_floor(stub: &Stub) -> (Process, SocketAddr) {
     // BENCH_FLOOR_WRAPPER runs the floor under a profiler, as BENCH_WRAPPER
@@ -741,33 +822,8 @@ async fn bench() {
 
     let (_stub, stub, protocol) = start_stub(&release.join("examples/portal_stub"));
 
-    let port = free_port();
-    let mut command = gateway_command(&release.join("people-gateway"));
-    if let Some(ca) = &stub.ca {
-        command.arg("--portal-ca").arg(ca);
-    }
-    let gateway = Process(
-        command
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--portal-url",
-                &stub.url(""),
-                "--portal-product",
-                "workspace",
-                "--max-concurrency",
-                "4096",
-                "--bulk-concurrency",
-                &SYNC_CONCURRENCY.to_string(),
-                "--bulk-max-in-flight",
-                "64",
-            ])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gateway"),
-    );
+    let (gateway, address) = start_gateway(&release, &stub);
     let pid = gateway.0.id();
-    let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let channels = connect(address).await;
     let idle_kib = memory_kib(pid, "VmRSS:");
     let (floor_process, floor_address) = start_floor(&stub);
@@ -900,6 +956,7 @@ async fn bench() {
     if only.is_some() {
         return;
     }
+    peak_per_rpc(&release, &stub, calls, 1024).await;
     compare_listing(&channels, pid, calls, rounds).await;
     compare_sync(&channels, pid, calls, rounds).await;
     compare_nginx(address, &channels, pid, calls, rounds).await;
