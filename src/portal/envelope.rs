@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use serde::de::DeserializeSeed as _;
 use serde::{Deserialize, Deserializer};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::lower_keys::LowerKeys;
@@ -115,19 +115,6 @@ fn read_user_directly(body: &[u8]) -> Option<PortalUser> {
     (!user.id.is_empty()).then_some(user)
 }
 
-/// The answer with its object keys lower-cased, for the listing's one-pass path;
-/// `None` (take the tolerant path) when a key holds an escape or the text is
-/// not well formed. JSON is UTF-8 throughout; serde_json checks that only in
-/// the strings it reads, so a broken byte in a skipped field is caught here,
-/// as the tolerant path (which reads every string) would.
-fn lowered_text(body: &[u8]) -> Option<String> {
-    let mut lowered = body.to_vec();
-    if !lowercase_keys_in_place(&mut lowered) {
-        return None;
-    }
-    String::from_utf8(lowered).ok()
-}
-
 /// A success envelope holding a user, its keys read lower-cased.
 #[derive(Deserialize)]
 struct UserEnvelope {
@@ -141,46 +128,6 @@ struct UserEnvelope {
 /// An integer, or `None` for any other JSON value.
 fn integer_or_nothing<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
     Ok(serde_json::Value::deserialize(deserializer)?.as_i64())
-}
-
-/// Lower-cases every object key of a JSON text in place (ASCII letters only,
-/// as the portal's binders compare). Returns `false`, leaving the rest as it
-/// is, when a key holds an escape (it would need decoding first) or the text
-/// is not well formed: the caller then takes the tolerant path.
-pub fn lowercase_keys_in_place(json: &mut [u8]) -> bool {
-    let mut at = 0;
-    while at < json.len() {
-        if json[at] != b'"' {
-            at += 1;
-            continue;
-        }
-        let start = at + 1;
-        let mut end = start;
-        let mut escaped = false;
-        loop {
-            match json.get(end) {
-                None => return false,
-                Some(b'\\') => {
-                    escaped = true;
-                    end += 2;
-                }
-                Some(b'"') => break,
-                Some(_) => end += 1,
-            }
-        }
-        let mut next = end + 1;
-        while json.get(next).is_some_and(u8::is_ascii_whitespace) {
-            next += 1;
-        }
-        if json.get(next) == Some(&b':') {
-            if escaped {
-                return false;
-            }
-            json[start..end].make_ascii_lowercase();
-        }
-        at = end + 1;
-    }
-    true
 }
 
 /// The tolerant path: the whole answer as a `Value` with lower-cased keys.
@@ -240,6 +187,17 @@ pub fn read_page(
     {
         return page;
     }
+    read_page_tolerantly(status, body, retry_after, max_users)
+}
+
+/// The tolerant path of [`read_page`], through `Value`; public so that tests
+/// can hold the two paths to the same result.
+pub fn read_page_tolerantly(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    max_users: usize,
+) -> Result<PortalPage, PortalError> {
     let mut envelope = read_envelope(status, body, retry_after)?;
     let total = envelope.get("total").and_then(Value::as_u64);
     let Some(Value::Array(entries)) = envelope.remove("response") else {
@@ -253,23 +211,25 @@ pub fn read_page(
     checked_page(users, total)
 }
 
-/// The one-pass path of [`read_page`]; `None` sends the answer to the
-/// tolerant path, `Some(Err)` is a well-formed answer that is bad.
+/// The one-pass path of [`read_page`], keys lower-cased as they are read
+/// ([`LowerKeys`]) as for a user; `None` sends the answer to the tolerant
+/// path, `Some(Err)` is a well-formed answer that is bad.
 fn read_page_directly(body: &[u8], max_users: usize) -> Option<Result<PortalPage, PortalError>> {
-    let text = lowered_text(body)?;
-    let envelope: PageEnvelope<'_> = serde_json::from_str(&text).ok()?;
-    if envelope.status == Some(1) {
-        return None;
-    }
-    let response = envelope.response?;
-    let mut reader = serde_json::Deserializer::from_str(response.get());
-    let users = match serde::de::DeserializeSeed::deserialize(AtMost(max_users), &mut reader) {
-        Ok(users) => users,
+    // UTF-8 checked throughout, as in `read_user_directly`.
+    let text = std::str::from_utf8(body).ok()?;
+    let mut reader = serde_json::Deserializer::from_str(text);
+    let envelope = match PageEnvelope::seed(max_users).deserialize(LowerKeys(&mut reader)) {
+        Ok(envelope) => envelope,
         Err(error) if error.to_string().starts_with(TOO_MANY) => {
             return Some(Err(too_many(max_users)));
         }
         Err(_) => return None,
     };
+    reader.end().ok()?;
+    if envelope.status == Some(1) {
+        return None;
+    }
+    let users = envelope.response?;
     Some(checked_page(users, envelope.total))
 }
 
@@ -286,15 +246,85 @@ fn too_many(max_users: usize) -> PortalError {
     PortalError::Undecodable(format!("{TOO_MANY}: asked for at most {max_users}"))
 }
 
-/// The success envelope of a listing, after its keys were lower-cased.
-#[derive(Deserialize)]
-struct PageEnvelope<'a> {
-    #[serde(default, deserialize_with = "integer_or_nothing")]
+/// The success envelope of a listing, its keys read lower-cased; every key
+/// optional, others ignored, a repeated one an error (as a derived struct).
+#[derive(Default)]
+struct PageEnvelope {
     status: Option<i64>,
-    #[serde(default)]
     total: Option<u64>,
-    #[serde(borrow, default)]
-    response: Option<&'a RawValue>,
+    response: Option<Vec<PortalUser>>,
+}
+
+impl PageEnvelope {
+    /// Reads the envelope with at most `max_users` users in its `response`.
+    fn seed(max_users: usize) -> PageEnvelopeSeed {
+        PageEnvelopeSeed(max_users)
+    }
+}
+
+/// The envelope's keys the listing reads.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum PageKey {
+    Status,
+    Total,
+    Response,
+    #[serde(other)]
+    Other,
+}
+
+/// Reads a [`PageEnvelope`] whose `response` holds at most `.0` users.
+struct PageEnvelopeSeed(usize);
+
+impl<'de> serde::de::DeserializeSeed<'de> for PageEnvelopeSeed {
+    type Value = PageEnvelope;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<PageEnvelope, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PageEnvelopeSeed {
+    type Value = PageEnvelope;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a listing envelope")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<PageEnvelope, A::Error> {
+        use serde::de::Error as _;
+        let mut envelope = PageEnvelope::default();
+        let mut seen = [false; 3];
+        while let Some(key) = map.next_key::<PageKey>()? {
+            let index = match key {
+                PageKey::Status => 0,
+                PageKey::Total => 1,
+                PageKey::Response => 2,
+                PageKey::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if std::mem::replace(&mut seen[index], true) {
+                return Err(A::Error::custom("a repeated key"));
+            }
+            match key {
+                PageKey::Status => envelope.status = map.next_value::<Status>()?.0,
+                PageKey::Total => envelope.total = map.next_value()?,
+                _ => envelope.response = Some(map.next_value_seed(AtMost(self.0))?),
+            }
+        }
+        Ok(envelope)
+    }
+}
+
+/// An envelope's `status`: an integer, or `None` for any other JSON value.
+struct Status(Option<i64>);
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        integer_or_nothing(deserializer).map(Status)
+    }
 }
 
 /// Reads a JSON list of users, failing at the first one past `.0`, so a
@@ -544,12 +574,31 @@ mod tests {
             read_page(200, body.as_bytes(), None, 2),
             Err(PortalError::Undecodable(message)) if message.contains("more users than asked")
         ));
-        // An escaped key sends the answer down the tolerant path.
-        let escaped = format!(r#"{{"tot\u0061l":9,"response":[{ONE},{TWO},{ONE}]}}"#);
+        // A repeated key sends the answer down the tolerant path.
+        let repeated = format!(r#"{{"total":9,"total":9,"response":[{ONE},{TWO},{ONE}]}}"#);
+        assert!(read_page_directly(repeated.as_bytes(), 2).is_none());
         assert!(matches!(
-            read_page(200, escaped.as_bytes(), None, 2),
+            read_page(200, repeated.as_bytes(), None, 2),
             Err(PortalError::Undecodable(message)) if message.contains("more users than asked")
         ));
+    }
+
+    #[test]
+    fn the_fast_and_the_tolerant_path_read_the_same_page() {
+        let body = format!(
+            r#"{{"Status":0,"TOTAL":9,"links":[{{"Href":"x"}}],"Response":[{ONE},{{"ID":"00000000-0000-0000-0000-000000000002","first\u004eame":"Bob","Contacts":[{{"Type":"mail","Value":"b@x"}}]}}]}}"#
+        );
+        // Read in one pass, escaped key and all.
+        assert!(read_page_directly(body.as_bytes(), 2).is_some_and(|page| page.is_ok()));
+        let fast = read_page(200, body.as_bytes(), None, 2).unwrap();
+        let tolerant = read_page_tolerantly(200, body.as_bytes(), None, 2).unwrap();
+        assert_eq!((fast.total, &fast.users), (tolerant.total, &tolerant.users));
+        assert_eq!(fast.total, Some(9));
+        assert_eq!(fast.users[1].firstname.as_deref(), Some("Bob"));
+        assert_eq!(
+            fast.users[1].contacts.as_ref().unwrap()[0].value.as_deref(),
+            Some("b@x")
+        );
     }
 
     #[test]
@@ -736,29 +785,6 @@ mod tests {
         body[at] = 0x80;
         assert!(read_user(200, &body, None).is_err());
         assert!(read_user_tolerantly(200, &body, None).is_err());
-    }
-
-    #[test]
-    fn keys_are_lowered_in_place_and_values_are_not() {
-        let mut json =
-            br#"{"FirstName":"Mike","Contacts":[{"Type":"Mail","VALUE":"A@B"}], "X" : "Y:"}"#
-                .to_vec();
-        assert!(lowercase_keys_in_place(&mut json));
-        assert_eq!(
-            json,
-            br#"{"firstname":"Mike","contacts":[{"type":"Mail","value":"A@B"}], "x" : "Y:"}"#
-        );
-        let mut escaped = br#"{"First\u004eame":"Mike"}"#.to_vec();
-        assert!(!lowercase_keys_in_place(&mut escaped));
-        let mut quote_in_value = br#"{"A":"say \"B\": no","C":1}"#.to_vec();
-        assert!(lowercase_keys_in_place(&mut quote_in_value));
-        assert_eq!(quote_in_value, br#"{"a":"say \"B\": no","c":1}"#);
-        assert!(!lowercase_keys_in_place(&mut b"{\"unterminated".to_vec()));
-        assert!(!lowercase_keys_in_place(&mut b"{\"ends in \\".to_vec()));
-        assert!(!lowercase_keys_in_place(&mut b"{\"ends in \\\"".to_vec()));
-        let mut backslash_last = br#"{"A":"c:\\","B":"\\"}"#.to_vec();
-        assert!(lowercase_keys_in_place(&mut backslash_last));
-        assert_eq!(backslash_last, br#"{"a":"c:\\","b":"\\"}"#);
     }
 
     #[test]
