@@ -277,15 +277,17 @@ impl People {
 
     /// The whole list an edit leads to, and the user as read fresh (under
     /// the caller's lock). Merges and removals need the current list; a
-    /// replacement is written even when the list cannot be seen.
+    /// replacement is written even when the list cannot be seen. The user
+    /// comes boxed, as every user a write keeps across its later awaits:
+    /// a write waiting for the portal then holds a pointer, not a slot.
     async fn contacts_after(
         &self,
         rules: &'static ProductRules,
         call: &Call,
         id: UserId,
         edit: &ContactEdit,
-    ) -> Result<(Vec<Contact>, PortalUser), GatewayError> {
-        let current = self.read_target(call, id).await?;
+    ) -> Result<(Vec<Contact>, Box<PortalUser>), GatewayError> {
+        let current = Box::new(self.read_target(call, id).await?);
         if let Some(contacts) = edit.without_current() {
             return Ok((contacts, current));
         }
