@@ -544,5 +544,32 @@ mod tests {
         // 584, 1,104 and 664 bytes in a debug build. Before the boxing, in a
         // release build: 1,968, over 6,700 and 14,056.
         assert!(sizes.iter().all(|&size| size <= 1280), "{sizes:?}");
+        // Each product's write, boxed when it starts, with the users it
+        // reads boxed too.
+        let rules = &rules::WORKSPACE;
+        let edit = || ContactEdit::Replace(Vec::new());
+        let changes = ProfileChanges::default;
+        let writes = [
+            std::mem::size_of_val(&people.update_on_workspace(rules, &call, &user, changes())),
+            std::mem::size_of_val(&people.edit_contacts_on_workspace(rules, &call, &user, edit())),
+            std::mem::size_of_val(&people.update_on_docspace(rules, &call, &user, changes())),
+            std::mem::size_of_val(&people.edit_contacts_on_docspace(
+                rules,
+                &call,
+                &user,
+                edit(),
+                None,
+            )),
+        ];
+        // 2,040, 1,016, 1,440 and 1,192 bytes; 3,200, 2,176 and (DocSpace's
+        // contacts edit) 5,680 with the users held inline.
+        let bounds = [2304, 1280, 1792, 1536];
+        assert!(
+            writes
+                .iter()
+                .zip(bounds)
+                .all(|(&size, bound)| size <= bound),
+            "{writes:?}"
+        );
     }
 }
