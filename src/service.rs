@@ -72,14 +72,18 @@ impl PeopleApi {
     }
 
     /// One write RPC: the routing key, validation, credential, then the
-    /// operation, as every write RPC does it.
-    async fn write<M>(
+    /// operation, as every write RPC does it. Not an `async fn`: the request
+    /// is taken apart here and its parts move into the boxed work, so the
+    /// handler's future does not hold a second and a third copy of a write
+    /// request while the call runs.
+    fn write<M>(
         &self,
         rpc: &'static str,
         request: Request<M>,
         user_id: fn(&M) -> &str,
-    ) -> Result<Response<pb::User>, Status>
+    ) -> impl Future<Output = Result<Response<pb::User>, Status>> + '_
     where
+        M: Send + 'static,
         Operation: TryFrom<M, Error = GatewayError>,
     {
         let trace = CallTrace::from_metadata(request.metadata());
@@ -90,7 +94,7 @@ impl PeopleApi {
             rpc,
             trace,
             deadline,
-            Box::pin(async {
+            Box::pin(async move {
                 check_routing_key(&metadata, user_id(&message))?;
                 let operation = Operation::try_from(message)?;
                 let call = self.callers.call(&metadata, &extensions)?;
@@ -98,7 +102,6 @@ impl PeopleApi {
             }),
             pb::User::from,
         )
-        .await
     }
 }
 
