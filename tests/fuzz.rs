@@ -149,6 +149,17 @@ fn decode(status: u16, body: &[u8]) -> Result<(), TestCaseError> {
         let encoded = message.encode_to_vec();
         prop_assert_eq!(pb::User::decode(encoded.as_slice()).unwrap(), message);
     }
+    if let Ok(page) = envelope::read_page(status, body, None, 2) {
+        prop_assert!((200..300).contains(&status));
+        // The same holds for a listing's page.
+        match envelope::read_page_tolerantly(status, body, None, 2) {
+            Ok(tolerant) => {
+                prop_assert_eq!(page.total, tolerant.total);
+                prop_assert_eq!(&page.users, &tolerant.users);
+            }
+            Err(_) => prop_assert!(serde_json::from_slice::<serde_json::Value>(body).is_err()),
+        }
+    }
     let _ = envelope::read_build(status, body, None);
     Ok(())
 }

@@ -97,13 +97,17 @@ pub fn read_user(
 }
 
 /// The one-pass path for a well-formed success answer; `None` sends anything
-/// else (an error envelope, an escaped or repeated key, a wrong type) to the
-/// tolerant path, which explains it.
+/// else (an error envelope, a repeated key, a wrong type) to the tolerant
+/// path, which explains it.
 fn read_user_directly(body: &[u8]) -> Option<PortalUser> {
     // JSON is UTF-8 throughout; serde_json checks that only in the strings
     // it reads, so a broken byte in a skipped field is caught here, as the
     // tolerant path (which reads every string) would.
     let text = std::str::from_utf8(body).ok()?;
+    // An envelope is an object; a derived struct would also take a list.
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
     // One pass: the envelope and the user in it together.
     let mut reader = serde_json::Deserializer::from_str(text);
     let envelope = UserEnvelope::deserialize(LowerKeys(&mut reader)).ok()?;
@@ -218,19 +222,19 @@ fn read_page_directly(body: &[u8], max_users: usize) -> Option<Result<PortalPage
     // UTF-8 checked throughout, as in `read_user_directly`.
     let text = std::str::from_utf8(body).ok()?;
     let mut reader = serde_json::Deserializer::from_str(text);
-    let envelope = match PageEnvelope::seed(max_users).deserialize(LowerKeys(&mut reader)) {
-        Ok(envelope) => envelope,
-        Err(error) if error.to_string().starts_with(TOO_MANY) => {
-            return Some(Err(too_many(max_users)));
-        }
-        Err(_) => return None,
-    };
+    let envelope = PageEnvelope::seed(max_users)
+        .deserialize(LowerKeys(&mut reader))
+        .ok()?;
     reader.end().ok()?;
+    // The whole envelope is read before a listing that ran over is judged:
+    // an error envelope is the portal's error, whatever its `response`.
     if envelope.status == Some(1) {
         return None;
     }
-    let users = envelope.response?;
-    Some(checked_page(users, envelope.total))
+    match envelope.response? {
+        Listed::Users(users) => Some(checked_page(users, envelope.total)),
+        Listed::TooMany => Some(Err(too_many(max_users))),
+    }
 }
 
 fn checked_page(users: Vec<PortalUser>, total: Option<u64>) -> Result<PortalPage, PortalError> {
@@ -240,10 +244,10 @@ fn checked_page(users: Vec<PortalUser>, total: Option<u64>) -> Result<PortalPage
     Ok(PortalPage { users, total })
 }
 
-const TOO_MANY: &str = "more users than asked for";
-
 fn too_many(max_users: usize) -> PortalError {
-    PortalError::Undecodable(format!("{TOO_MANY}: asked for at most {max_users}"))
+    PortalError::Undecodable(format!(
+        "more users than asked for: asked for at most {max_users}"
+    ))
 }
 
 /// The success envelope of a listing, its keys read lower-cased; every key
@@ -252,7 +256,7 @@ fn too_many(max_users: usize) -> PortalError {
 struct PageEnvelope {
     status: Option<i64>,
     total: Option<u64>,
-    response: Option<Vec<PortalUser>>,
+    response: Option<Listed>,
 }
 
 impl PageEnvelope {
@@ -292,69 +296,85 @@ impl<'de> serde::de::Visitor<'de> for PageEnvelopeSeed {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<PageEnvelope, A::Error> {
-        use serde::de::Error as _;
-        let mut envelope = PageEnvelope::default();
-        let mut seen = [false; 3];
-        while let Some(key) = map.next_key::<PageKey>()? {
-            let index = match key {
-                PageKey::Status => 0,
-                PageKey::Total => 1,
-                PageKey::Response => 2,
-                PageKey::Other => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                    continue;
-                }
-            };
-            if std::mem::replace(&mut seen[index], true) {
-                return Err(A::Error::custom("a repeated key"));
-            }
-            match key {
-                PageKey::Status => envelope.status = map.next_value::<Status>()?.0,
-                PageKey::Total => envelope.total = map.next_value()?,
-                _ => envelope.response = Some(map.next_value_seed(AtMost(self.0))?),
+        fn first<T, E: serde::de::Error>(slot: &Option<T>) -> Result<(), E> {
+            match slot {
+                Some(_) => Err(E::custom("a repeated key")),
+                None => Ok(()),
             }
         }
+        let mut envelope = PageEnvelope::default();
+        let (mut status, mut total) = (None, None);
+        while let Some(key) = map.next_key::<PageKey>()? {
+            match key {
+                PageKey::Status => {
+                    first(&status)?;
+                    status = Some(map.next_value::<EnvelopeStatus>()?.0);
+                }
+                PageKey::Total => {
+                    first(&total)?;
+                    total = Some(map.next_value::<Option<u64>>()?);
+                }
+                PageKey::Response => {
+                    first(&envelope.response)?;
+                    envelope.response = Some(map.next_value_seed(AtMost(self.0))?);
+                }
+                PageKey::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        envelope.status = status.flatten();
+        envelope.total = total.flatten();
         Ok(envelope)
     }
 }
 
 /// An envelope's `status`: an integer, or `None` for any other JSON value.
-struct Status(Option<i64>);
+struct EnvelopeStatus(Option<i64>);
 
-impl<'de> Deserialize<'de> for Status {
+impl<'de> Deserialize<'de> for EnvelopeStatus {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        integer_or_nothing(deserializer).map(Status)
+        integer_or_nothing(deserializer).map(EnvelopeStatus)
     }
 }
 
-/// Reads a JSON list of users, failing at the first one past `.0`, so a
-/// portal cannot make the gateway hold more users than a page.
+/// A listing's `response`: its users, or word that it held more than a page.
+enum Listed {
+    Users(Vec<PortalUser>),
+    TooMany,
+}
+
+/// Reads a JSON list of at most `.0` users. Past the limit the rest of the
+/// list is skipped, not kept, so a portal cannot make the gateway hold more
+/// users than a page; whether that is the answer's error is judged once the
+/// whole envelope is read.
 struct AtMost(usize);
 
 impl<'de> serde::de::DeserializeSeed<'de> for AtMost {
-    type Value = Vec<PortalUser>;
+    type Value = Listed;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Listed, D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
 impl<'de> serde::de::Visitor<'de> for AtMost {
-    type Value = Vec<PortalUser>;
+    type Value = Listed;
 
     fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(formatter, "a list of at most {} users", self.0)
+        write!(formatter, "a list of users")
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Listed, A::Error> {
         let mut users = Vec::with_capacity(self.0.min(seq.size_hint().unwrap_or(0)));
         while let Some(user) = seq.next_element::<PortalUser>()? {
             if users.len() == self.0 {
-                return Err(serde::de::Error::custom(TOO_MANY));
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                return Ok(Listed::TooMany);
             }
             users.push(user);
         }
-        Ok(users)
+        Ok(Listed::Users(users))
     }
 }
 
@@ -598,6 +618,36 @@ mod tests {
         assert_eq!(
             fast.users[1].contacts.as_ref().unwrap()[0].value.as_deref(),
             Some("b@x")
+        );
+    }
+
+    #[test]
+    fn an_error_envelope_is_the_portal_error_however_long_its_list() {
+        // Judged once the whole envelope is read, `status` before or after.
+        for body in [
+            format!(
+                r#"{{"status":1,"statusCode":403,"error":{{"message":"no"}},"response":[{ONE},{TWO},{ONE}]}}"#
+            ),
+            format!(
+                r#"{{"response":[{ONE},{TWO},{ONE}],"error":{{"message":"no"}},"statusCode":403,"status":1}}"#
+            ),
+        ] {
+            assert!(
+                matches!(
+                    read_page(200, body.as_bytes(), None, 2),
+                    Err(PortalError::Status { status: 403, .. })
+                ),
+                "{body}"
+            );
+        }
+        // A repeated list is the tolerant path's to read: the last one counts.
+        let repeated = format!(r#"{{"response":[{ONE},{TWO},{ONE}],"response":[{TWO}]}}"#);
+        assert_eq!(
+            read_page(200, repeated.as_bytes(), None, 2)
+                .unwrap()
+                .users
+                .len(),
+            1
         );
     }
 
