@@ -13,7 +13,7 @@ use tracing::debug;
 use super::rules::{self, ProductRules, Subject};
 use super::{
     Call, ContactEdit, People, abandoned_after, answer_shows_stored, contact_bodies, contacts_of,
-    department_ids_of, target_of, user_id_of, user_ref_not_writable, verify,
+    department_ids_of, id_not_a_guid, target_of, user_id_of, user_ref_not_writable, verify,
 };
 use crate::domain::{Contact, Field, FieldSet, Product, ProfileChanges, Sex, UserId, UserRef};
 use crate::error::GatewayError;
@@ -38,11 +38,12 @@ impl People {
                 .intersection(rules::caller_dependent(rules))
                 .is_empty();
         // Only what the rules ask of the caller is kept across the write's
-        // awaits, not the caller's whole profile.
+        // awaits, not the caller's whole profile. An id that is not a GUID
+        // fails where it is used, as it did when the profile was kept.
         let caller = if needs_caller {
             let caller = self.portal.get_user(call, &UserRef::Me).await?;
             Some((
-                user_id_of(&caller)?,
+                UserId::parse(&caller.id),
                 is_people_admin(&caller),
                 caller.isowner == Some(true),
             ))
@@ -50,7 +51,7 @@ impl People {
             None
         };
         let id = match (user, caller) {
-            (UserRef::Me, Some((caller_id, _, _))) => caller_id,
+            (UserRef::Me, Some((caller_id, _, _))) => caller_id.ok_or_else(id_not_a_guid)?,
             (UserRef::Id(id), _) => *id,
             _ => return Err(user_ref_not_writable()),
         };
@@ -61,7 +62,7 @@ impl People {
         let before = Box::new(self.read_target(call, id).await?);
         let subject = match caller {
             Some((caller_id, caller_is_admin, caller_is_owner)) => Subject {
-                own_profile: caller_id == id,
+                own_profile: caller_id.ok_or_else(id_not_a_guid)? == id,
                 caller_is_admin,
                 caller_is_owner,
                 target: target_of(&before),
