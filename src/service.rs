@@ -126,17 +126,20 @@ async fn respond<T, M>(
     let mut trace = trace;
     let request_id = trace.request_id().to_owned();
     let span = call_span(rpc, &mut trace);
-    let within_deadline = std::pin::pin!(async {
-        tokio::select! {
-            biased;
-            result = work => result,
-            () = deadline.passed() => Err(GatewayError::DeadlineExceeded),
-        }
-    });
-    let result = trace
-        .scope(stopper.run(within_deadline))
-        .instrument(span.clone())
-        .await;
+    let result = {
+        // Pinned here, and dropped as soon as the stopper lets go of it.
+        let within_deadline = std::pin::pin!(async {
+            tokio::select! {
+                biased;
+                result = work => result,
+                () = deadline.passed() => Err(GatewayError::DeadlineExceeded),
+            }
+        });
+        trace
+            .scope(stopper.run(within_deadline))
+            .instrument(span.clone())
+            .await
+    };
     let echoed = MetadataValue::try_from(request_id.as_str()).ok();
     let (code, answer) = match result {
         Ok(answer) => {

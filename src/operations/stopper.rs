@@ -43,7 +43,8 @@ impl Stopper {
     }
 
     /// Runs one call, counted, unless the server stops it first. The call
-    /// stays where its caller pinned it, rather than held here a second time.
+    /// stays where its caller pinned it, rather than held here a second time;
+    /// the caller drops it as soon as this returns.
     pub async fn run<T>(
         &self,
         work: Pin<&mut impl Future<Output = Result<T, GatewayError>>>,
