@@ -2,9 +2,10 @@
 //! DocSpace's validation failure inside a success envelope, and the non-JSON
 //! bodies of 401s and proxies. Produces a user or a typed `PortalError`.
 
+use std::marker::PhantomData;
 use std::time::Duration;
 
-use serde::de::DeserializeSeed as _;
+use serde::de::DeserializeSeed;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
@@ -100,6 +101,22 @@ pub fn read_user(
 /// else (an error envelope, a repeated key, a wrong type) to the tolerant
 /// path, which explains it.
 fn read_user_directly(body: &[u8]) -> Option<PortalUser> {
+    // One pass: the envelope and the user in it together.
+    let envelope = read_in_one_pass(body, PhantomData::<UserEnvelope>)?;
+    if envelope.status == Some(1) {
+        return None;
+    }
+    let user = envelope.response?;
+    (!user.id.is_empty()).then_some(user)
+}
+
+/// A whole answer read by `seed` in one pass, its object keys lower-cased as
+/// they are read ([`LowerKeys`]); `None` for anything but one well-formed
+/// JSON object that `seed` accepts.
+fn read_in_one_pass<T>(
+    body: &[u8],
+    seed: impl for<'de> DeserializeSeed<'de, Value = T>,
+) -> Option<T> {
     // JSON is UTF-8 throughout; serde_json checks that only in the strings
     // it reads, so a broken byte in a skipped field is caught here, as the
     // tolerant path (which reads every string) would.
@@ -108,15 +125,10 @@ fn read_user_directly(body: &[u8]) -> Option<PortalUser> {
     if !text.trim_start().starts_with('{') {
         return None;
     }
-    // One pass: the envelope and the user in it together.
     let mut reader = serde_json::Deserializer::from_str(text);
-    let envelope = UserEnvelope::deserialize(LowerKeys(&mut reader)).ok()?;
+    let value = seed.deserialize(LowerKeys(&mut reader)).ok()?;
     reader.end().ok()?;
-    if envelope.status == Some(1) {
-        return None;
-    }
-    let user = envelope.response?;
-    (!user.id.is_empty()).then_some(user)
+    Some(value)
 }
 
 /// A success envelope holding a user, its keys read lower-cased.
@@ -219,13 +231,7 @@ pub fn read_page_tolerantly(
 /// ([`LowerKeys`]) as for a user; `None` sends the answer to the tolerant
 /// path, `Some(Err)` is a well-formed answer that is bad.
 fn read_page_directly(body: &[u8], max_users: usize) -> Option<Result<PortalPage, PortalError>> {
-    // UTF-8 checked throughout, as in `read_user_directly`.
-    let text = std::str::from_utf8(body).ok()?;
-    let mut reader = serde_json::Deserializer::from_str(text);
-    let envelope = PageEnvelope::seed(max_users)
-        .deserialize(LowerKeys(&mut reader))
-        .ok()?;
-    reader.end().ok()?;
+    let envelope = read_in_one_pass(body, PageEnvelopeSeed(max_users))?;
     // The whole envelope is read before a listing that ran over is judged:
     // an error envelope is the portal's error, whatever its `response`.
     if envelope.status == Some(1) {
@@ -252,18 +258,10 @@ fn too_many(max_users: usize) -> PortalError {
 
 /// The success envelope of a listing, its keys read lower-cased; every key
 /// optional, others ignored, a repeated one an error (as a derived struct).
-#[derive(Default)]
 struct PageEnvelope {
     status: Option<i64>,
     total: Option<u64>,
     response: Option<Listed>,
-}
-
-impl PageEnvelope {
-    /// Reads the envelope with at most `max_users` users in its `response`.
-    fn seed(max_users: usize) -> PageEnvelopeSeed {
-        PageEnvelopeSeed(max_users)
-    }
 }
 
 /// The envelope's keys the listing reads.
@@ -280,7 +278,7 @@ enum PageKey {
 /// Reads a [`PageEnvelope`] whose `response` holds at most `.0` users.
 struct PageEnvelopeSeed(usize);
 
-impl<'de> serde::de::DeserializeSeed<'de> for PageEnvelopeSeed {
+impl<'de> DeserializeSeed<'de> for PageEnvelopeSeed {
     type Value = PageEnvelope;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<PageEnvelope, D::Error> {
@@ -302,8 +300,7 @@ impl<'de> serde::de::Visitor<'de> for PageEnvelopeSeed {
                 None => Ok(()),
             }
         }
-        let mut envelope = PageEnvelope::default();
-        let (mut status, mut total) = (None, None);
+        let (mut status, mut total, mut response) = (None, None, None);
         while let Some(key) = map.next_key::<PageKey>()? {
             match key {
                 PageKey::Status => {
@@ -315,17 +312,19 @@ impl<'de> serde::de::Visitor<'de> for PageEnvelopeSeed {
                     total = Some(map.next_value::<Option<u64>>()?);
                 }
                 PageKey::Response => {
-                    first(&envelope.response)?;
-                    envelope.response = Some(map.next_value_seed(AtMost(self.0))?);
+                    first(&response)?;
+                    response = Some(map.next_value_seed(AtMost(self.0))?);
                 }
                 PageKey::Other => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
             }
         }
-        envelope.status = status.flatten();
-        envelope.total = total.flatten();
-        Ok(envelope)
+        Ok(PageEnvelope {
+            status: status.flatten(),
+            total: total.flatten(),
+            response,
+        })
     }
 }
 
@@ -350,7 +349,7 @@ enum Listed {
 /// whole envelope is read.
 struct AtMost(usize);
 
-impl<'de> serde::de::DeserializeSeed<'de> for AtMost {
+impl<'de> DeserializeSeed<'de> for AtMost {
     type Value = Listed;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Listed, D::Error> {
