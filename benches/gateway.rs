@@ -3,11 +3,12 @@
 //! client here that checks every status. For each RPC and concurrency it
 //! reports calls per second, latency percentiles and the gateway's own CPU per
 //! call (from `/proc/<pid>/stat`), as a ratio to a bare `Health/Check` on the
-//! same server in the same run (rounds interleaved, median of several). It
-//! also reports peak memory, portal connections opened, and the latency of the
-//! same portal request sent straight to the stub; then the peak memory at
+//! same server in the same run (rounds interleaved, median of several), to the
+//! floor's forwarded GET and to the translating floor's (`gateway/floor.rs`).
+//! It also reports peak memory, portal connections opened, and the latency of
+//! the same portal request sent straight to the stub; then the peak memory at
 //! 1,024 concurrent calls of each RPC in a process started for it alone,
-//! against the floor's.
+//! against the floor's and the translating floor's.
 //!
 //! Then it reports the CPU per user listed by ListUsers pages (against one
 //! GetUser), and compares a SyncUsers stream with the same changes sent as unary
@@ -177,6 +178,9 @@ enum Rpc {
     UpdateUser,
     /// The floor's forwarded GET (served by the floor process).
     Floor,
+    /// The floor's GET decoded, mapped and encoded as a `User` (served by
+    /// the floor process).
+    Translating,
 }
 
 impl Rpc {
@@ -194,6 +198,7 @@ impl Rpc {
             Rpc::UpdateContacts => "UpdateContacts",
             Rpc::UpdateUser => "UpdateUser",
             Rpc::Floor => "floor (GET forwarded as bytes)",
+            Rpc::Translating => "translating floor (GET decoded to a User)",
         }
     }
 
@@ -201,7 +206,7 @@ impl Rpc {
     fn exchanges(self) -> f64 {
         match self {
             Rpc::Health => 0.0,
-            Rpc::GetUser | Rpc::Floor => 1.0,
+            Rpc::GetUser | Rpc::Floor | Rpc::Translating => 1.0,
             Rpc::UpdateContacts | Rpc::UpdateUser => 2.0,
         }
     }
@@ -262,6 +267,17 @@ async fn call(channel: Channel, rpc: Rpc, n: usize) {
                 body.windows(MIKE.len())
                     .any(|window| window == MIKE.as_bytes())
             );
+        }
+        Rpc::Translating => {
+            let user = floor::translate(
+                channel,
+                with_token(pb::GetUserRequest {
+                    user_id: MIKE.into(),
+                }),
+            )
+            .await
+            .expect("translating floor");
+            assert_eq!(user.id, MIKE);
         }
         Rpc::UpdateUser => {
             let user = PeopleServiceClient::new(channel)
@@ -341,12 +357,13 @@ async fn peak_per_rpc(release: &std::path::Path, stub: &Stub, calls: usize, conc
     let mut floor_peak_kib = 0;
     for rpc in [
         Rpc::Floor,
+        Rpc::Translating,
         Rpc::GetUser,
         Rpc::UpdateContacts,
         Rpc::UpdateUser,
     ] {
         let (process, address) = match rpc {
-            Rpc::Floor => start_floor(stub),
+            Rpc::Floor | Rpc::Translating => start_floor(stub),
             _ => start_gateway(release, stub),
         };
         let pid = process.0.id();
@@ -360,7 +377,7 @@ async fn peak_per_rpc(release: &std::path::Path, stub: &Stub, calls: usize, conc
         }
         println!(
             "| {} | {} | {:.1} | {:.1} | {:.2} |",
-            if rpc == Rpc::Floor {
+            if matches!(rpc, Rpc::Floor | Rpc::Translating) {
                 "floor"
             } else {
                 "gateway"
@@ -835,6 +852,7 @@ async fn bench() {
         phase(&channels, pid, rpc, 200, 8).await;
     }
     phase(&floor_channels, floor_pid, Rpc::Floor, 200, 8).await;
+    phase(&floor_channels, floor_pid, Rpc::Translating, 200, 8).await;
     sync_phase(channels[0].clone(), pid, 200).await;
 
     println!(
@@ -843,9 +861,9 @@ async fn bench() {
     );
     println!();
     println!(
-        "| concurrency | RPC | calls/s | p50 µs | p90 µs | p99 µs | CPU µs/call | ratio to Health/Check | ratio to the floor's exchanges |"
+        "| concurrency | RPC | calls/s | p50 µs | p90 µs | p99 µs | CPU µs/call | ratio to Health/Check | ratio to the floor's exchanges | ratio to the translating floor's exchanges |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut getuser_p50_at_1 = 0.0;
     // The floor is measured in the same rounds, after the gateway's RPCs.
     // BENCH_RPCS=GetUser,floor measures only those (and Health/Check, the
@@ -853,7 +871,7 @@ async fn bench() {
     let only = std::env::var("BENCH_RPCS").ok();
     let measured: Vec<Rpc> = Rpc::ALL
         .into_iter()
-        .chain([Rpc::Floor])
+        .chain([Rpc::Translating, Rpc::Floor])
         .filter(|rpc| {
             *rpc == Rpc::Health
                 || only.as_deref().is_none_or(|only| {
@@ -868,7 +886,7 @@ async fn bench() {
         for _ in 0..rounds {
             for (index, rpc) in measured.iter().copied().enumerate() {
                 let (channels, pid) = match rpc {
-                    Rpc::Floor => (&floor_channels, floor_pid),
+                    Rpc::Floor | Rpc::Translating => (&floor_channels, floor_pid),
                     _ => (&channels, pid),
                 };
                 results[index].push(phase(channels, pid, rpc, per_round_calls, concurrency).await);
@@ -886,6 +904,10 @@ async fn bench() {
             })
             .collect();
         let floor_cpu = cpu_per_call[measured.len() - 1];
+        let translating_cpu = measured
+            .iter()
+            .position(|rpc| *rpc == Rpc::Translating)
+            .map(|index| cpu_per_call[index]);
         for (index, rpc) in measured.iter().copied().enumerate() {
             let phases = &results[index];
             let rate = median(
@@ -905,12 +927,15 @@ async fn bench() {
             if rpc == Rpc::GetUser && concurrency == 1 {
                 getuser_p50_at_1 = quantile(0.5);
             }
-            let to_floor = match rpc.exchanges() {
-                0.0 => "–".to_owned(),
-                exchanges => format!("{:.2}", cpu_per_call[index] / (exchanges * floor_cpu)),
+            let to = |base: Option<f64>| match (rpc, rpc.exchanges(), base) {
+                (Rpc::Health, _, _) | (_, _, None) => "–".to_owned(),
+                (_, exchanges, Some(base)) => {
+                    format!("{:.2}", cpu_per_call[index] / (exchanges * base))
+                }
             };
+            let (to_floor, to_translating) = (to(Some(floor_cpu)), to(translating_cpu));
             println!(
-                "| {concurrency} | {} | {rate:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} | {to_floor} |",
+                "| {concurrency} | {} | {rate:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} | {to_floor} | {to_translating} |",
                 rpc.name(),
                 quantile(0.5),
                 quantile(0.9),

@@ -6,6 +6,12 @@
 //! JSON, no mapping, no logging, no metrics, as a byte-forwarding bridge
 //! does. It runs as its own process (this benchmark started again with
 //! `--floor`), so its CPU and memory are measured as the gateway's are.
+//!
+//! A second method ([`TRANSLATE`]) adds the translation itself and nothing
+//! else: the answer decoded and mapped to a `User` by the gateway's own
+//! decoder and mapping, encoded by prost. What the gateway costs above it
+//! is everything but the translation: checks, bounds, retries, logs and
+//! metrics.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -13,15 +19,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
-use people_gateway::pb;
+use people_gateway::portal::envelope;
 use people_gateway::portal::{PortalSettings, http_client};
 use people_gateway::server::{ServeSettings, transport};
+use people_gateway::{mapping, pb};
 use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 use url::Url;
 
-/// The floor's one method.
+/// The floor's method: the portal's answer forwarded as bytes.
 pub const PATH: &str = "/bench.floor.v1.Floor/Forward";
+
+/// The translating floor's method: the portal's answer as a `User`.
+pub const TRANSLATE: &str = "/bench.floor.v1.Floor/Translate";
 
 /// Serves the floor on `listen` in front of the portal at `portal` (trusting
 /// the PEM roots `extra_roots_pem` as `--portal-ca` does), until killed.
@@ -67,6 +77,21 @@ struct Forwarder {
 
 impl Forwarder {
     async fn forward(&self, request: Request<pb::GetUserRequest>) -> Result<Vec<u8>, Status> {
+        Ok(self.exchange(request).await?.1.to_vec())
+    }
+
+    async fn translate(&self, request: Request<pb::GetUserRequest>) -> Result<pb::User, Status> {
+        let (status, body) = self.exchange(request).await?;
+        let user = envelope::read_user(status, &body, None)
+            .map_err(|error| Status::internal(error.to_string()))?;
+        Ok(mapping::user_to_pb(user))
+    }
+
+    /// The portal GET for the caller: the answer's status and body.
+    async fn exchange(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<(u16, bytes::Bytes), Status> {
         let authorization = request
             .metadata()
             .get("authorization")
@@ -87,11 +112,12 @@ impl Forwarder {
             .send()
             .await
             .map_err(|error| Status::unavailable(error.to_string()))?;
+        let status = answer.status().as_u16();
         let body = answer
             .bytes()
             .await
             .map_err(|error| Status::unavailable(error.to_string()))?;
-        Ok(body.to_vec())
+        Ok((status, body))
     }
 }
 
@@ -103,6 +129,18 @@ impl NamedService for Floor {
 }
 
 struct ForwardCall(Arc<Forwarder>);
+
+struct TranslateCall(Arc<Forwarder>);
+
+impl UnaryService<pb::GetUserRequest> for TranslateCall {
+    type Response = pb::User;
+    type Future = BoxFuture<'static, Result<Response<pb::User>, Status>>;
+
+    fn call(&mut self, request: Request<pb::GetUserRequest>) -> Self::Future {
+        let forwarder = Arc::clone(&self.0);
+        Box::pin(async move { forwarder.translate(request).await.map(Response::new) })
+    }
+}
 
 impl UnaryService<pb::GetUserRequest> for ForwardCall {
     type Response = Vec<u8>;
@@ -126,12 +164,19 @@ impl tower::Service<http::Request<tonic::body::Body>> for Floor {
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let forwarder = Arc::clone(&self.0);
         Box::pin(async move {
-            if request.uri().path() != PATH {
-                return Ok(Status::unimplemented("").into_http());
+            match request.uri().path() {
+                PATH => {
+                    let codec = tonic_prost::ProstCodec::<Vec<u8>, pb::GetUserRequest>::default();
+                    let mut grpc = tonic::server::Grpc::new(codec);
+                    Ok(grpc.unary(ForwardCall(forwarder), request).await)
+                }
+                TRANSLATE => {
+                    let codec = tonic_prost::ProstCodec::<pb::User, pb::GetUserRequest>::default();
+                    let mut grpc = tonic::server::Grpc::new(codec);
+                    Ok(grpc.unary(TranslateCall(forwarder), request).await)
+                }
+                _ => Ok(Status::unimplemented("").into_http()),
             }
-            let codec = tonic_prost::ProstCodec::<Vec<u8>, pb::GetUserRequest>::default();
-            let mut grpc = tonic::server::Grpc::new(codec);
-            Ok(grpc.unary(ForwardCall(forwarder), request).await)
         })
     }
 }
@@ -141,12 +186,28 @@ pub async fn call(
     channel: tonic::transport::Channel,
     request: Request<pb::GetUserRequest>,
 ) -> Result<Vec<u8>, Status> {
+    unary(channel, request, PATH).await
+}
+
+/// One call of the translating floor's method.
+pub async fn translate(
+    channel: tonic::transport::Channel,
+    request: Request<pb::GetUserRequest>,
+) -> Result<pb::User, Status> {
+    unary(channel, request, TRANSLATE).await
+}
+
+async fn unary<M: prost::Message + Default + Send + 'static>(
+    channel: tonic::transport::Channel,
+    request: Request<pb::GetUserRequest>,
+    path: &'static str,
+) -> Result<M, Status> {
     let mut client = tonic::client::Grpc::new(channel);
     client
         .ready()
         .await
         .map_err(|error| Status::unavailable(error.to_string()))?;
-    let codec = tonic_prost::ProstCodec::<pb::GetUserRequest, Vec<u8>>::default();
-    let path = http::uri::PathAndQuery::from_static(PATH);
+    let codec = tonic_prost::ProstCodec::<pb::GetUserRequest, M>::default();
+    let path = http::uri::PathAndQuery::from_static(path);
     Ok(client.unary(request, path, codec).await?.into_inner())
 }
