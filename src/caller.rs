@@ -136,29 +136,31 @@ pub fn with_request_id(mut status: Status, request_id: &str) -> Status {
 /// parent span ids (the parent only when the caller sent one), the request
 /// id, and the code once known (recorded only for export: a log line has it
 /// in its own fields). Without export every field is known at once and
-/// formatted once.
+/// formatted once. Each is written as it is, unquoted: none holds anything
+/// but visible ASCII (the request id is checked when it is read), so there
+/// is nothing to escape.
 pub fn call_span(rpc: &'static str, trace: &mut CallTrace) -> tracing::Span {
     if !otel::exporting() {
         let trace_id = trace.trace_id();
         return info_span!(
             "rpc",
-            rpc,
-            trace_id = trace_id.as_str(),
-            parent_span_id = trace.parent_id().as_deref(),
+            rpc = %rpc,
+            trace_id = %trace_id,
+            parent_span_id = trace.parent_id().as_deref().map(tracing::field::display),
             request_id = %trace.request_id(),
             code = tracing::field::Empty,
         );
     }
     let span = info_span!(
         "rpc",
-        rpc,
+        rpc = %rpc,
         trace_id = tracing::field::Empty,
         parent_span_id = tracing::field::Empty,
         request_id = %trace.request_id(),
         code = tracing::field::Empty,
     );
     if let Some(parent) = trace.parent_id() {
-        span.record("parent_span_id", parent);
+        span.record("parent_span_id", tracing::field::display(parent));
     }
     trace.attach(&span);
     span

@@ -167,11 +167,11 @@ async fn respond<T, M>(
         }
     };
     if otel::exporting() {
-        span.record("code", code_name(code));
+        span.record("code", tracing::field::display(code_name(code)));
     }
     span.in_scope(|| {
         info!(
-            code = code_name(code),
+            code = %code_name(code),
             took_ms = elapsed_ms(started),
             "handled"
         );

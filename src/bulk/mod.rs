@@ -329,11 +329,14 @@ pub fn rpc_status(status: &Status) -> tonic_types::Status {
 /// Logs how a stream ended, and records its code on the stream's span.
 fn log_end(tally: &Tally, outcome: &Result<(), Status>, started: std::time::Instant) {
     let code = outcome.as_ref().err().map_or(Code::Ok, Status::code);
-    tracing::Span::current().record("code", crate::status::code_name(code));
+    tracing::Span::current().record(
+        "code",
+        tracing::field::display(crate::status::code_name(code)),
+    );
     info!(
         items = tally.answered,
         failed = tally.failed,
-        code = crate::status::code_name(code),
+        code = %crate::status::code_name(code),
         took_ms = elapsed_ms(started),
         "stream ended"
     );

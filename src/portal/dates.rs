@@ -10,8 +10,7 @@ use chrono::{
 use serde::Deserialize;
 
 /// A date-time as the portal sent it: either the wire string or the documented object.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ApiDateTime {
     /// `2025-01-15T12:00:00.0000000+03:00`, the real wire form.
     Text(String),
@@ -20,9 +19,54 @@ pub enum ApiDateTime {
         /// The instant in UTC.
         utctime: String,
         /// The tenant offset, `hh:mm:ss` or `-hh:mm:ss`.
-        #[serde(default)]
         timezoneoffset: Option<String>,
     },
+}
+
+/// Read straight from the token: an `untagged` enum would buffer each value
+/// before trying its variants.
+impl<'de> Deserialize<'de> for ApiDateTime {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The documented object form.
+        #[derive(Deserialize)]
+        struct Object {
+            utctime: String,
+            #[serde(default)]
+            timezoneoffset: Option<String>,
+        }
+
+        struct DateVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for DateVisitor {
+            type Value = ApiDateTime;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a date-time string or a {utcTime, timeZoneOffset} object")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ApiDateTime, E> {
+                Ok(ApiDateTime::Text(text.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<ApiDateTime, E> {
+                Ok(ApiDateTime::Text(text))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ApiDateTime, A::Error> {
+                let object =
+                    Object::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ApiDateTime::Object {
+                    utctime: object.utctime,
+                    timezoneoffset: object.timezoneoffset,
+                })
+            }
+        }
+
+        deserializer.deserialize_any(DateVisitor)
+    }
 }
 
 /// A parsed portal date: the local wall time as written and, when known, its offset.

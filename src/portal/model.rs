@@ -224,40 +224,75 @@ where
 
 /// A bool that may also come as `"true"`/`"False"` (documents converted from XML).
 fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Flag {
-        Bool(bool),
-        Text(String),
+    /// Read straight from the token, as [`EnumValue`] is.
+    struct FlagVisitor;
+
+    impl serde::de::Visitor<'_> for FlagVisitor {
+        type Value = Option<bool>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("a boolean, or \"true\" or \"false\"")
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<bool>, E> {
+            Ok(None)
+        }
+
+        fn visit_bool<E: serde::de::Error>(self, flag: bool) -> Result<Option<bool>, E> {
+            Ok(Some(flag))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Option<bool>, E> {
+            if text.eq_ignore_ascii_case("true") {
+                Ok(Some(true))
+            } else if text.eq_ignore_ascii_case("false") {
+                Ok(Some(false))
+            } else {
+                Err(E::custom(format!("expected a boolean, got {text:?}")))
+            }
+        }
     }
-    match Option::<Flag>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(Flag::Bool(flag)) => Ok(Some(flag)),
-        Some(Flag::Text(text)) if text.eq_ignore_ascii_case("true") => Ok(Some(true)),
-        Some(Flag::Text(text)) if text.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(Flag::Text(text)) => Err(serde::de::Error::custom(format!(
-            "expected a boolean, got {text:?}"
-        ))),
-    }
+
+    deserializer.deserialize_any(FlagVisitor)
 }
 
 /// A number that may also come as a string (DocSpace reads and writes numbers from strings).
 fn lenient_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Number {
-        Number(f64),
-        Text(String),
+    /// Read straight from the token, as [`EnumValue`] is.
+    struct NumberVisitor;
+
+    impl serde::de::Visitor<'_> for NumberVisitor {
+        type Value = Option<f64>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("a number, or a number in a string")
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<f64>, E> {
+            Ok(None)
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Option<f64>, E> {
+            Ok(Some(number as f64))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Option<f64>, E> {
+            Ok(Some(number as f64))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<Option<f64>, E> {
+            Ok(Some(number))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Option<f64>, E> {
+            text.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| E::custom(format!("expected a number, got {text:?}")))
+        }
     }
-    match Option::<Number>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(Number::Number(number)) => Ok(Some(number)),
-        Some(Number::Text(text)) => text
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {text:?}"))),
-    }
+
+    deserializer.deserialize_any(NumberVisitor)
 }
 
 /// A contact as both products bind it (`type`/`value`; Workspace also tries camelCase).

@@ -83,7 +83,7 @@ impl CallTrace {
         if let Some(trace_id) = otel::trace_id_of(span) {
             self.trace_id = trace_id;
         }
-        span.record("trace_id", self.trace_id());
+        span.record("trace_id", tracing::field::display(self.trace_id()));
     }
 
     /// A `traceparent` for one outgoing request: this trace and a new span id
