@@ -1,5 +1,6 @@
-//! Logging: human-readable lines (coloured on a terminal), or one JSON object
-//! per line for a collector, filtered by `RUST_LOG` (default `info`).
+//! Logging: human-readable lines (coloured on a terminal, otherwise written
+//! by [`super::plain_lines`]), or one JSON object per line for a collector,
+//! filtered by `RUST_LOG` (default `info`).
 //! Payloads, contact values and credentials are never logged at any level:
 //! spans and events carry ids, codes and timings only.
 
@@ -14,6 +15,7 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use super::log_writer::{self, BatchedWriter, WriterGuard};
 use super::otel;
+use super::plain_lines::{PlainFields, PlainLine};
 
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -38,7 +40,13 @@ where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
     let lines: Box<dyn Layer<Base> + Send + Sync> = match format {
-        LogFormat::Text => fmt::layer().with_writer(writer).with_ansi(ansi).boxed(),
+        LogFormat::Text if ansi => fmt::layer().with_writer(writer).with_ansi(true).boxed(),
+        LogFormat::Text => fmt::layer()
+            .event_format(PlainLine)
+            .fmt_fields(PlainFields)
+            .with_writer(writer)
+            .with_ansi(false)
+            .boxed(),
         LogFormat::Json => fmt::layer()
             .json()
             .with_current_span(true)
