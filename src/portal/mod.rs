@@ -436,7 +436,13 @@ impl PortalClient {
         let policy = self
             .retry
             .policy(deadline, self.timeout, endpoint, Arc::clone(&self.metrics));
-        *request.timeout_mut() = Some(policy.attempt_timeout(Instant::now()));
+        // The client's own timeout holds every attempt; one is set here only
+        // when the deadline cuts it shorter (a request's own timeout costs
+        // the request a map of extensions, copied again for the retry).
+        let attempt_timeout = policy.attempt_timeout(Instant::now());
+        if attempt_timeout < self.timeout {
+            *request.timeout_mut() = Some(attempt_timeout);
+        }
         // Each attempt, retries included, is sent only while the caller waits.
         let http = UnlessAbandoned::new(self.http.clone(), bounds.deadline, bounds.gone.clone());
         let response =
@@ -501,6 +507,9 @@ pub fn http_client(settings: &PortalSettings) -> Result<reqwest::Client, PortalS
     }
     Ok(http
         .connect_timeout(settings.connect_timeout)
+        // Each attempt's, from connecting to the answer's last byte; an
+        // attempt the caller's deadline cuts shorter sets its own.
+        .timeout(settings.timeout)
         .pool_max_idle_per_host(settings.max_connections)
         // The API never redirects; a redirect would be a login page or a proxy.
         .redirect(reqwest::redirect::Policy::none())
