@@ -563,6 +563,61 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::portal::dates::ApiDateTime;
+
+    #[test]
+    fn flags_numbers_and_dates_take_each_spelling_on_both_paths() {
+        let body =
+            br#"{"status":0,"response":{"id":"x","isAdmin":null,"isOwner":"false","isLDAP":true,
+            "quotaLimit":"12.5","usedSpace":3,"docsSpace":null,
+            "birthday":{"UtcTime":"1985-04-10T00:00:00.0000000Z","TimeZoneOffset":"03:00:00"},
+            "workFrom":"2015-09-01T03:00:00.0000000+03:00","terminated":null}}"#;
+        let direct = read_user_directly(body).expect("read in one pass");
+        let tolerant = read_user_tolerantly(200, body, None).expect("read tolerantly");
+        assert_eq!(direct, tolerant);
+        assert_eq!(
+            (direct.isadmin, direct.isowner, direct.isldap),
+            (None, Some(false), Some(true))
+        );
+        assert_eq!(
+            (direct.quotalimit, direct.usedspace, direct.docsspace),
+            (Some(12.5), Some(3.0), None)
+        );
+        assert_eq!(
+            direct.birthday,
+            Some(ApiDateTime::Object {
+                utctime: "1985-04-10T00:00:00.0000000Z".into(),
+                timezoneoffset: Some("03:00:00".into()),
+            })
+        );
+        assert_eq!(
+            direct.workfrom,
+            Some(ApiDateTime::Text(
+                "2015-09-01T03:00:00.0000000+03:00".into()
+            ))
+        );
+        assert_eq!(direct.terminated, None);
+    }
+
+    #[test]
+    fn flags_numbers_and_dates_of_another_type_are_refused_on_both_paths() {
+        for wrong in [
+            r#""isAdmin":1"#,
+            r#""isAdmin":"yes""#,
+            r#""quotaLimit":true"#,
+            r#""quotaLimit":"lots""#,
+            r#""birthday":19850410"#,
+            r#""birthday":{"timeZoneOffset":"03:00:00"}"#,
+        ] {
+            let body = format!(r#"{{"status":0,"response":{{"id":"x",{wrong}}}}}"#);
+            assert!(read_user_directly(body.as_bytes()).is_none(), "{wrong}");
+            assert!(
+                read_user_tolerantly(200, body.as_bytes(), None).is_err(),
+                "{wrong}"
+            );
+            assert!(read_user(200, body.as_bytes(), None).is_err(), "{wrong}");
+        }
+    }
 
     const ONE: &str = r#"{"id":"00000000-0000-0000-0000-000000000001","firstName":"Ann"}"#;
     const TWO: &str = r#"{"id":"00000000-0000-0000-0000-000000000002","firstName":"Bob"}"#;
