@@ -8,7 +8,7 @@
 //! It also reports peak memory, portal connections opened, and the latency of
 //! the same portal request sent straight to the stub; then the peak memory at
 //! 1,024 concurrent calls of each RPC in a process started for it alone,
-//! against the floor's and the translating floor's.
+//! the two floors' included, against the floor's.
 //!
 //! Then it reports the CPU per user listed by ListUsers pages (against one
 //! GetUser), and compares a SyncUsers stream with the same changes sent as unary
@@ -903,11 +903,13 @@ async fn bench() {
                 )
             })
             .collect();
-        let floor_cpu = cpu_per_call[measured.len() - 1];
-        let translating_cpu = measured
-            .iter()
-            .position(|rpc| *rpc == Rpc::Translating)
-            .map(|index| cpu_per_call[index]);
+        let base = |floor: Rpc| {
+            measured
+                .iter()
+                .position(|rpc| *rpc == floor)
+                .map(|index| cpu_per_call[index])
+        };
+        let (floor_cpu, translating_cpu) = (base(Rpc::Floor), base(Rpc::Translating));
         for (index, rpc) in measured.iter().copied().enumerate() {
             let phases = &results[index];
             let rate = median(
@@ -933,7 +935,7 @@ async fn bench() {
                     format!("{:.2}", cpu_per_call[index] / (exchanges * base))
                 }
             };
-            let (to_floor, to_translating) = (to(Some(floor_cpu)), to(translating_cpu));
+            let (to_floor, to_translating) = (to(floor_cpu), to(translating_cpu));
             println!(
                 "| {concurrency} | {} | {rate:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} | {to_floor} | {to_translating} |",
                 rpc.name(),
@@ -962,7 +964,7 @@ async fn bench() {
         .unwrap();
     println!();
     println!(
-        "- resident memory: gateway {:.1} MiB idle, {:.1} MiB peak; floor {:.1} MiB idle, {:.1} MiB peak (peaks at the highest concurrency run; ratio {:.2})",
+        "- resident memory: gateway {:.1} MiB idle, {:.1} MiB peak; the floors' process {:.1} MiB idle, {:.1} MiB peak (peaks at the highest concurrency run; ratio {:.2})",
         idle_kib as f64 / 1024.0,
         peak_kib as f64 / 1024.0,
         floor_idle_kib as f64 / 1024.0,
