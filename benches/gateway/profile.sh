@@ -6,25 +6,40 @@
 #
 #   bash benches/gateway/profile.sh [RPC] [CALLS]    (defaults: GetUser 2000)
 #
-# Two runs of the benchmark at concurrency 16: the floor alone (A), then RPC,
-# the floor and the translating floor (B). A call of RPC costs the gateway
-# (B - A) / CALLS; a translated GET costs the floor process (B - A) / CALLS; a
-# forwarded GET what is left of A after the warm-up's translated GETs.
-# Needs valgrind and python3; writes its profiles under target/profile.
+# Three runs of the benchmark at concurrency 16: CALLS forwarded GETs (A),
+# twice as many (C), and RPC with the floor and the translating floor (B).
+# Each cost is a difference of two runs, so that starting, warming up and
+# stopping cancel out: a call of RPC costs the gateway (B - A) / CALLS, a
+# translated GET the floor process (B - A) / CALLS, a forwarded GET
+# (C - A) / CALLS. What runs by the clock (readiness probes, the log
+# writer's wake-ups) is counted in proportion to how long the longer run
+# took; it is small against a call. Needs valgrind and python3; writes its
+# profiles under target/profile.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rpc=${1:-GetUser}
 calls=${2:-2000}
-out=target/profile
+case "$rpc" in
+  GetUser | UpdateContacts | UpdateUser) ;;
+  *) echo "profile.sh: RPC is GetUser, UpdateContacts or UpdateUser, not $rpc" >&2; exit 2 ;;
+esac
+out=${CARGO_TARGET_DIR:-target}/profile
 mkdir -p "$out"
-cargo bench --bench gateway --no-run --locked 2>/dev/null
-bench=$(ls -t target/release/deps/gateway-* | grep -v '\.d$' | head -1)
-for run in A B; do
+bench=$(cargo bench --bench gateway --no-run --locked --message-format=json \
+  | python3 -c 'import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("reason") == "compiler-artifact" and message.get("executable") \
+            and message["target"]["name"] == "gateway":
+        print(message["executable"])')
+for run in A B C; do
   rpcs=floor
+  runs_calls=$calls
   [ "$run" = B ] && rpcs="$rpc,floor,translating"
+  [ "$run" = C ] && runs_calls=$((2 * calls))
   BENCH_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$out/$run.gateway" \
   BENCH_FLOOR_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$out/$run.floor" \
-  BENCH_RPCS=$rpcs BENCH_CONCURRENCY=16 BENCH_ROUNDS=1 BENCH_CALLS=$calls \
+  BENCH_RPCS=$rpcs BENCH_CONCURRENCY=16 BENCH_ROUNDS=1 BENCH_CALLS=$runs_calls \
     "$bench" --bench > "$out/$run.log" 2>&1
   for process in gateway floor; do
     callgrind_annotate --threshold=100 --inclusive=no --auto=no "$out/$run.$process" \
@@ -36,18 +51,28 @@ import re, sys
 from collections import defaultdict
 
 out, calls, rpc = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-WARM_UP = 200  # calls of each RPC before the measured ones (benches/gateway.rs)
+STD = ('core', 'alloc', 'std', '__rustc')
 
 def crate(function, file):
+    """The crate whose code a function is: the path's first segment, or for
+    `<T as path::Trait>` with a type parameter or a primitive as T, the trait's."""
     if 'malloc' in file:
         return 'glibc malloc'
     if file.startswith('./string'):
         return 'glibc memcpy, memcmp'
     if file.startswith('./') or file.startswith('/usr/lib'):
         return 'glibc, other'
-    name = re.match(r'<*([A-Za-z_][A-Za-z0-9_]*)::', function)
-    name = name.group(1) if name else '(no symbol)'
-    if name in ('core', 'alloc', 'std', '__rustc'):
+    subject = re.sub(r'^<+(&mut |&|\*const |\*mut |dyn )*', '', function)
+    path = re.match(r'([A-Za-z_][A-Za-z0-9_]*)::', subject)
+    trait = re.search(r' as ([A-Za-z_][A-Za-z0-9_]*)::', function)
+    if path:
+        name = path.group(1)
+    elif trait:
+        # A type parameter, a primitive or a slice: the code is the trait's.
+        name = trait.group(1)
+    else:
+        name = '(no symbol)'
+    if name in STD:
         return 'Rust std (inlined)'
     return "the floor's own code" if name == 'gateway' else name
 
@@ -69,12 +94,13 @@ def load(path):
 
 a_gw, b_gw = load(f'{out}/A.gateway.functions'), load(f'{out}/B.gateway.functions')
 a_fl, b_fl = load(f'{out}/A.floor.functions'), load(f'{out}/B.floor.functions')
+c_fl = load(f'{out}/C.floor.functions')
 exchanges = 2 if rpc in ('UpdateContacts', 'UpdateUser') else 1  # a read-modify-write
 rows = []
 for key in set(a_gw) | set(b_gw) | set(a_fl) | set(b_fl):
     gateway = (b_gw[key] - a_gw[key]) / calls / exchanges
     translating = (b_fl[key] - a_fl[key]) / calls
-    floor = (a_fl[key] - WARM_UP * translating) / (calls + WARM_UP)
+    floor = (c_fl[key] - a_fl[key]) / calls
     rows.append((gateway, translating, floor, key))
 rows.sort(key=lambda row: (row[3] != '(all)', -row[0]))
 gateway, translating, floor, _ = rows[0]
