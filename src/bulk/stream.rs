@@ -417,7 +417,7 @@ impl SyncStream {
                 tally.failed += 1;
                 let status = Status::from(error);
                 self.metrics.record_sync_item(rpc, status.code());
-                debug!(rpc, code = ?status.code(), "item failed");
+                debug!(rpc = %rpc, code = %crate::status::code_name(status.code()), "item failed");
                 sync_users_response::Result::Error(rpc_status(&status))
             }
         };

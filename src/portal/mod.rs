@@ -328,7 +328,7 @@ impl PortalClient {
         bounds: Bounds<'a>,
     ) -> BoxFuture<'a, Result<Answer, PortalError>> {
         let span = if otel::exporting() {
-            info_span!("exchange", endpoint, http_status = tracing::field::Empty)
+            info_span!("exchange", endpoint = %endpoint, http_status = tracing::field::Empty)
         } else {
             tracing::Span::none()
         };
@@ -410,7 +410,7 @@ impl PortalClient {
             ),
         };
         self.health.record(!portal_down);
-        debug!(endpoint, outcome, took = ?started.elapsed(), "portal exchange");
+        debug!(endpoint = %endpoint, outcome = %outcome, took = ?started.elapsed(), "portal exchange");
         result
     }
 
@@ -437,8 +437,9 @@ impl PortalClient {
             .retry
             .policy(deadline, self.timeout, endpoint, Arc::clone(&self.metrics));
         // The client's own timeout holds every attempt; one is set here only
-        // when the deadline cuts it shorter (a request's own timeout costs
-        // the request a map of extensions, copied again for the retry).
+        // when the deadline cuts it shorter (a request's own timeout lives
+        // in a map of extensions that the request carries, and that the
+        // retry's spare copy clones).
         let attempt_timeout = policy.attempt_timeout(Instant::now());
         if attempt_timeout < self.timeout {
             *request.timeout_mut() = Some(attempt_timeout);
@@ -460,7 +461,7 @@ impl PortalClient {
             .and_then(|value| value.to_str().ok())
             .and_then(envelope::parse_retry_after);
         debug!(
-            endpoint,
+            endpoint = %endpoint,
             status,
             content_type = ?response.headers().get(CONTENT_TYPE),
             "portal answered"
