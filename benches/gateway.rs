@@ -17,7 +17,8 @@
 //!
 //! Run: `cargo bench --bench gateway` (env: BENCH_CALLS, BENCH_ROUNDS,
 //! BENCH_CONCURRENCY for one concurrency, BENCH_RPCS for some RPCs only,
-//! BENCH_WRAPPER and BENCH_FLOOR_WRAPPER for a profiler).
+//! BENCH_WRAPPER and BENCH_FLOOR_WRAPPER for a profiler, BENCH_FLOOR_CLIENT
+//! for another portal client in the floor: see `gateway/floor.rs`).
 
 // A benchmark run aborts on the first failure; there is no caller to answer.
 #![allow(clippy::expect_used, clippy::unwrap_used)]

@@ -12,8 +12,15 @@
 //! decoder and mapping, encoded by prost. What the gateway costs above it
 //! is everything but the translation: checks, bounds, retries, logs and
 //! metrics.
+//!
+//! `BENCH_FLOOR_CLIENT` moves the floor itself, to measure what another
+//! portal client would save: `hyper-util` sends the GET through
+//! hyper-util's pool without reqwest's layers, `calling-task` through
+//! hyper's HTTP/1.1 connections driven by the calling task ([`CallingTask`]).
+//! Both speak plain HTTP/1.1 only; neither is the gateway's client.
 
 use std::convert::Infallible;
+use std::future::Future as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -52,8 +59,22 @@ pub fn run(listen: SocketAddr, portal: Url, extra_roots_pem: Option<Vec<u8>>) {
             extra_roots_pem,
             max_connections: 64,
         };
+        // BENCH_FLOOR_CLIENT=calling-task: plain HTTP/1.1 connections
+        // driven by the call that uses them (see `CallingTask`);
+        // =hyper-util: hyper-util's pool without reqwest's layers.
+        let client = std::env::var("BENCH_FLOOR_CLIENT").unwrap_or_default();
+        assert!(
+            client.is_empty() || portal.base_url.scheme() == "http",
+            "BENCH_FLOOR_CLIENT speaks plain HTTP/1.1 only (BENCH_PORTAL=http)"
+        );
         let floor = Floor(Arc::new(Forwarder {
             http: http_client(&portal).expect("portal client"),
+            calling_task: (client == "calling-task").then(CallingTask::default),
+            pooled: (client == "hyper-util").then(|| {
+                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .pool_max_idle_per_host(portal.max_connections)
+                    .build_http()
+            }),
             people: portal.base_url.join("api/2.0/people/").expect("people URL"),
             connections: tokio::sync::Semaphore::new(portal.max_connections),
         }));
@@ -70,6 +91,16 @@ pub fn run(listen: SocketAddr, portal: Url, extra_roots_pem: Option<Vec<u8>>) {
 
 struct Forwarder {
     http: reqwest::Client,
+    /// Instead of `http`: the experiment of an HTTP client whose connection
+    /// is driven by the calling task.
+    calling_task: Option<CallingTask>,
+    /// Instead of `http`: hyper-util's pool on its own.
+    pooled: Option<
+        hyper_util::client::legacy::Client<
+            hyper_util::client::legacy::connect::HttpConnector,
+            Body,
+        >,
+    >,
     people: Url,
     /// As the gateway: one permit per portal connection.
     connections: tokio::sync::Semaphore,
@@ -104,6 +135,29 @@ impl Forwarder {
             .join(&id)
             .map_err(|_| Status::invalid_argument("user_id"))?;
         let _permit = self.connections.acquire().await;
+        if let Some(client) = &self.calling_task {
+            return client.get(&url, &authorization).await;
+        }
+        if let Some(client) = &self.pooled {
+            use http_body_util::BodyExt as _;
+            let failed = |error: &dyn std::fmt::Display| Status::unavailable(error.to_string());
+            let request = http::Request::get(url.as_str())
+                .header(http::header::AUTHORIZATION, authorization)
+                .header(http::header::ACCEPT, "application/json")
+                .body(Body::new())
+                .map_err(|error| failed(&error))?;
+            let response = client
+                .request(request)
+                .await
+                .map_err(|error| failed(&error))?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|error| failed(&error))?;
+            return Ok((status, body.to_bytes()));
+        }
         let answer = self
             .http
             .get(url)
@@ -210,4 +264,100 @@ async fn unary<M: prost::Message + Default + Send + 'static>(
     let codec = tonic_prost::ProstCodec::<pb::GetUserRequest, M>::default();
     let path = http::uri::PathAndQuery::from_static(path);
     Ok(client.unary(request, path, codec).await?.into_inner())
+}
+
+/// The experiment of an HTTP client that writes and reads on the calling
+/// task: plain HTTP/1.1 connections (hyper's own), each driven by the call
+/// that has it out of the pool rather than by a task of its own, so that an
+/// exchange wakes no other task. Only what the floor needs: GET, plain TCP,
+/// keep-alive; a connection that fails is dropped.
+#[derive(Default)]
+struct CallingTask {
+    idle: std::sync::Mutex<Vec<Connection>>,
+}
+
+type Body = http_body_util::Empty<bytes::Bytes>;
+
+/// A connection and its sender; idle ones are not polled.
+struct Connection {
+    sender: hyper::client::conn::http1::SendRequest<Body>,
+    driver: std::pin::Pin<
+        Box<
+            hyper::client::conn::http1::Connection<
+                hyper_util::rt::TokioIo<tokio::net::TcpStream>,
+                Body,
+            >,
+        >,
+    >,
+}
+
+impl CallingTask {
+    async fn get(&self, url: &Url, authorization: &str) -> Result<(u16, bytes::Bytes), Status> {
+        let failed = |error: &dyn std::fmt::Display| Status::unavailable(error.to_string());
+        let taken = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .pop();
+        let mut connection = match taken {
+            Some(connection) => connection,
+            None => {
+                let address = (
+                    url.host_str().unwrap_or_default(),
+                    url.port_or_known_default().unwrap_or(80),
+                );
+                let stream = tokio::net::TcpStream::connect(address)
+                    .await
+                    .map_err(|error| failed(&error))?;
+                stream.set_nodelay(true).map_err(|error| failed(&error))?;
+                let (sender, driver) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .map_err(|error| failed(&error))?;
+                Connection {
+                    sender,
+                    driver: Box::pin(driver),
+                }
+            }
+        };
+        let request = http::Request::get(&url[url::Position::BeforePath..])
+            .header(http::header::HOST, url.host_str().unwrap_or_default())
+            .header(http::header::AUTHORIZATION, authorization)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Body::new())
+            .map_err(|error| failed(&error))?;
+        let exchange = async {
+            use http_body_util::BodyExt as _;
+            let response = connection.sender.send_request(request).await?;
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await?.to_bytes();
+            Ok::<_, hyper::Error>((status, body))
+        };
+        // The connection is polled here, with the exchange, until the answer
+        // is whole; then it waits unpolled in the pool for its next call.
+        let answer = {
+            let mut exchange = std::pin::pin!(exchange);
+            let driver = &mut connection.driver;
+            std::future::poll_fn(|context| {
+                if let std::task::Poll::Ready(answer) = exchange.as_mut().poll(context) {
+                    return std::task::Poll::Ready(answer.map_err(|error| failed(&error)));
+                }
+                match driver.as_mut().poll(context) {
+                    std::task::Poll::Ready(Ok(())) => std::task::Poll::Ready(Err(
+                        Status::unavailable("the portal closed the connection"),
+                    )),
+                    std::task::Poll::Ready(Err(error)) => {
+                        std::task::Poll::Ready(Err(failed(&error)))
+                    }
+                    std::task::Poll::Pending => std::task::Poll::Pending,
+                }
+            })
+            .await
+        }?;
+        self.idle
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .push(connection);
+        Ok(answer)
+    }
 }
