@@ -339,17 +339,15 @@ impl CallingTask {
             let mut exchange = std::pin::pin!(exchange);
             let driver = &mut connection.driver;
             std::future::poll_fn(|context| {
-                if let std::task::Poll::Ready(answer) = exchange.as_mut().poll(context) {
-                    return std::task::Poll::Ready(answer.map_err(|error| failed(&error)));
+                if let Poll::Ready(answer) = exchange.as_mut().poll(context) {
+                    return Poll::Ready(answer.map_err(|error| failed(&error)));
                 }
                 match driver.as_mut().poll(context) {
-                    std::task::Poll::Ready(Ok(())) => std::task::Poll::Ready(Err(
-                        Status::unavailable("the portal closed the connection"),
-                    )),
-                    std::task::Poll::Ready(Err(error)) => {
-                        std::task::Poll::Ready(Err(failed(&error)))
+                    Poll::Ready(Ok(())) => {
+                        Poll::Ready(Err(Status::unavailable("the portal closed the connection")))
                     }
-                    std::task::Poll::Pending => std::task::Poll::Pending,
+                    Poll::Ready(Err(error)) => Poll::Ready(Err(failed(&error))),
+                    Poll::Pending => Poll::Pending,
                 }
             })
             .await
