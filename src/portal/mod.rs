@@ -436,13 +436,10 @@ impl PortalClient {
         let policy = self
             .retry
             .policy(deadline, self.timeout, endpoint, Arc::clone(&self.metrics));
-        // The client's own timeout holds every attempt; one is set here only
-        // when the deadline cuts it shorter (a request's own timeout lives
-        // in a map of extensions that the request carries, and that the
-        // retry's spare copy clones).
-        let attempt_timeout = policy.attempt_timeout(Instant::now());
-        if attempt_timeout < self.timeout {
-            *request.timeout_mut() = Some(attempt_timeout);
+        // The client's own timeout holds every attempt but those the
+        // caller's deadline cuts shorter.
+        if let Some(timeout) = policy.own_timeout(Instant::now()) {
+            *request.timeout_mut() = Some(timeout);
         }
         // Each attempt, retries included, is sent only while the caller waits.
         let http = UnlessAbandoned::new(self.http.clone(), bounds.deadline, bounds.gone.clone());

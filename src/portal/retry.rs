@@ -56,8 +56,10 @@ impl Default for RetryShared {
 }
 
 impl RetryShared {
-    /// The policy for one exchange. `deadline` bounds waiting and, unless
-    /// `attempt_timeout` says otherwise, each attempt; retries are counted per `endpoint`.
+    /// The policy for one exchange. `deadline` bounds waiting and each
+    /// attempt; `attempt_timeout` is the HTTP client's own timeout for an
+    /// attempt, which one the deadline cuts shorter carries itself
+    /// ([`ExchangeRetry::own_timeout`]). Retries are counted per `endpoint`.
     pub fn policy(
         &self,
         deadline: Deadline,
@@ -91,14 +93,14 @@ pub struct ExchangeRetry {
 }
 
 impl ExchangeRetry {
-    /// The timeout of an attempt that starts at `start`: the configured one, cut to the deadline.
-    pub fn attempt_timeout(&self, start: Instant) -> Duration {
-        match self.deadline.instant() {
-            Some(deadline) => deadline
-                .saturating_duration_since(start)
-                .min(self.attempt_timeout),
-            None => self.attempt_timeout,
-        }
+    /// The timeout an attempt that starts at `start` must carry itself: the
+    /// time left to the deadline, when that is shorter than the configured
+    /// timeout, which the HTTP client applies on its own otherwise. (A
+    /// request's own timeout lives in a map of extensions that the request
+    /// carries, and that the retry's spare copy clones.)
+    pub fn own_timeout(&self, start: Instant) -> Option<Duration> {
+        let left = self.deadline.instant()?.saturating_duration_since(start);
+        (left < self.attempt_timeout).then_some(left)
     }
 
     fn fits(&self, resume_at: Instant) -> bool {
@@ -135,7 +137,9 @@ impl Policy<Request, Response, AttemptError> for ExchangeRetry {
         self.attempts_left -= 1;
         self.metrics.record_portal_retry(self.endpoint);
         // `request` is the copy sent after the wait.
-        *request.timeout_mut() = Some(self.attempt_timeout(resume_at));
+        if let Some(timeout) = self.own_timeout(resume_at) {
+            *request.timeout_mut() = Some(timeout);
+        }
         Some(wait)
     }
 
