@@ -17,7 +17,8 @@
 //!
 //! Run: `cargo bench --bench gateway` (env: BENCH_CALLS, BENCH_ROUNDS,
 //! BENCH_CONCURRENCY for one concurrency, BENCH_RPCS for some RPCs only,
-//! BENCH_WRAPPER and BENCH_FLOOR_WRAPPER for a profiler, BENCH_FLOOR_CLIENT
+//! BENCH_WRAPPER and BENCH_FLOOR_WRAPPER for a profiler, BENCH_PEAKS_ONLY=1
+//! for the peak memory table alone, BENCH_FLOOR_CLIENT
 //! for another portal client in the floor: see `gateway/floor.rs`).
 
 // A benchmark run aborts on the first failure; there is no caller to answer.
@@ -152,7 +153,7 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
+/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`, `RssAnon`, `RssFile`).
 fn memory_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
@@ -353,8 +354,10 @@ async fn peak_per_rpc(release: &std::path::Path, stub: &Stub, calls: usize, conc
          ({calls} calls after 200 at concurrency 8):"
     );
     println!();
-    println!("| process | RPC | idle MiB | peak MiB | ratio to the floor's peak |");
-    println!("|---|---|---:|---:|---:|");
+    println!(
+        "| process | RPC | idle MiB | peak MiB | ratio to the floor's peak | after: anonymous MiB | after: file-backed MiB |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
     let mut floor_peak_kib = 0;
     for rpc in [
         Rpc::Floor,
@@ -376,8 +379,12 @@ async fn peak_per_rpc(release: &std::path::Path, stub: &Stub, calls: usize, conc
         if rpc == Rpc::Floor {
             floor_peak_kib = peak_kib;
         }
+        // What is resident once the calls are done, split into the heap and
+        // stacks (anonymous) and the mapped binary and libraries (file-backed).
+        let anonymous_kib = memory_kib(pid, "RssAnon:");
+        let file_kib = memory_kib(pid, "RssFile:");
         println!(
-            "| {} | {} | {:.1} | {:.1} | {:.2} |",
+            "| {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} |",
             if matches!(rpc, Rpc::Floor | Rpc::Translating) {
                 "floor"
             } else {
@@ -387,6 +394,8 @@ async fn peak_per_rpc(release: &std::path::Path, stub: &Stub, calls: usize, conc
             idle_kib as f64 / 1024.0,
             peak_kib as f64 / 1024.0,
             peak_kib as f64 / floor_peak_kib as f64,
+            anonymous_kib as f64 / 1024.0,
+            file_kib as f64 / 1024.0,
         );
         drop(process);
     }
@@ -839,6 +848,12 @@ async fn bench() {
     let release = target_dir();
 
     let (_stub, stub, protocol) = start_stub(&release.join("examples/portal_stub"));
+    // BENCH_PEAKS_ONLY=1: only the fresh processes' peak memory, to try a
+    // memory change without the whole run.
+    if std::env::var("BENCH_PEAKS_ONLY").is_ok_and(|value| value == "1") {
+        peak_per_rpc(&release, &stub, calls.max(1024), 1024).await;
+        return;
+    }
 
     let (gateway, address) = start_gateway(&release, &stub);
     let pid = gateway.0.id();
