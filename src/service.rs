@@ -89,15 +89,18 @@ impl PeopleApi {
         let trace = CallTrace::from_metadata(request.metadata());
         let (metadata, extensions, message) = request.into_parts();
         let deadline = deadline::of(&extensions);
+        // Checked here, so that the caller's metadata (a whole header map)
+        // is dropped before the call waits for anything.
+        let prepared = check_routing_key(&metadata, user_id(&message))
+            .and_then(|()| Operation::try_from(message))
+            .and_then(|operation| Ok((operation, self.callers.call(&metadata, &extensions)?)));
         respond(
             self.operations.stopper(),
             rpc,
             trace,
             deadline,
             Box::pin(async move {
-                check_routing_key(&metadata, user_id(&message))?;
-                let operation = Operation::try_from(message)?;
-                let call = self.callers.call(&metadata, &extensions)?;
+                let (operation, call) = prepared?;
                 self.operations.perform(call, operation).await
             }),
             pb::User::from,
@@ -196,17 +199,22 @@ impl PeopleService for PeopleApi {
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
         let trace = CallTrace::from_metadata(request.metadata());
-        let (metadata, extensions, message) = request.into_parts();
-        let deadline = deadline::of(&extensions);
+        // Checked before the call waits, as in `write`; the request's parts
+        // are dropped at the end of this block.
+        let (deadline, prepared) = {
+            let (metadata, extensions, message) = request.into_parts();
+            let prepared = check_routing_key(&metadata, &message.user_id)
+                .and_then(|()| mapping::get_user_request(message))
+                .and_then(|user| Ok((user, self.callers.call(&metadata, &extensions)?)));
+            (deadline::of(&extensions), prepared)
+        };
         respond(
             self.operations.stopper(),
             "GetUser",
             trace,
             deadline,
-            Box::pin(async {
-                check_routing_key(&metadata, &message.user_id)?;
-                let user = mapping::get_user_request(message)?;
-                let call = self.callers.call(&metadata, &extensions)?;
+            Box::pin(async move {
+                let (user, call) = prepared?;
                 self.operations.read(&call, &user).await
             }),
             pb::User::from,
@@ -219,16 +227,20 @@ impl PeopleService for PeopleApi {
         request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::ListUsersResponse>, Status> {
         let trace = CallTrace::from_metadata(request.metadata());
-        let (metadata, extensions, message) = request.into_parts();
-        let deadline = deadline::of(&extensions);
+        // Checked before the call waits, as in `write`.
+        let (deadline, prepared) = {
+            let (metadata, extensions, message) = request.into_parts();
+            let prepared = mapping::list_users_request(message, &self.page_tokens)
+                .and_then(|query| Ok((query, self.callers.call(&metadata, &extensions)?)));
+            (deadline::of(&extensions), prepared)
+        };
         respond(
             self.operations.stopper(),
             "ListUsers",
             trace,
             deadline,
-            Box::pin(async {
-                let query = mapping::list_users_request(message, &self.page_tokens)?;
-                let call = self.callers.call(&metadata, &extensions)?;
+            Box::pin(async move {
+                let (query, call) = prepared?;
                 let page = self.operations.list(&call, &query).await?;
                 Ok((page, query))
             }),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use reqwest::{
     Method, RequestBuilder,
-    header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER},
+    header::{CONTENT_TYPE, RETRY_AFTER},
 };
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -32,10 +32,10 @@ pub use model::{PortalBuild, PortalUser};
 use crate::domain::Product;
 use crate::domain::{Abandoned, Call, Credential, Deadline, UserId, UserRef};
 use crate::telemetry::metrics::Metrics;
-use crate::telemetry::{otel, trace};
+use crate::telemetry::otel;
 use model::{ContactBody, ContactsBody, StatusBody};
 use retry::{AttemptError, RetryShared, UnlessAbandoned};
-use transport::{read_capped, transport_error, with_credential};
+use transport::{add_headers, json_body, read_capped, transport_error};
 
 /// What a user id or name is escaped of in its path segment: everything but
 /// letters, digits and `-._~@`. `;` too, which the URL standard leaves as it
@@ -180,7 +180,7 @@ impl PortalClient {
         body: &impl Serialize,
     ) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&id.to_string(), None);
-        let request = self.http.request(Method::PUT, url).json(body);
+        let request = self.http.request(Method::PUT, url).body(json_body(body)?);
         self.send("update_member", request, call, Exchange::Write)
             .await
     }
@@ -196,7 +196,7 @@ impl PortalClient {
     ) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&id.to_string(), Some("contacts"));
         let body = ContactsBody { contacts };
-        let request = self.http.request(Method::PUT, url).json(&body);
+        let request = self.http.request(Method::PUT, url).body(json_body(&body)?);
         self.send("replace_contacts", request, call, Exchange::Write)
             .await
     }
@@ -217,7 +217,7 @@ impl PortalClient {
         let body = StatusBody {
             user_ids: vec![id.to_string()],
         };
-        let request = self.http.request(Method::PUT, url).json(&body);
+        let request = self.http.request(Method::PUT, url).body(json_body(&body)?);
         let (status, body, retry_after) = self
             .exchange(
                 "update_status",
@@ -422,17 +422,8 @@ impl PortalClient {
         deadline: Deadline,
         bounds: &Bounds<'_>,
     ) -> Result<Answer, PortalError> {
-        let mut request = match credential {
-            Some(credential) => with_credential(request, credential)?,
-            None => request,
-        }
-        .header(ACCEPT, HeaderValue::from_static("application/json"));
-        if let Some(trace) = trace::current() {
-            request = request
-                .header("traceparent", trace.child_traceparent())
-                .header("x-request-id", trace.request_id());
-        }
         let mut request = request.build().map_err(transport_error)?;
+        add_headers(&mut request, credential)?;
         let policy = self
             .retry
             .policy(deadline, self.timeout, endpoint, Arc::clone(&self.metrics));

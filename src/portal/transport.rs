@@ -3,17 +3,64 @@
 //! transport errors told apart (timeout, plain HTTP, unreadable, unreachable)
 //! without the URL, which holds user names and ids.
 
-use reqwest::RequestBuilder;
-use reqwest::header::{AUTHORIZATION, COOKIE, HeaderValue};
+use reqwest::Request;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderName, HeaderValue};
+use serde::Serialize;
 
 use super::envelope::PortalError;
 use crate::domain::Credential;
+use crate::telemetry::trace;
 
-/// Adds the credential as a sensitive header, so it never shows in debug output.
-pub(super) fn with_credential(
-    request: RequestBuilder,
-    credential: &Credential,
-) -> Result<RequestBuilder, PortalError> {
+/// Headers an exchange sends at most: credential, `Accept`, `Content-Type`,
+/// `traceparent` and `x-request-id`.
+const HEADERS_SENT: usize = 5;
+
+/// A write's JSON body. Its `Content-Type` comes with the other headers in
+/// [`add_headers`]: a write waiting for a connection holds its body, not a
+/// header map as well.
+pub(super) fn json_body(body: &impl Serialize) -> Result<Vec<u8>, PortalError> {
+    serde_json::to_vec(body)
+        .map_err(|error| PortalError::Unreachable(format!("request body not encodable: {error}")))
+}
+
+/// Adds every header of an exchange once it has a connection: the caller's
+/// credential (sensitive, so it never shows in debug output), `Accept`,
+/// `Content-Type` for a body (always JSON), and the trace context.
+pub(super) fn add_headers(
+    request: &mut Request,
+    credential: Option<&Credential>,
+) -> Result<(), PortalError> {
+    let has_body = request.body().is_some();
+    let headers = request.headers_mut();
+    headers.reserve(HEADERS_SENT);
+    if let Some(credential) = credential {
+        let (name, value) = credential_header(credential)?;
+        headers.insert(name, value);
+    }
+    let json = HeaderValue::from_static("application/json");
+    if has_body {
+        headers.insert(CONTENT_TYPE, json.clone());
+    }
+    headers.insert(ACCEPT, json);
+    if let Some(trace) = trace::current() {
+        // Made here from hex digits, and checked as visible ASCII on the way
+        // in: neither can fail.
+        let not_a_header =
+            |_| PortalError::Unreachable("trace context is not a valid header value".into());
+        headers.insert(
+            "traceparent",
+            HeaderValue::try_from(trace.child_traceparent()).map_err(not_a_header)?,
+        );
+        headers.insert(
+            "x-request-id",
+            HeaderValue::try_from(trace.request_id()).map_err(not_a_header)?,
+        );
+    }
+    Ok(())
+}
+
+/// The credential as a sensitive header.
+fn credential_header(credential: &Credential) -> Result<(HeaderName, HeaderValue), PortalError> {
     let (name, text) = match credential {
         Credential::Authorization(token) => (AUTHORIZATION, token.clone()),
         Credential::CookieToken(token) => (COOKIE, format!("asc_auth_key={token}")),
@@ -22,7 +69,7 @@ pub(super) fn with_credential(
     let mut value = HeaderValue::from_str(&text)
         .map_err(|_| PortalError::Unreachable("credential is not a valid header value".into()))?;
     value.set_sensitive(true);
-    Ok(request.header(name, value))
+    Ok((name, value))
 }
 
 /// Reads the body chunk by chunk, giving up as soon as it grows past `cap`:
