@@ -5,10 +5,11 @@
 //! handed to [`crate::bulk`], whose items take the same way. It never talks
 //! HTTP, and sees no portal type.
 
-use std::future::Future;
+use std::future::{Future, Ready};
 use std::pin::Pin;
 use std::time::Instant;
 
+use futures_util::future::Either;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -99,13 +100,31 @@ impl PeopleApi {
             rpc,
             trace,
             deadline,
-            Box::pin(async move {
-                let (operation, call) = prepared?;
-                self.operations.perform(call, operation).await
+            checked(prepared, |(operation, call)| {
+                self.operations.perform(call, operation)
             }),
             pb::User::from,
         )
     }
+}
+
+/// The work of a checked call, or its refusal.
+type CheckedWork<W, T> = Either<W, Ready<Result<T, GatewayError>>>;
+
+/// A call's work, boxed: `work` on the checked request's parts, or the
+/// refusal, ready. Not an async block taking the parts apart: that would keep
+/// them twice in every call in flight, as captured and as taken apart.
+fn checked<P, W, T>(
+    prepared: Result<P, GatewayError>,
+    work: impl FnOnce(P) -> W,
+) -> Pin<Box<CheckedWork<W, T>>>
+where
+    W: Future<Output = Result<T, GatewayError>>,
+{
+    Box::pin(match prepared {
+        Ok(parts) => Either::Left(work(parts)),
+        Err(refusal) => Either::Right(std::future::ready(Err(refusal))),
+    })
 }
 
 /// Runs one RPC in a span with its trace context, logs one line with its
@@ -213,8 +232,7 @@ impl PeopleService for PeopleApi {
             "GetUser",
             trace,
             deadline,
-            Box::pin(async move {
-                let (user, call) = prepared?;
+            checked(prepared, |(user, call)| async move {
                 self.operations.read(&call, &user).await
             }),
             pb::User::from,
@@ -239,8 +257,7 @@ impl PeopleService for PeopleApi {
             "ListUsers",
             trace,
             deadline,
-            Box::pin(async move {
-                let (query, call) = prepared?;
+            checked(prepared, |(query, call)| async move {
                 let page = self.operations.list(&call, &query).await?;
                 Ok((page, query))
             }),
