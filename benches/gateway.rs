@@ -18,7 +18,8 @@
 //! Run: `cargo bench --bench gateway` (env: BENCH_CALLS, BENCH_ROUNDS,
 //! BENCH_CONCURRENCY for one concurrency, BENCH_RPCS for some RPCs only,
 //! BENCH_WRAPPER and BENCH_FLOOR_WRAPPER for a profiler, BENCH_PEAKS_ONLY=1
-//! for the peak memory table alone, BENCH_FLOOR_CLIENT
+//! for the peak memory table alone, BENCH_PEAK_RUNS processes per RPC in
+//! it, BENCH_FLOOR_CLIENT
 //! for another portal client in the floor: see `gateway/floor.rs`).
 
 // A benchmark run aborts on the first failure; there is no caller to answer.
@@ -346,18 +347,21 @@ async fn phase(
 /// Peak resident memory at `concurrency` calls of one RPC, each RPC in a
 /// process started for it alone (the run above shares one process, whose
 /// peak is that of its largest RPC, and whose allocator keeps what earlier
-/// RPCs left), against the floor measured the same way.
+/// RPCs left), against the floor measured the same way. A peak depends on
+/// how the calls happen to bunch up, so each process is started `runs`
+/// times (`BENCH_PEAK_RUNS`, 3) and the median run is shown, with the range.
 async fn peak_per_rpc(release: &std::path::Path, stub: &Stub, calls: usize, concurrency: usize) {
+    let runs = env_number("BENCH_PEAK_RUNS", 3).max(1);
     println!();
     println!(
         "Peak resident memory at {concurrency} concurrent calls, each RPC in a fresh process \
-         ({calls} calls after 200 at concurrency 8):"
+         ({calls} calls after 200 at concurrency 8), the median of {runs} processes:"
     );
     println!();
     println!(
-        "| process | RPC | idle MiB | peak MiB | ratio to the floor's peak | after: anonymous MiB | after: file-backed MiB |"
+        "| process | RPC | idle MiB | peak MiB | peaks' range MiB | ratio to the floor's peak | after: anonymous MiB | after: file-backed MiB |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     let mut floor_peak_kib = 0;
     for rpc in [
         Rpc::Floor,
@@ -366,38 +370,68 @@ async fn peak_per_rpc(release: &std::path::Path, stub: &Stub, calls: usize, conc
         Rpc::UpdateContacts,
         Rpc::UpdateUser,
     ] {
-        let (process, address) = match rpc {
-            Rpc::Floor | Rpc::Translating => start_floor(stub),
-            _ => start_gateway(release, stub),
-        };
-        let pid = process.0.id();
-        let channels = connect(address).await;
-        let idle_kib = memory_kib(pid, "VmRSS:");
-        phase(&channels, pid, rpc, 200, 8).await;
-        phase(&channels, pid, rpc, calls, concurrency).await;
-        let peak_kib = memory_kib(pid, "VmHWM:");
-        if rpc == Rpc::Floor {
-            floor_peak_kib = peak_kib;
+        let mut measured = Vec::new();
+        for _ in 0..runs {
+            measured.push(peak_of_one_process(release, stub, rpc, calls, concurrency).await);
         }
-        // What is resident once the calls are done, split into the heap and
-        // stacks (anonymous) and the mapped binary and libraries (file-backed).
-        let anonymous_kib = memory_kib(pid, "RssAnon:");
-        let file_kib = memory_kib(pid, "RssFile:");
+        measured.sort_by_key(|memory| memory.peak_kib);
+        let lowest = measured[0].peak_kib;
+        let highest = measured[measured.len() - 1].peak_kib;
+        let median = &measured[measured.len() / 2];
+        if rpc == Rpc::Floor {
+            floor_peak_kib = median.peak_kib;
+        }
+        let mib = |kib: u64| kib as f64 / 1024.0;
         println!(
-            "| {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} |",
+            "| {} | {} | {:.1} | {:.1} | {:.1}–{:.1} | {:.2} | {:.1} | {:.1} |",
             if matches!(rpc, Rpc::Floor | Rpc::Translating) {
                 "floor"
             } else {
                 "gateway"
             },
             rpc.name(),
-            idle_kib as f64 / 1024.0,
-            peak_kib as f64 / 1024.0,
-            peak_kib as f64 / floor_peak_kib as f64,
-            anonymous_kib as f64 / 1024.0,
-            file_kib as f64 / 1024.0,
+            mib(median.idle_kib),
+            mib(median.peak_kib),
+            mib(lowest),
+            mib(highest),
+            median.peak_kib as f64 / floor_peak_kib as f64,
+            mib(median.anonymous_kib),
+            mib(median.file_kib),
         );
-        drop(process);
+    }
+}
+
+/// One fresh process's memory in KiB: idle, its peak over the calls, and
+/// what is resident once they are done, split into the heap and stacks
+/// (anonymous) and the mapped binary and libraries (file-backed).
+struct ProcessMemory {
+    idle_kib: u64,
+    peak_kib: u64,
+    anonymous_kib: u64,
+    file_kib: u64,
+}
+
+async fn peak_of_one_process(
+    release: &std::path::Path,
+    stub: &Stub,
+    rpc: Rpc,
+    calls: usize,
+    concurrency: usize,
+) -> ProcessMemory {
+    let (process, address) = match rpc {
+        Rpc::Floor | Rpc::Translating => start_floor(stub),
+        _ => start_gateway(release, stub),
+    };
+    let pid = process.0.id();
+    let channels = connect(address).await;
+    let idle_kib = memory_kib(pid, "VmRSS:");
+    phase(&channels, pid, rpc, 200, 8).await;
+    phase(&channels, pid, rpc, calls, concurrency).await;
+    ProcessMemory {
+        idle_kib,
+        peak_kib: memory_kib(pid, "VmHWM:"),
+        anonymous_kib: memory_kib(pid, "RssAnon:"),
+        file_kib: memory_kib(pid, "RssFile:"),
     }
 }
 
