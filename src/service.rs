@@ -74,9 +74,9 @@ impl PeopleApi {
 
     /// One write RPC: the routing key, validation, credential, then the
     /// operation, as every write RPC does it. Not an `async fn`: the request
-    /// is taken apart here and its parts move into the boxed work, so the
-    /// handler's future does not hold a second and a third copy of a write
-    /// request while the call runs.
+    /// is checked and taken apart here, and only the operation and the call
+    /// move into the boxed work, so the handler's future holds neither the
+    /// request nor its metadata while the call runs.
     fn write<M>(
         &self,
         rpc: &'static str,

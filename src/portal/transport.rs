@@ -1,5 +1,6 @@
-//! What the HTTP client's answers and failures mean for the gateway: the
-//! credential as a sensitive header, a body read within its cap, and
+//! What the gateway puts on the HTTP client's requests and makes of its
+//! answers and failures: a request's headers (the credential as a sensitive
+//! one) and JSON body, an answer's body read within its cap, and
 //! transport errors told apart (timeout, plain HTTP, unreadable, unreachable)
 //! without the URL, which holds user names and ids.
 
