@@ -169,7 +169,23 @@ async fn a_read_answered_503_is_tried_again_and_a_write_is_not() {
         .await
         .unwrap();
     assert_eq!(user.id, seed::USER_ID);
-    assert_eq!(gateway.portal_requests_of("GET").len(), 2);
+    let gets = gateway.portal_requests_of("GET");
+    assert_eq!(gets.len(), 2);
+    // The attempt tried again carries every header the first one did: the
+    // caller's credential, the trace context and the request id.
+    for name in ["authorization", "accept", "traceparent", "x-request-id"] {
+        let first = gets[0].header(name);
+        assert!(first.is_some(), "the first attempt has no {name}");
+        assert_eq!(
+            gets[1].header(name),
+            first,
+            "{name} differs when tried again"
+        );
+    }
+    assert!(
+        gets.iter().all(|get| get.header("content-type").is_none()),
+        "a GET has no body, so no Content-Type"
+    );
 
     gateway.sim.clear_requests();
     gateway
