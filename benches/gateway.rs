@@ -377,7 +377,8 @@ async fn peak_per_rpc(release: &std::path::Path, stub: &Stub, calls: usize, conc
         measured.sort_by_key(|memory| memory.peak_kib);
         let lowest = measured[0].peak_kib;
         let highest = measured[measured.len() - 1].peak_kib;
-        let median = &measured[measured.len() / 2];
+        // The lower middle one when the number of runs is even.
+        let median = &measured[(measured.len() - 1) / 2];
         if rpc == Rpc::Floor {
             floor_peak_kib = median.peak_kib;
         }

@@ -12,19 +12,20 @@ use super::envelope::PortalError;
 use crate::domain::Credential;
 use crate::telemetry::trace;
 
-/// Headers an exchange sends at most: credential, `Accept`, `Content-Type`,
-/// `traceparent` and `x-request-id`.
+/// Headers the gateway itself adds to an exchange at most: credential,
+/// `Accept`, `Content-Type`, `traceparent` and `x-request-id`.
 const HEADERS_SENT: usize = 5;
 
 /// A write's JSON body. Its `Content-Type` comes with the other headers in
-/// [`add_headers`]: a write waiting for a connection holds its body, not a
-/// header map as well.
+/// [`add_headers`]: a write waiting for a connection permit holds its body,
+/// not a header map as well.
 pub(super) fn json_body(body: &impl Serialize) -> Result<Vec<u8>, PortalError> {
     serde_json::to_vec(body)
         .map_err(|error| PortalError::Unreachable(format!("request body not encodable: {error}")))
 }
 
-/// Adds every header of an exchange once it has a connection: the caller's
+/// Adds every header of an exchange once it holds a connection permit (and
+/// before the retry policy copies it): the caller's
 /// credential (sensitive, so it never shows in debug output), `Accept`,
 /// `Content-Type` for a body (always JSON), and the trace context.
 pub(super) fn add_headers(
