@@ -146,7 +146,7 @@ pub fn call_span(rpc: &'static str, trace: &mut CallTrace) -> tracing::Span {
             "rpc",
             rpc = %rpc,
             trace_id = %trace_id,
-            parent_span_id = trace.parent_id().as_deref().map(tracing::field::display),
+            parent_span_id = trace.parent_id().map(tracing::field::display),
             request_id = %trace.request_id(),
             code = tracing::field::Empty,
         );

@@ -12,6 +12,11 @@ use super::envelope::PortalError;
 use crate::domain::Credential;
 use crate::telemetry::trace;
 
+/// The W3C trace context header.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// The request id header, as the caller's.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// Headers the gateway itself adds to an exchange at most: credential,
 /// `Accept`, `Content-Type`, `traceparent` and `x-request-id`.
 const HEADERS_SENT: usize = 5;
@@ -44,31 +49,35 @@ pub(super) fn add_headers(
         headers.insert(CONTENT_TYPE, json.clone());
     }
     headers.insert(ACCEPT, json);
-    if let Some(trace) = trace::current() {
-        // Made here from hex digits, and checked as visible ASCII on the way
-        // in: neither can fail.
-        let not_a_header =
-            |_| PortalError::Unreachable("trace context is not a valid header value".into());
-        headers.insert(
-            "traceparent",
-            HeaderValue::try_from(trace.child_traceparent()).map_err(not_a_header)?,
-        );
-        headers.insert(
-            "x-request-id",
-            HeaderValue::try_from(trace.request_id()).map_err(not_a_header)?,
-        );
+    // Made here from hex digits, and checked as visible ASCII on the way in:
+    // neither can fail.
+    let trace_headers = trace::with_current(|trace| {
+        Ok::<_, http::header::InvalidHeaderValue>((
+            HeaderValue::try_from(trace.child_traceparent())?,
+            HeaderValue::from_str(trace.request_id())?,
+        ))
+    });
+    if let Some(made) = trace_headers {
+        let (traceparent, request_id) = made.map_err(|_| {
+            PortalError::Unreachable("trace context is not a valid header value".into())
+        })?;
+        headers.insert(TRACEPARENT, traceparent);
+        headers.insert(REQUEST_ID, request_id);
     }
     Ok(())
 }
 
 /// The credential as a sensitive header.
 fn credential_header(credential: &Credential) -> Result<(HeaderName, HeaderValue), PortalError> {
-    let (name, text) = match credential {
-        Credential::Authorization(token) => (AUTHORIZATION, token.clone()),
-        Credential::CookieToken(token) => (COOKIE, format!("asc_auth_key={token}")),
-    };
     // Credentials are validated as visible ASCII on the way in, so this cannot fail.
-    let mut value = HeaderValue::from_str(&text)
+    let (name, value) = match credential {
+        Credential::Authorization(token) => (AUTHORIZATION, HeaderValue::from_str(token)),
+        Credential::CookieToken(token) => (
+            COOKIE,
+            HeaderValue::try_from(format!("asc_auth_key={token}")),
+        ),
+    };
+    let mut value = value
         .map_err(|_| PortalError::Unreachable("credential is not a valid header value".into()))?;
     value.set_sensitive(true);
     Ok((name, value))

@@ -8,7 +8,11 @@
 //! [`PlainLine`] and [`PlainFields`] write the same text with plain writes.
 //! Coloured lines (a terminal) keep tracing-subscriber's own format.
 
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
+use std::time::UNIX_EPOCH;
+
+use chrono::Datelike as _;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -38,7 +42,7 @@ where
         // An event made from a `log` record says where the record came from.
         let normalized = event.normalized_metadata();
         let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        if SystemTime.format_time(&mut writer).is_err() {
+        if write_time(&mut writer, std::time::SystemTime::now()).is_err() {
             writer.write_str("<unknown time>")?;
         }
         writer.write_char(' ')?;
@@ -70,6 +74,62 @@ where
     }
 }
 
+/// Bytes of a time up to its second: `2026-12-03T02:43:15`.
+const UP_TO_SECOND: usize = 19;
+
+thread_local! {
+    /// The second a thread last wrote a line in, and its text.
+    static LAST_SECOND: Cell<Option<(u64, [u8; UP_TO_SECOND])>> = const { Cell::new(None) };
+}
+
+/// The time a line starts with, as tracing-subscriber's `SystemTime` writes
+/// it (UTC, to the microsecond: `2026-12-03T02:43:15.123456Z`). The date and
+/// time up to the second are made once a second per thread, not once a line;
+/// a time before 1970 or after 9999 is left to tracing-subscriber.
+fn write_time(writer: &mut Writer<'_>, now: std::time::SystemTime) -> fmt::Result {
+    let Ok(since_epoch) = now.duration_since(UNIX_EPOCH) else {
+        return SystemTime.format_time(writer);
+    };
+    let second = since_epoch.as_secs();
+    let up_to_second = LAST_SECOND.with(|last| match last.get() {
+        Some((cached, text)) if cached == second => Some(text),
+        _ => {
+            let text = up_to_second(second)?;
+            last.set(Some((second, text)));
+            Some(text)
+        }
+    });
+    let Some(up_to_second) = up_to_second else {
+        return SystemTime.format_time(writer);
+    };
+    let mut text = [0u8; UP_TO_SECOND + 8];
+    text[..UP_TO_SECOND].copy_from_slice(&up_to_second);
+    text[UP_TO_SECOND] = b'.';
+    let mut micros = since_epoch.subsec_micros();
+    for digit in text[UP_TO_SECOND + 1..UP_TO_SECOND + 7].iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    text[UP_TO_SECOND + 7] = b'Z';
+    writer.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+}
+
+/// `2026-12-03T02:43:15` for a second since 1970, up to the year 9999.
+fn up_to_second(second: u64) -> Option<[u8; UP_TO_SECOND]> {
+    let time = chrono::DateTime::from_timestamp(i64::try_from(second).ok()?, 0)?;
+    if time.year() > 9999 {
+        return None;
+    }
+    let mut text = [0u8; UP_TO_SECOND];
+    let mut rest = &mut text[..];
+    std::io::Write::write_fmt(
+        &mut rest,
+        format_args!("{}", time.format("%Y-%m-%dT%H:%M:%S")),
+    )
+    .ok()?;
+    rest.is_empty().then_some(text)
+}
+
 /// The level, five wide, as the full format writes it.
 fn level_name(level: Level) -> &'static str {
     match level {
@@ -90,22 +150,23 @@ pub struct PlainFields;
 impl<'writer> FormatFields<'writer> for PlainFields {
     fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
         let mut visitor = PlainVisitor {
-            writer,
+            writer: Staged::new(writer),
             first: true,
             result: Ok(()),
         };
         fields.record(&mut visitor);
-        visitor.result
+        visitor.result?;
+        visitor.writer.flush()
     }
 }
 
-struct PlainVisitor<'writer> {
-    writer: Writer<'writer>,
+struct PlainVisitor<W> {
+    writer: W,
     first: bool,
     result: fmt::Result,
 }
 
-impl PlainVisitor<'_> {
+impl<W: fmt::Write> PlainVisitor<W> {
     fn write_field(&mut self, field: &Field, value: fmt::Arguments<'_>) {
         if self.result.is_err() {
             return;
@@ -132,7 +193,54 @@ impl PlainVisitor<'_> {
     }
 }
 
-impl Visit for PlainVisitor<'_> {
+/// Bytes of fields gathered before they are written on.
+const STAGED: usize = 256;
+
+/// Fields gathered on the stack and written on in one piece (in several
+/// when they are longer): a span's fields go to a `String` of their own,
+/// which then grows once, not once for every few fields.
+struct Staged<W> {
+    out: W,
+    buffer: [u8; STAGED],
+    len: usize,
+}
+
+impl<W: fmt::Write> Staged<W> {
+    fn new(out: W) -> Self {
+        Self {
+            out,
+            buffer: [0; STAGED],
+            len: 0,
+        }
+    }
+
+    /// Writes on what was gathered.
+    fn flush(&mut self) -> fmt::Result {
+        // Whole `str`s only were gathered, so this is UTF-8.
+        let gathered = std::str::from_utf8(&self.buffer[..self.len]).map_err(|_| fmt::Error)?;
+        self.out.write_str(gathered)?;
+        self.len = 0;
+        Ok(())
+    }
+}
+
+impl<W: fmt::Write> fmt::Write for Staged<W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if self.len + text.len() > STAGED {
+            self.flush()?;
+        }
+        match self.buffer.get_mut(self.len..self.len + text.len()) {
+            Some(room) => {
+                room.copy_from_slice(text.as_bytes());
+                self.len += text.len();
+                Ok(())
+            }
+            None => self.out.write_str(text),
+        }
+    }
+}
+
+impl<W: fmt::Write> Visit for PlainVisitor<W> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.write_field(field, format_args!("{value}"));
@@ -287,9 +395,15 @@ mod tests {
 
     /// Every kind of value, name and text a line may hold, in nested spans.
     fn log_everything() {
+        // Longer than what is gathered before it is written on, and
+        // crossing that boundary.
+        let long = "y".repeat(STAGED + 44);
+        let crossing = "z".repeat(STAGED - 20);
         let call = tracing::info_span!(
             "rpc",
             rpc = %"GetUser",
+            long = %long,
+            crossing = %crossing,
             quoted = "a \"b\"\n\u{1b}",
             parent = tracing::field::Empty,
             code = tracing::field::Empty,
@@ -357,7 +471,18 @@ mod tests {
         assert_eq!(full.len(), 7, "{full:#?}");
         assert_eq!(plain, full);
         // What the comparison relies on: the spans, values and escapes are there.
-        assert!(full[0].starts_with(" INFO rpc{rpc=GetUser quoted=\"a \\\"b\\\"\\n\\u{1b}\" code=OK parent=7}:exchange: "), "{}", full[0]);
+        assert!(full[0].contains(&"y".repeat(STAGED + 44)), "{}", full[0]);
+        assert!(full[0].contains(&format!(" crossing={} ", "z".repeat(STAGED - 20))));
+        assert!(
+            full[0].starts_with(" INFO rpc{rpc=GetUser long=y"),
+            "{}",
+            full[0]
+        );
+        assert!(
+            full[0].contains(" quoted=\"a \\\"b\\\"\\n\\u{1b}\" code=OK parent=7}:exchange: "),
+            "{}",
+            full[0]
+        );
         assert!(
             full[1].contains("escapes: \\x1b[31m red \\u{9b} \\x07 \\x08 \\x0c \\x7f é 5"),
             "{}",
@@ -368,6 +493,27 @@ mod tests {
             "{}",
             full[3]
         );
+    }
+
+    #[test]
+    fn a_lines_time_is_utc_to_the_microsecond_in_every_second() {
+        use chrono::SecondsFormat;
+        let write = |time: std::time::SystemTime| {
+            let mut text = String::new();
+            write_time(&mut Writer::new(&mut text), time).expect("a time");
+            text
+        };
+        let start = UNIX_EPOCH + std::time::Duration::from_micros(1_772_505_795_000_007);
+        // The same second twice, the next, back again, a leap day, 1970.
+        for offset_micros in [0, 999_990, 1_000_000, 0, 86_399_999_999] {
+            let time = start + std::time::Duration::from_micros(offset_micros);
+            let expected = chrono::DateTime::<chrono::Utc>::from(time)
+                .to_rfc3339_opts(SecondsFormat::Micros, true);
+            assert_eq!(write(time), expected);
+        }
+        let leap_day = UNIX_EPOCH + std::time::Duration::from_secs(1_709_208_000);
+        assert_eq!(write(leap_day), "2024-02-29T12:00:00.000000Z");
+        assert_eq!(write(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
     }
 
     #[test]

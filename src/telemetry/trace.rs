@@ -59,13 +59,13 @@ impl CallTrace {
     }
 
     /// The trace id, 32 hex digits.
-    pub fn trace_id(&self) -> String {
-        hex(&self.trace_id)
+    pub fn trace_id(&self) -> Hex<'_> {
+        Hex(&self.trace_id)
     }
 
     /// The caller's span id, when it sent one.
-    pub fn parent_id(&self) -> Option<String> {
-        self.parent_id.map(|id| hex(&id))
+    pub fn parent_id(&self) -> Option<Hex<'_>> {
+        self.parent_id.as_ref().map(|id| Hex(id))
     }
 
     /// The request id.
@@ -104,9 +104,9 @@ impl CallTrace {
         span[0] |= 1;
         let mut traceparent = String::with_capacity(55);
         traceparent.push_str("00-");
-        traceparent.push_str(&self.trace_id());
+        traceparent.push_str(Hex(&self.trace_id).digits(&mut [0; MAX_HEX]));
         traceparent.push('-');
-        traceparent.push_str(&hex(&span));
+        traceparent.push_str(Hex(&span).digits(&mut [0; MAX_HEX]));
         traceparent.push_str(if self.sampled { "-01" } else { "-00" });
         traceparent
     }
@@ -120,7 +120,13 @@ impl CallTrace {
 
 /// The current call's context, if the code runs inside one.
 pub fn current() -> Option<CallTrace> {
-    CURRENT.try_with(Clone::clone).ok()
+    with_current(Clone::clone)
+}
+
+/// What `read` makes of the current call's context, if the code runs inside
+/// one, without a copy of it.
+pub fn with_current<R>(read: impl FnOnce(&CallTrace) -> R) -> Option<R> {
+    CURRENT.try_with(read).ok()
 }
 
 /// Parses `00-<32 hex>-<16 hex>-<2 hex>`; all-zero ids and version `ff` are invalid.
@@ -148,14 +154,39 @@ fn parse_traceparent(text: &str) -> Option<([u8; 16], [u8; 8], bool)> {
     Some((trace_id, span_id, flags & 1 == 1))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+/// Hex digits of the longest id (a trace id's 16 bytes).
+const MAX_HEX: usize = 32;
+
+/// An id as lower-case hex digits, written where it is shown without a
+/// `String` of its own (a call's span, a `traceparent`).
+#[derive(Debug, Clone, Copy)]
+pub struct Hex<'a>(&'a [u8]);
+
+impl<'a> Hex<'a> {
+    /// The digits, in `buffer`; ids are at most 16 bytes.
+    fn digits(self, buffer: &mut [u8; MAX_HEX]) -> &str {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut written = 0;
+        for (pair, byte) in buffer.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
+            written += 2;
+        }
+        // Only ASCII digits and letters were written.
+        std::str::from_utf8(&buffer[..written]).unwrap_or_default()
     }
-    text
+}
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.digits(&mut [0; MAX_HEX]))
+    }
+}
+
+impl PartialEq<&str> for Hex<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.digits(&mut [0; MAX_HEX]) == *other
+    }
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -189,7 +220,10 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         )]));
         assert_eq!(trace.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(trace.parent_id().as_deref(), Some("00f067aa0ba902b7"));
+        assert_eq!(
+            trace.parent_id().map(|id| id.to_string()).as_deref(),
+            Some("00f067aa0ba902b7")
+        );
         let child = trace.made_up_child();
         let parts: Vec<_> = child.split('-').collect();
         assert_eq!(parts[0], "00");
@@ -214,8 +248,8 @@ mod tests {
             "garbage",
         ] {
             let trace = CallTrace::from_metadata(&metadata(&[("traceparent", bad)]));
-            assert_eq!(trace.parent_id(), None, "{bad}");
-            assert_eq!(trace.trace_id().len(), 32);
+            assert!(trace.parent_id().is_none(), "{bad}");
+            assert_eq!(trace.trace_id().to_string().len(), 32);
         }
     }
 
