@@ -276,8 +276,29 @@ impl PortalClient {
     /// The people URL plus the user as one encoded segment (`/` becomes `%2F`).
     fn user_url(&self, user_segment: &str, child: Option<&str>) -> Url {
         let mut url = self.people_url.clone();
+        let segments = std::iter::once(user_segment).chain(child);
+        // Segments with nothing to escape (ids, `@self`, plain names) are
+        // appended as they are, without parsing the whole path again.
+        let as_they_are = |segment: &str| {
+            !matches!(segment, "." | "..")
+                && matches!(
+                    percent_encoding::utf8_percent_encode(segment, SEGMENT).into(),
+                    std::borrow::Cow::Borrowed(_)
+                )
+        };
+        if segments.clone().all(as_they_are) {
+            let appended = url
+                .path_segments_mut()
+                .map(|mut path| {
+                    path.pop_if_empty().extend(segments.clone());
+                })
+                .is_ok();
+            if appended {
+                return url;
+            }
+        }
         let mut path = url.path().trim_end_matches('/').to_owned();
-        for segment in std::iter::once(user_segment).chain(child) {
+        for segment in segments {
             path.push('/');
             path.extend(percent_encoding::utf8_percent_encode(segment, SEGMENT));
         }
@@ -605,6 +626,11 @@ mod tests {
         assert_eq!(
             url.as_str(),
             "http://portal.test/api/2.0/people/@self/contacts"
+        );
+        let url = client.user_url("1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302", Some("contacts"));
+        assert_eq!(
+            url.as_str(),
+            "http://portal.test/api/2.0/people/1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302/contacts"
         );
     }
 
