@@ -42,7 +42,12 @@ where
         // An event made from a `log` record says where the record came from.
         let normalized = event.normalized_metadata();
         let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        if write_time(&mut writer, std::time::SystemTime::now()).is_err() {
+        let written = match time_text(std::time::SystemTime::now()) {
+            Some(text) => writer.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?),
+            // Before 1970 or after 9999.
+            None => SystemTime.format_time(&mut writer),
+        };
+        if written.is_err() {
             writer.write_str("<unknown time>")?;
         }
         writer.write_char(' ')?;
@@ -83,13 +88,11 @@ thread_local! {
 }
 
 /// The time a line starts with, as tracing-subscriber's `SystemTime` writes
-/// it (UTC, to the microsecond: `2026-12-03T02:43:15.123456Z`). The date and
-/// time up to the second are made once a second per thread, not once a line;
-/// a time before 1970 or after 9999 is left to tracing-subscriber.
-fn write_time(writer: &mut Writer<'_>, now: std::time::SystemTime) -> fmt::Result {
-    let Ok(since_epoch) = now.duration_since(UNIX_EPOCH) else {
-        return SystemTime.format_time(writer);
-    };
+/// it (UTC, to the microsecond: `2026-12-03T02:43:15.123456Z`), for a time
+/// from 1970 to 9999. The date and time up to the second are made once a
+/// second per thread, not once a line.
+fn time_text(time: std::time::SystemTime) -> Option<[u8; UP_TO_SECOND + 8]> {
+    let since_epoch = time.duration_since(UNIX_EPOCH).ok()?;
     let second = since_epoch.as_secs();
     let up_to_second = LAST_SECOND.with(|last| match last.get() {
         Some((cached, text)) if cached == second => Some(text),
@@ -98,10 +101,7 @@ fn write_time(writer: &mut Writer<'_>, now: std::time::SystemTime) -> fmt::Resul
             last.set(Some((second, text)));
             Some(text)
         }
-    });
-    let Some(up_to_second) = up_to_second else {
-        return SystemTime.format_time(writer);
-    };
+    })?;
     let mut text = [0u8; UP_TO_SECOND + 8];
     text[..UP_TO_SECOND].copy_from_slice(&up_to_second);
     text[UP_TO_SECOND] = b'.';
@@ -111,7 +111,7 @@ fn write_time(writer: &mut Writer<'_>, now: std::time::SystemTime) -> fmt::Resul
         micros /= 10;
     }
     text[UP_TO_SECOND + 7] = b'Z';
-    writer.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+    Some(text)
 }
 
 /// `2026-12-03T02:43:15` for a second since 1970, up to the year 9999.
@@ -155,8 +155,10 @@ impl<'writer> FormatFields<'writer> for PlainFields {
             result: Ok(()),
         };
         fields.record(&mut visitor);
-        visitor.result?;
-        visitor.writer.flush()
+        // What was gathered before a field failed is written on too, as it
+        // was when every piece went straight to the writer.
+        let flushed = visitor.writer.flush();
+        visitor.result.and(flushed)
     }
 }
 
@@ -378,6 +380,14 @@ mod tests {
         }
     }
 
+    struct Unformattable;
+
+    impl fmt::Display for Unformattable {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            Err(fmt::Error)
+        }
+    }
+
     #[derive(Debug)]
     struct Failure(&'static str, Option<Box<Failure>>);
 
@@ -407,10 +417,13 @@ mod tests {
             quoted = "a \"b\"\n\u{1b}",
             parent = tracing::field::Empty,
             code = tracing::field::Empty,
+            broken = tracing::field::Empty,
         );
         let _call = call.enter();
         call.record("code", tracing::field::display("OK"));
         call.record("parent", 7_u64);
+        // A value that fails to format: what was written before it stays.
+        call.record("broken", tracing::field::display(Unformattable));
         let exchange = tracing::debug_span!("exchange");
         let _exchange = exchange.enter();
         tracing::info!(
@@ -479,7 +492,8 @@ mod tests {
             full[0]
         );
         assert!(
-            full[0].contains(" quoted=\"a \\\"b\\\"\\n\\u{1b}\" code=OK parent=7}:exchange: "),
+            full[0]
+                .contains(" quoted=\"a \\\"b\\\"\\n\\u{1b}\" code=OK parent=7 broken=}:exchange: "),
             "{}",
             full[0]
         );
@@ -499,9 +513,7 @@ mod tests {
     fn a_lines_time_is_utc_to_the_microsecond_in_every_second() {
         use chrono::SecondsFormat;
         let write = |time: std::time::SystemTime| {
-            let mut text = String::new();
-            write_time(&mut Writer::new(&mut text), time).expect("a time");
-            text
+            String::from_utf8(time_text(time).expect("a time").to_vec()).expect("UTF-8")
         };
         let start = UNIX_EPOCH + std::time::Duration::from_micros(1_772_505_795_000_007);
         // The same second twice, the next, back again, a leap day, 1970.
@@ -514,6 +526,10 @@ mod tests {
         let leap_day = UNIX_EPOCH + std::time::Duration::from_secs(1_709_208_000);
         assert_eq!(write(leap_day), "2024-02-29T12:00:00.000000Z");
         assert_eq!(write(UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        // Left to tracing-subscriber.
+        let year_10000 = UNIX_EPOCH + std::time::Duration::from_secs(253_402_300_800);
+        assert!(time_text(year_10000).is_none());
+        assert!(time_text(UNIX_EPOCH - std::time::Duration::from_secs(1)).is_none());
     }
 
     #[test]

@@ -159,7 +159,7 @@ const MAX_HEX: usize = 32;
 
 /// An id as lower-case hex digits, written where it is shown without a
 /// `String` of its own (a call's span, a `traceparent`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Hex<'a>(&'a [u8]);
 
 impl<'a> Hex<'a> {
@@ -179,7 +179,13 @@ impl<'a> Hex<'a> {
 
 impl std::fmt::Display for Hex<'_> {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(self.digits(&mut [0; MAX_HEX]))
+        formatter.pad(self.digits(&mut [0; MAX_HEX]))
+    }
+}
+
+impl std::fmt::Debug for Hex<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, formatter)
     }
 }
 
