@@ -4,6 +4,7 @@
 //! transport errors told apart (timeout, plain HTTP, unreadable, unreachable)
 //! without the URL, which holds user names and ids.
 
+use bytes::{Bytes, BytesMut};
 use reqwest::Request;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderName, HeaderValue};
 use serde::Serialize;
@@ -88,7 +89,7 @@ fn credential_header(credential: &Credential) -> Result<(HeaderName, HeaderValue
 pub(super) async fn read_capped(
     mut response: reqwest::Response,
     cap: usize,
-) -> Result<bytes::Bytes, PortalError> {
+) -> Result<Bytes, PortalError> {
     let too_large = || PortalError::Undecodable(format!("answer body larger than {cap} bytes"));
     if response
         .content_length()
@@ -96,14 +97,44 @@ pub(super) async fn read_capped(
     {
         return Err(too_large());
     }
-    let mut body = bytes::BytesMut::new();
+    let mut body = Gathered::default();
     while let Some(chunk) = response.chunk().await.map_err(body_error)? {
         if body.len() + chunk.len() > cap {
             return Err(too_large());
         }
-        body.extend_from_slice(&chunk);
+        body.push(chunk);
     }
-    Ok(body.freeze())
+    Ok(body.into_bytes())
+}
+
+/// An answer's body as its chunks arrive: one chunk (the usual answer) is
+/// kept as it came, without a copy; more are copied into one buffer.
+#[derive(Debug, Default)]
+struct Gathered {
+    first: Option<Bytes>,
+    copied: BytesMut,
+}
+
+impl Gathered {
+    fn len(&self) -> usize {
+        self.first.as_ref().map_or(0, Bytes::len) + self.copied.len()
+    }
+
+    fn push(&mut self, chunk: Bytes) {
+        match self.first.take() {
+            Some(first) => {
+                self.copied.reserve(first.len() + chunk.len());
+                self.copied.extend_from_slice(&first);
+                self.copied.extend_from_slice(&chunk);
+            }
+            None if self.copied.is_empty() => self.first = Some(chunk),
+            None => self.copied.extend_from_slice(&chunk),
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        self.first.unwrap_or_else(|| self.copied.freeze())
+    }
 }
 
 pub(super) fn transport_error(error: reqwest::Error) -> PortalError {
@@ -189,4 +220,28 @@ fn describe(error: reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_is_its_chunks_in_order_and_one_chunk_is_not_copied() {
+        let chunk = Bytes::from_static(b"{\"a\":1}");
+        let mut one = Gathered::default();
+        one.push(chunk.clone());
+        assert_eq!(one.len(), 7);
+        let body = one.into_bytes();
+        assert_eq!(body, "{\"a\":1}");
+        assert_eq!(body.as_ptr(), chunk.as_ptr(), "kept as it came");
+
+        let mut many = Gathered::default();
+        for (piece, so_far) in [("", 0), ("{\"a\"", 4), (":", 5), ("", 5), ("1}", 7)] {
+            many.push(Bytes::from_static(piece.as_bytes()));
+            assert_eq!(many.len(), so_far);
+        }
+        assert_eq!(many.into_bytes(), "{\"a\":1}");
+        assert!(Gathered::default().into_bytes().is_empty());
+    }
 }
