@@ -205,12 +205,16 @@ impl Rpc {
         }
     }
 
-    /// Portal exchanges one call makes: a read-modify-write makes two.
+    /// Portal exchanges one call makes: a read-modify-write makes two, and
+    /// UpdateUser three, since the title it sets is for People
+    /// administrators on Workspace (`people::rules`), so the caller's own
+    /// profile (`@self`) is read first.
     fn exchanges(self) -> f64 {
         match self {
             Rpc::Health => 0.0,
             Rpc::GetUser | Rpc::Floor | Rpc::Translating => 1.0,
-            Rpc::UpdateContacts | Rpc::UpdateUser => 2.0,
+            Rpc::UpdateContacts => 2.0,
+            Rpc::UpdateUser => 3.0,
         }
     }
 }
