@@ -9,8 +9,9 @@
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-/// Keys this long or shorter are lower-cased on the stack.
-const SHORT_KEY: usize = 64;
+/// The largest buffer a thread keeps for lower-casing keys; one a longer key
+/// grew is let go.
+const LONGEST_KEPT: usize = 256;
 
 /// A deserializer whose maps' keys come lower-cased.
 pub struct LowerKeys<D>(pub D);
@@ -265,18 +266,28 @@ impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Key<S> {
         if !key.bytes().any(|byte| byte.is_ascii_uppercase()) {
             return as_str(key);
         }
-        let mut short = [0u8; SHORT_KEY];
-        match short.get_mut(..key.len()) {
-            Some(buffer) => {
-                buffer.copy_from_slice(key.as_bytes());
-                buffer.make_ascii_lowercase();
-                // Lower-casing ASCII letters keeps UTF-8 whole.
-                let lowered = std::str::from_utf8(buffer).map_err(E::custom)?;
-                as_str(lowered)
+        // Lower-cased in a buffer each thread keeps: `str::make_ascii_lowercase`
+        // keeps UTF-8 whole, so the copy needs no check. A key seed that read
+        // a nested key (none of the model's does) gets a buffer of its own.
+        LOWERED.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut lowered) => {
+                lowered.clear();
+                lowered.push_str(key);
+                lowered.make_ascii_lowercase();
+                let value = as_str(&lowered);
+                if lowered.capacity() > LONGEST_KEPT {
+                    *lowered = String::new();
+                }
+                value
             }
-            None => as_str(&key.to_ascii_lowercase()),
-        }
+            Err(_) => as_str(&key.to_ascii_lowercase()),
+        })
     }
+}
+
+thread_local! {
+    /// Where a key is lower-cased, kept from key to key.
+    static LOWERED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 #[cfg(test)]
@@ -329,7 +340,7 @@ mod tests {
         assert_eq!(escaped.firstname.as_deref(), Some("Mike"));
         let long = format!(
             r#"{{"{}":1,"FirstName":"Mike"}}"#,
-            "X".repeat(SHORT_KEY + 1)
+            "X".repeat(LONGEST_KEPT + 1)
         );
         assert_eq!(
             read(&long).expect("read").firstname.as_deref(),
