@@ -13,11 +13,10 @@
 //! is everything but the translation: checks, bounds, retries, logs and
 //! metrics.
 //!
-//! `BENCH_FLOOR_CLIENT` moves the floor itself, to measure what another
-//! portal client would save: `hyper-util` sends the GET through
-//! hyper-util's pool without reqwest's layers, `calling-task` through
-//! hyper's HTTP/1.1 connections driven by the calling task ([`CallingTask`]).
-//! Both speak plain HTTP/1.1 only; neither is the gateway's client.
+//! `BENCH_FLOOR_CLIENT=calling-task` moves the floor itself, to measure what
+//! another portal client would save: it sends the GET through hyper's
+//! HTTP/1.1 connections driven by the calling task ([`CallingTask`]). It
+//! speaks plain HTTP/1.1 only; it is not the gateway's client.
 
 use std::convert::Infallible;
 use std::future::Future as _;
@@ -27,7 +26,7 @@ use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
 use people_gateway::portal::envelope;
-use people_gateway::portal::{PortalSettings, http_client};
+use people_gateway::portal::{HttpClient, PortalSettings, http_client};
 use people_gateway::server::{ServeSettings, transport};
 use people_gateway::{mapping, pb};
 use tonic::server::{NamedService, UnaryService};
@@ -60,8 +59,7 @@ pub fn run(listen: SocketAddr, portal: Url, extra_roots_pem: Option<Vec<u8>>) {
             max_connections: 64,
         };
         // BENCH_FLOOR_CLIENT=calling-task: plain HTTP/1.1 connections
-        // driven by the call that uses them (see `CallingTask`);
-        // =hyper-util: hyper-util's pool without reqwest's layers.
+        // driven by the call that uses them (see `CallingTask`).
         let client = std::env::var("BENCH_FLOOR_CLIENT").unwrap_or_default();
         assert!(
             client.is_empty() || portal.base_url.scheme() == "http",
@@ -70,11 +68,6 @@ pub fn run(listen: SocketAddr, portal: Url, extra_roots_pem: Option<Vec<u8>>) {
         let floor = Floor(Arc::new(Forwarder {
             http: http_client(&portal).expect("portal client"),
             calling_task: (client == "calling-task").then(CallingTask::default),
-            pooled: (client == "hyper-util").then(|| {
-                hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                    .pool_max_idle_per_host(portal.max_connections)
-                    .build_http()
-            }),
             people: portal.base_url.join("api/2.0/people/").expect("people URL"),
             connections: tokio::sync::Semaphore::new(portal.max_connections),
         }));
@@ -90,17 +83,10 @@ pub fn run(listen: SocketAddr, portal: Url, extra_roots_pem: Option<Vec<u8>>) {
 }
 
 struct Forwarder {
-    http: reqwest::Client,
+    http: HttpClient,
     /// Instead of `http`: the experiment of an HTTP client whose connection
     /// is driven by the calling task.
     calling_task: Option<CallingTask>,
-    /// Instead of `http`: hyper-util's pool on its own.
-    pooled: Option<
-        hyper_util::client::legacy::Client<
-            hyper_util::client::legacy::connect::HttpConnector,
-            Body,
-        >,
-    >,
     people: Url,
     /// As the gateway: one permit per portal connection.
     connections: tokio::sync::Semaphore,
@@ -138,40 +124,25 @@ impl Forwarder {
         if let Some(client) = &self.calling_task {
             return client.get(&url, &authorization).await;
         }
-        if let Some(client) = &self.pooled {
-            use http_body_util::BodyExt as _;
-            let failed = |error: &dyn std::fmt::Display| Status::unavailable(error.to_string());
-            let request = http::Request::get(url.as_str())
-                .header(http::header::AUTHORIZATION, authorization)
-                .header(http::header::ACCEPT, "application/json")
-                .body(Body::new())
-                .map_err(|error| failed(&error))?;
-            let response = client
-                .request(request)
-                .await
-                .map_err(|error| failed(&error))?;
-            let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|error| failed(&error))?;
-            return Ok((status, body.to_bytes()));
-        }
-        let answer = self
+        use http_body_util::BodyExt as _;
+        let failed = |error: &dyn std::fmt::Display| Status::unavailable(error.to_string());
+        let request = http::Request::get(url.as_str())
+            .header(http::header::AUTHORIZATION, authorization)
+            .header(http::header::ACCEPT, "application/json")
+            .body(http_body_util::Full::default())
+            .map_err(|error| failed(&error))?;
+        let response = self
             .http
-            .get(url)
-            .header(reqwest::header::AUTHORIZATION, authorization)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
+            .send(request)
             .await
-            .map_err(|error| Status::unavailable(error.to_string()))?;
-        let status = answer.status().as_u16();
-        let body = answer
-            .bytes()
+            .map_err(|error| failed(&error))?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
             .await
-            .map_err(|error| Status::unavailable(error.to_string()))?;
-        Ok((status, body))
+            .map_err(|error| failed(&error))?;
+        Ok((status, body.to_bytes()))
     }
 }
 

@@ -3,7 +3,7 @@
 //! (`contact`), what an update changes (`profile`), which portal (`product`),
 //! the caller's credential (`credential`), the call itself (`call`), what a
 //! listing asks for (`listing`), and the refusals the rules decide (`refusal`).
-//! Nothing here knows tonic or reqwest.
+//! Nothing here knows tonic or the HTTP client.
 
 mod call;
 mod contact;

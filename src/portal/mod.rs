@@ -1,5 +1,5 @@
 //! The portal client: one method per People REST endpoint the gateway uses,
-//! over one shared `reqwest::Client`. It speaks JSON only, puts user ids into
+//! over one shared HTTP client and pool ([`HttpClient`]). It speaks JSON only, puts user ids into
 //! exactly one percent-encoded path segment, and forwards the caller's
 //! credential. It knows nothing of gRPC.
 
@@ -15,10 +15,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use reqwest::{
-    Method, RequestBuilder,
-    header::{CONTENT_TYPE, RETRY_AFTER},
-};
+use http::Method;
+use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
@@ -28,13 +26,14 @@ use url::Url;
 
 pub use envelope::{PortalError, PortalPage};
 pub use model::{PortalBuild, PortalUser};
+pub use transport::{HttpClient, http_client};
 
 use crate::domain::Product;
 use crate::domain::{Abandoned, Call, Credential, Deadline, UserId, UserRef};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::otel;
 use model::{ContactBody, ContactsBody, StatusBody};
-use retry::{AttemptError, RetryShared, UnlessAbandoned};
+use retry::{Answered, AttemptError, RetryShared, UnlessAbandoned};
 use transport::{add_headers, json_body, read_capped, transport_error};
 
 /// What a user id or name is escaped of in its path segment: everything but
@@ -71,15 +70,16 @@ pub enum PortalSetupError {
     /// The URL cannot carry path segments (e.g. `mailto:`).
     #[error("portal URL {} cannot be a base URL", display_url(.0))]
     NotABase(Url),
-    /// The HTTP client failed to initialise (TLS roots, ...).
-    #[error("HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    /// The extra roots (`--portal-ca`) are not PEM certificates the TLS
+    /// layer accepts.
+    #[error("portal CA roots: {0}")]
+    Roots(String),
 }
 
 /// Talks to one portal's People API.
 #[derive(Debug, Clone)]
 pub struct PortalClient {
-    http: reqwest::Client,
+    http: HttpClient,
     people_url: Url,
     build_url: Url,
     timeout: Duration,
@@ -122,13 +122,8 @@ impl PortalClient {
     #[instrument(level = "debug", skip_all, fields(user = %user.path_segment()))]
     pub async fn get_user(&self, call: &Call, user: &UserRef) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&user.path_segment(), None);
-        self.send(
-            "get_user",
-            self.http.request(Method::GET, url),
-            call,
-            Exchange::Read,
-        )
-        .await
+        self.send("get_user", Outgoing::get(url), call, Exchange::Read)
+            .await
     }
 
     /// `GET /api/2.0/people/email?email=…`: the user with this address; the
@@ -137,13 +132,8 @@ impl PortalClient {
     pub async fn find_by_email(&self, call: &Call, email: &str) -> Result<PortalUser, PortalError> {
         let mut url = self.people_route(&["email"]);
         url.query_pairs_mut().append_pair("email", email);
-        self.send(
-            "find_by_email",
-            self.http.request(Method::GET, url),
-            call,
-            Exchange::Read,
-        )
-        .await
+        self.send("find_by_email", Outgoing::get(url), call, Exchange::Read)
+            .await
     }
 
     /// `GET /api/2.0/people/filter` with `query` (each pair encoded as one
@@ -161,7 +151,7 @@ impl PortalClient {
         let (status, body, retry_after) = self
             .exchange(
                 "list_users",
-                self.http.request(Method::GET, url),
+                Outgoing::get(url),
                 Some(&call.credential),
                 Bounds::of(call, Exchange::Read),
             )
@@ -180,7 +170,7 @@ impl PortalClient {
         body: &impl Serialize,
     ) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&id.to_string(), None);
-        let request = self.http.request(Method::PUT, url).body(json_body(body)?);
+        let request = Outgoing::put(url, json_body(body)?);
         self.send("update_member", request, call, Exchange::Write)
             .await
     }
@@ -196,7 +186,7 @@ impl PortalClient {
     ) -> Result<PortalUser, PortalError> {
         let url = self.user_url(&id.to_string(), Some("contacts"));
         let body = ContactsBody { contacts };
-        let request = self.http.request(Method::PUT, url).body(json_body(&body)?);
+        let request = Outgoing::put(url, json_body(&body)?);
         self.send("replace_contacts", request, call, Exchange::Write)
             .await
     }
@@ -217,7 +207,7 @@ impl PortalClient {
         let body = StatusBody {
             user_ids: vec![id.to_string()],
         };
-        let request = self.http.request(Method::PUT, url).body(json_body(&body)?);
+        let request = Outgoing::put(url, json_body(&body)?);
         let (status, body, retry_after) = self
             .exchange(
                 "update_status",
@@ -236,7 +226,7 @@ impl PortalClient {
     /// the portal does not say; an error only when it could not be asked.
     #[instrument(skip_all)]
     pub async fn build_info(&self, call: &Call) -> Result<Option<PortalBuild>, PortalError> {
-        let request = self.http.request(Method::GET, self.build_url.clone());
+        let request = Outgoing::get(self.build_url.clone());
         let bounds = Bounds::of(call, Exchange::Read);
         let (status, body, retry_after) =
             self.exchange("build_info", request, None, bounds).await?;
@@ -251,7 +241,7 @@ impl PortalClient {
         let (status, body, retry_after) = self
             .exchange(
                 "detect_product",
-                self.http.request(Method::GET, url),
+                Outgoing::get(url),
                 Some(&call.credential),
                 Bounds::of(call, Exchange::Read),
             )
@@ -309,7 +299,7 @@ impl PortalClient {
     async fn send(
         &self,
         endpoint: &'static str,
-        request: RequestBuilder,
+        request: Outgoing,
         call: &Call,
         kind: Exchange,
     ) -> Result<PortalUser, PortalError> {
@@ -344,7 +334,7 @@ impl PortalClient {
     fn exchange<'a>(
         &'a self,
         endpoint: &'static str,
-        request: RequestBuilder,
+        request: Outgoing,
         credential: Option<&'a Credential>,
         bounds: Bounds<'a>,
     ) -> BoxFuture<'a, Result<Answer, PortalError>> {
@@ -362,7 +352,7 @@ impl PortalClient {
     async fn exchange_once(
         &self,
         endpoint: &'static str,
-        request: RequestBuilder,
+        request: Outgoing,
         credential: Option<&Credential>,
         bounds: Bounds<'_>,
     ) -> Result<Answer, PortalError> {
@@ -438,31 +428,33 @@ impl PortalClient {
     async fn attempt(
         &self,
         endpoint: &'static str,
-        request: RequestBuilder,
+        request: Outgoing,
         credential: Option<&Credential>,
-        deadline: Deadline,
+        answer_by: Deadline,
         bounds: &Bounds<'_>,
     ) -> Result<Answer, PortalError> {
-        let mut request = request.build().map_err(transport_error)?;
+        let mut request = transport::request(request.method, request.url, request.body)?;
         add_headers(&mut request, credential)?;
         let policy = self
             .retry
-            .policy(deadline, self.timeout, endpoint, Arc::clone(&self.metrics));
-        // The client's own timeout holds every attempt but those the
-        // caller's deadline cuts shorter.
-        if let Some(timeout) = policy.own_timeout(Instant::now()) {
-            *request.timeout_mut() = Some(timeout);
-        }
-        // Each attempt, retries included, is sent only while the caller waits.
-        let http = UnlessAbandoned::new(self.http.clone(), bounds.deadline, bounds.gone.clone());
-        let response =
-            Retry::new(policy, http)
-                .oneshot(request)
-                .await
-                .map_err(|error| match error {
-                    AttemptError::Http(error) => transport_error(error),
-                    AttemptError::Abandoned(why) => PortalError::Abandoned(why),
-                })?;
+            .policy(answer_by, endpoint, Arc::clone(&self.metrics));
+        // Each attempt, retries included, is sent only while the caller
+        // waits, and answered within the timeout and by `answer_by`.
+        let http = UnlessAbandoned::new(
+            self.http.clone(),
+            bounds.deadline,
+            answer_by,
+            self.timeout,
+            bounds.gone.clone(),
+        );
+        let Answered { response, read_by } = Retry::new(policy, http)
+            .oneshot(request)
+            .await
+            .map_err(|error| match error {
+                AttemptError::Http(error) => transport_error(error),
+                AttemptError::TimedOut => PortalError::Timeout,
+                AttemptError::Abandoned(why) => PortalError::Abandoned(why),
+            })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -475,14 +467,14 @@ impl PortalClient {
             content_type = ?response.headers().get(CONTENT_TYPE),
             "portal answered"
         );
-        let body = read_capped(response, self.max_body).await?;
+        let body = read_capped(response, self.max_body, read_by).await?;
         Ok((status, body, retry_after))
     }
 
     /// Asks the anonymous build endpoint whether the portal answers at all,
     /// for the readiness check: any HTTP answer below 502 means it does.
     pub async fn probe(&self, timeout: Duration) -> bool {
-        let request = self.http.request(Method::GET, self.build_url.clone());
+        let request = Outgoing::get(self.build_url.clone());
         let never_gone = CancellationToken::new();
         let bounds = Bounds {
             deadline: Deadline::after(timeout),
@@ -506,25 +498,32 @@ impl PortalClient {
     }
 }
 
-/// The HTTP client and connection pool for a portal, as the settings say.
-/// The benchmark's floor sends its requests through the same.
-pub fn http_client(settings: &PortalSettings) -> Result<reqwest::Client, PortalSetupError> {
-    let mut http = reqwest::Client::builder();
-    if let Some(pem) = &settings.extra_roots_pem {
-        for root in reqwest::Certificate::from_pem_bundle(pem)? {
-            http = http.add_root_certificate(root);
+/// A portal request before it is sent: made an HTTP request only once it
+/// holds one of the portal's connection permits.
+#[derive(Debug)]
+struct Outgoing {
+    method: Method,
+    url: Url,
+    /// A write's JSON.
+    body: Option<Vec<u8>>,
+}
+
+impl Outgoing {
+    fn get(url: Url) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            body: None,
         }
     }
-    Ok(http
-        .connect_timeout(settings.connect_timeout)
-        // Each attempt's, from connecting to the answer's last byte; an
-        // attempt the caller's deadline cuts shorter sets its own.
-        .timeout(settings.timeout)
-        .pool_max_idle_per_host(settings.max_connections)
-        // The API never redirects; a redirect would be a login page or a proxy.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("people-gateway/", env!("CARGO_PKG_VERSION")))
-        .build()?)
+
+    fn put(url: Url, json: Vec<u8>) -> Self {
+        Self {
+            method: Method::PUT,
+            url,
+            body: Some(json),
+        }
+    }
 }
 
 /// An exchange's answer: its status, its body (at most `max_body` bytes)

@@ -1,7 +1,7 @@
 //! Which portal exchanges are tried again, when, and how often: tower's retry
-//! policy over the shared `reqwest::Client`, with tower's jittered exponential
+//! policy over the shared HTTP client, with tower's jittered exponential
 //! backoff and a retry budget shared by every call, all inside the caller's
-//! deadline.
+//! deadline; and how long each attempt may take.
 //!
 //! Tried again: a connection that failed before anything was sent (any
 //! method), and 502, 503 or 504 answers to reads. Never: any 4xx, a timeout,
@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, Request, Response, StatusCode};
+use http::{Method, StatusCode};
 use tower::retry::Policy;
 use tower::retry::backoff::{
     Backoff as _, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff as _,
@@ -26,6 +26,7 @@ use std::task::{Context, Poll};
 use tokio_util::sync::CancellationToken;
 
 use super::envelope::parse_retry_after;
+use super::transport::{HttpClient, PortalRequest};
 use crate::domain::{Abandoned, Deadline};
 use crate::telemetry::metrics::Metrics;
 
@@ -56,14 +57,12 @@ impl Default for RetryShared {
 }
 
 impl RetryShared {
-    /// The policy for one exchange. `deadline` bounds waiting and each
-    /// attempt; `attempt_timeout` is the HTTP client's own timeout for an
-    /// attempt, which one the deadline cuts shorter carries itself
-    /// ([`ExchangeRetry::own_timeout`]). Retries are counted per `endpoint`.
+    /// The policy for one exchange. `deadline` bounds waiting for the next
+    /// attempt (each attempt's own time is [`UnlessAbandoned`]'s). Retries are
+    /// counted per `endpoint`.
     pub fn policy(
         &self,
         deadline: Deadline,
-        attempt_timeout: Duration,
         endpoint: &'static str,
         metrics: Arc<Metrics>,
     ) -> ExchangeRetry {
@@ -72,7 +71,6 @@ impl RetryShared {
             budget: Arc::clone(&self.budget),
             backoff: self.backoff.clone().make_backoff(),
             deadline,
-            attempt_timeout,
             attempts_left: MAX_ATTEMPTS - 1,
             endpoint,
             metrics,
@@ -86,23 +84,12 @@ pub struct ExchangeRetry {
     budget: Arc<TpsBudget>,
     backoff: ExponentialBackoff,
     deadline: Deadline,
-    attempt_timeout: Duration,
     attempts_left: u32,
     endpoint: &'static str,
     metrics: Arc<Metrics>,
 }
 
 impl ExchangeRetry {
-    /// The timeout an attempt that starts at `start` must carry itself: the
-    /// time left to the deadline, when that is shorter than the configured
-    /// timeout, which the HTTP client applies on its own otherwise. (A
-    /// request's own timeout lives in a map of extensions that the request
-    /// carries, and that the retry's spare copy clones.)
-    pub fn own_timeout(&self, start: Instant) -> Option<Duration> {
-        let left = self.deadline.instant()?.saturating_duration_since(start);
-        (left < self.attempt_timeout).then_some(left)
-    }
-
     fn fits(&self, resume_at: Instant) -> bool {
         // The next attempt needs some time of its own after the wait.
         self.deadline
@@ -111,17 +98,19 @@ impl ExchangeRetry {
     }
 }
 
-impl Policy<Request, Response, AttemptError> for ExchangeRetry {
+impl<B> Policy<PortalRequest, Answered<B>, AttemptError> for ExchangeRetry {
     type Future = tokio::time::Sleep;
 
     fn retry(
         &mut self,
-        request: &mut Request,
-        result: &mut Result<Response, AttemptError>,
+        request: &mut PortalRequest,
+        result: &mut Result<Answered<B>, AttemptError>,
     ) -> Option<Self::Future> {
         let wait = match result {
-            Ok(response) if request.method() == Method::GET && is_retryable(response.status()) => {
-                match retry_after(response) {
+            Ok(answered)
+                if request.method() == Method::GET && is_retryable(answered.response.status()) =>
+            {
+                match retry_after(&answered.response) {
                     Some(delay) => tokio::time::sleep(delay),
                     None => self.backoff.next_backoff(),
                 }
@@ -136,24 +125,38 @@ impl Policy<Request, Response, AttemptError> for ExchangeRetry {
         }
         self.attempts_left -= 1;
         self.metrics.record_portal_retry(self.endpoint);
-        // `request` is the copy sent after the wait.
-        if let Some(timeout) = self.own_timeout(resume_at) {
-            *request.timeout_mut() = Some(timeout);
-        }
         Some(wait)
     }
 
-    fn clone_request(&mut self, request: &Request) -> Option<Request> {
-        request.try_clone()
+    fn clone_request(&mut self, request: &PortalRequest) -> Option<PortalRequest> {
+        // The body is shared bytes; the extensions are empty.
+        let mut copy = PortalRequest::new(request.body().clone());
+        *copy.method_mut() = request.method().clone();
+        *copy.uri_mut() = request.uri().clone();
+        *copy.version_mut() = request.version();
+        *copy.headers_mut() = request.headers().clone();
+        Some(copy)
     }
 }
 
-/// Why one attempt failed: the HTTP client's error, or the caller stopped
-/// waiting before the attempt was sent.
+/// An attempt's answer: its head, its body still to come, and the instant by
+/// which the body must have come.
+#[derive(Debug)]
+pub struct Answered<B = hyper::body::Incoming> {
+    /// The answer, its body unread.
+    pub response: http::Response<B>,
+    /// The attempt's end: what is left of its time is the body's.
+    pub read_by: Instant,
+}
+
+/// Why one attempt failed: the HTTP client's error, its time ran out, or
+/// the caller stopped waiting before the attempt was sent.
 #[derive(Debug)]
 pub enum AttemptError {
     /// The HTTP client failed.
-    Http(reqwest::Error),
+    Http(hyper_util::client::legacy::Error),
+    /// No answer within the attempt's time.
+    TimedOut,
     /// Not sent: the caller's deadline passed or the caller left first.
     Abandoned(Abandoned),
 }
@@ -161,41 +164,70 @@ pub enum AttemptError {
 /// The HTTP client, asked to send only while the caller still waits: the
 /// first attempt and every one after a retry's wait check first, so a write
 /// whose connection failed is never sent again for a caller that has left.
+/// Each attempt has the configured timeout, or what is left of the time its
+/// answer is waited for, whichever is shorter.
 #[derive(Debug, Clone)]
 pub struct UnlessAbandoned {
-    http: reqwest::Client,
-    deadline: Deadline,
+    http: HttpClient,
+    send_by: Deadline,
+    answer_by: Deadline,
+    timeout: Duration,
     gone: CancellationToken,
 }
 
 impl UnlessAbandoned {
-    /// `http`, sending only before `deadline` and while `gone` is not cancelled.
-    pub fn new(http: reqwest::Client, deadline: Deadline, gone: CancellationToken) -> Self {
+    /// `http`, sending only before `send_by` and while `gone` is not
+    /// cancelled; each attempt answered within `timeout` and by `answer_by`.
+    pub fn new(
+        http: HttpClient,
+        send_by: Deadline,
+        answer_by: Deadline,
+        timeout: Duration,
+        gone: CancellationToken,
+    ) -> Self {
         Self {
             http,
-            deadline,
+            send_by,
+            answer_by,
+            timeout,
             gone,
         }
     }
+
+    /// When an attempt that starts at `start` must have its whole answer.
+    fn attempt_ends(&self, start: Instant) -> Instant {
+        let configured = start + self.timeout;
+        self.answer_by
+            .instant()
+            .map_or(configured, |answer_by| answer_by.min(configured))
+    }
 }
 
-type Sent = Pin<Box<dyn Future<Output = Result<Response, AttemptError>> + Send>>;
+type Sent = Pin<Box<dyn Future<Output = Result<Answered, AttemptError>> + Send>>;
 
-impl tower::Service<Request> for UnlessAbandoned {
-    type Response = Response;
+impl tower::Service<PortalRequest> for UnlessAbandoned {
+    type Response = Answered;
     type Error = AttemptError;
     type Future = Sent;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AttemptError>> {
-        tower::Service::<Request>::poll_ready(&mut self.http, cx).map_err(AttemptError::Http)
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), AttemptError>> {
+        // The pool takes requests at any time; the connection permits bound it.
+        Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request) -> Sent {
-        if let Err(why) = Abandoned::check(self.deadline, &self.gone) {
+    fn call(&mut self, request: PortalRequest) -> Sent {
+        if let Err(why) = Abandoned::check(self.send_by, &self.gone) {
             return Box::pin(std::future::ready(Err(AttemptError::Abandoned(why))));
         }
-        let sent = tower::Service::<Request>::call(&mut self.http, request);
-        Box::pin(async move { sent.await.map_err(AttemptError::Http) })
+        let read_by = self.attempt_ends(Instant::now());
+        let sent = self.http.send(request);
+        Box::pin(async move {
+            match tokio::time::timeout_at(read_by.into(), sent).await {
+                Ok(Ok(response)) => Ok(Answered { response, read_by }),
+                Ok(Err(error)) => Err(AttemptError::Http(error)),
+                Err(_) => Err(AttemptError::TimedOut),
+            }
+        })
     }
 }
 
@@ -206,10 +238,10 @@ fn is_retryable(status: StatusCode) -> bool {
     )
 }
 
-fn retry_after(response: &Response) -> Option<Duration> {
+fn retry_after<B>(response: &http::Response<B>) -> Option<Duration> {
     response
         .headers()
-        .get(reqwest::header::RETRY_AFTER)
+        .get(http::header::RETRY_AFTER)
         .and_then(|value| value.to_str().ok())
         .and_then(parse_retry_after)
 }
@@ -217,17 +249,46 @@ fn retry_after(response: &Response) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::portal::{PortalSettings, http_client};
 
-    fn request(method: Method) -> Request {
-        Request::new(method, "http://portal.test/".parse().unwrap())
+    fn request(method: Method) -> PortalRequest {
+        let mut request = PortalRequest::default();
+        *request.method_mut() = method;
+        *request.uri_mut() = http::Uri::from_static("http://127.0.0.1:9/");
+        request
     }
 
-    fn answer(status: u16, retry_after: Option<&str>) -> Result<Response, AttemptError> {
+    fn answer(status: u16, retry_after: Option<&str>) -> Result<Answered<()>, AttemptError> {
         let mut builder = http::Response::builder().status(status);
         if let Some(seconds) = retry_after {
             builder = builder.header("retry-after", seconds);
         }
-        Ok(Response::from(builder.body("").unwrap()))
+        Ok(Answered {
+            response: builder.body(()).unwrap(),
+            read_by: Instant::now(),
+        })
+    }
+
+    fn http() -> HttpClient {
+        http_client(&PortalSettings {
+            base_url: "http://127.0.0.1:9/".parse().unwrap(),
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            max_body: 1024,
+            extra_roots_pem: None,
+            max_connections: 1,
+        })
+        .unwrap()
+    }
+
+    fn unless_abandoned(send_by: Deadline, gone: CancellationToken) -> UnlessAbandoned {
+        UnlessAbandoned::new(
+            http(),
+            send_by,
+            Deadline::NONE,
+            Duration::from_secs(10),
+            gone,
+        )
     }
 
     #[tokio::test]
@@ -236,30 +297,23 @@ mod tests {
         let gone = CancellationToken::new();
         gone.cancel();
         // Nothing listens at port 9 of this address: were the request sent, it would fail otherwise.
-        let http = UnlessAbandoned::new(reqwest::Client::new(), Deadline::NONE, gone);
-        let put = Request::new(Method::PUT, "http://127.0.0.1:9/".parse().unwrap());
-        let mut result = http.oneshot(put).await;
+        let mut result = unless_abandoned(Deadline::NONE, gone)
+            .oneshot(request(Method::PUT))
+            .await;
         assert!(
             matches!(result, Err(AttemptError::Abandoned(Abandoned::CallerGone))),
             "{result:?}"
         );
         let shared = RetryShared::default();
-        let mut policy = shared.policy(
-            Deadline::NONE,
-            Duration::from_secs(10),
-            "test",
-            Arc::default(),
-        );
+        let mut policy = shared.policy(Deadline::NONE, "test", Arc::default());
         let mut put = request(Method::PUT);
         assert!(policy.retry(&mut put, &mut result).is_none());
-        let passed = UnlessAbandoned::new(
-            reqwest::Client::new(),
+        let passed = unless_abandoned(
             Deadline::at(Some(std::time::Instant::now())),
             CancellationToken::new(),
         );
-        let put = Request::new(Method::PUT, "http://127.0.0.1:9/".parse().unwrap());
         assert!(matches!(
-            passed.oneshot(put).await,
+            passed.oneshot(request(Method::PUT)).await,
             Err(AttemptError::Abandoned(Abandoned::Deadline))
         ));
     }
@@ -267,12 +321,7 @@ mod tests {
     #[tokio::test]
     async fn reads_answered_5xx_are_tried_twice_more_and_nothing_else_is() {
         let shared = RetryShared::default();
-        let mut policy = shared.policy(
-            Deadline::NONE,
-            Duration::from_secs(10),
-            "test",
-            Arc::default(),
-        );
+        let mut policy = shared.policy(Deadline::NONE, "test", Arc::default());
         let mut get = request(Method::GET);
         assert!(policy.retry(&mut get, &mut answer(503, None)).is_some());
         assert!(policy.retry(&mut get, &mut answer(502, None)).is_some());
@@ -281,12 +330,7 @@ mod tests {
             "three attempts at most"
         );
 
-        let mut fresh = shared.policy(
-            Deadline::NONE,
-            Duration::from_secs(10),
-            "test",
-            Arc::default(),
-        );
+        let mut fresh = shared.policy(Deadline::NONE, "test", Arc::default());
         for status in [200, 400, 404, 429, 500] {
             assert!(
                 fresh.retry(&mut get, &mut answer(status, None)).is_none(),
@@ -305,17 +349,70 @@ mod tests {
         let shared = RetryShared::default();
         // Far from the deadline, so that a stalled test thread cannot reach it.
         let deadline = Deadline::after(Duration::from_secs(60));
-        let mut policy = shared.policy(deadline, Duration::from_secs(120), "test", Arc::default());
+        let mut policy = shared.policy(deadline, "test", Arc::default());
         let mut get = request(Method::GET);
         assert!(
             policy
                 .retry(&mut get, &mut answer(503, Some("60")))
                 .is_none()
         );
-        let wait = policy.retry(&mut get, &mut answer(503, Some("2")));
-        assert!(wait.is_some());
-        // The attempt after the wait gets what is left of the deadline, not the full timeout.
-        let timeout = get.timeout().copied().unwrap();
-        assert!(timeout <= Duration::from_secs(58), "{timeout:?}");
+        assert!(
+            policy
+                .retry(&mut get, &mut answer(503, Some("2")))
+                .is_some()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_attempt_ends_at_its_timeout_or_at_the_answer_deadline_whichever_comes_first() {
+        let start = Instant::now();
+        let configured = UnlessAbandoned::new(
+            http(),
+            Deadline::NONE,
+            Deadline::NONE,
+            Duration::from_secs(120),
+            CancellationToken::new(),
+        );
+        assert_eq!(
+            configured.attempt_ends(start),
+            start + Duration::from_secs(120)
+        );
+        let answer_by = Deadline::at(Some(start + Duration::from_secs(58)));
+        let cut = UnlessAbandoned::new(
+            http(),
+            Deadline::NONE,
+            answer_by,
+            Duration::from_secs(120),
+            CancellationToken::new(),
+        );
+        assert_eq!(cut.attempt_ends(start), start + Duration::from_secs(58));
+    }
+
+    #[tokio::test]
+    async fn a_retried_request_is_the_same_request() {
+        use http_body_util::BodyExt as _;
+        let shared = RetryShared::default();
+        let mut policy = shared.policy(Deadline::NONE, "test", Arc::default());
+        let mut put = request(Method::PUT);
+        *put.body_mut() = super::super::transport::Body::from("{\"a\":1}");
+        put.headers_mut().insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let copy =
+            <ExchangeRetry as Policy<PortalRequest, Answered<()>, AttemptError>>::clone_request(
+                &mut policy,
+                &put,
+            )
+            .unwrap();
+        assert_eq!(copy.method(), put.method());
+        assert_eq!(copy.uri(), put.uri());
+        assert_eq!(copy.version(), put.version());
+        assert_eq!(copy.headers(), put.headers());
+        let body = |request: PortalRequest| async move {
+            request.into_body().collect().await.unwrap().to_bytes()
+        };
+        assert_eq!(body(copy).await, "{\"a\":1}");
+        assert_eq!(body(put).await, "{\"a\":1}");
     }
 }

@@ -1,26 +1,137 @@
-//! What the gateway puts on the HTTP client's requests and makes of its
-//! answers and failures: a request's headers (the credential as a sensitive
-//! one) and JSON body, an answer's body read within its cap, and
-//! transport errors told apart (timeout, plain HTTP, unreadable, unreachable)
-//! without the URL, which holds user names and ids.
+//! The HTTP client under the portal client, and what the gateway puts on
+//! its requests and makes of its answers and failures: the pool and its TLS
+//! ([`http_client`]), a request's headers (the credential as a sensitive
+//! one) and JSON body, an answer's body read within its cap and its time,
+//! and transport errors told apart (timeout, plain HTTP, certificate,
+//! unreadable, unreachable) without the URL, which holds user names and ids.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use reqwest::Request;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderName, HeaderValue};
+use http::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderName, HeaderValue, USER_AGENT,
+};
+use http::{Method, Request};
+use http_body::Body as _;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, ResponseFuture};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use serde::Serialize;
+use url::Url;
 
 use super::envelope::PortalError;
+use super::{PortalSettings, PortalSetupError};
 use crate::domain::Credential;
 use crate::telemetry::trace;
+
+/// A request's body: a write's JSON, or nothing.
+pub type Body = Full<Bytes>;
+
+/// A request to the portal, as the HTTP client sends it.
+pub type PortalRequest = Request<Body>;
+
+/// How long an idle pooled connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+/// TCP keepalive on portal connections: a portal that vanished without a
+/// word is noticed on an idle connection too.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// The portal's HTTP client and its connection pool: hyper-util's, over
+/// TCP or rustls. A TLS portal that offers HTTP/2 by ALPN is spoken to over
+/// HTTP/2 (one connection carries every request); anything else over
+/// HTTP/1.1, with up to `max_connections` pooled connections.
+///
+/// Not reqwest, which runs on the same pool: its layers (a redirect policy
+/// that parses every request's URL again, a protocol retry that copies every
+/// request's headers, a map of settings on each request) cost about a
+/// quarter of a whole portal exchange, and the gateway needs none of them.
+#[derive(Debug, Clone)]
+pub struct HttpClient(Client<HttpsConnector<HttpConnector>, Body>);
+
+impl HttpClient {
+    /// Sends `request` over a pooled connection, or a new one.
+    pub fn send(&self, request: PortalRequest) -> ResponseFuture {
+        self.0.request(request)
+    }
+}
+
+/// The HTTP client and connection pool for a portal, as the settings say:
+/// the built-in roots and any extra ones, the connect timeout, the pool's
+/// size. The benchmark's floor sends its requests through the same.
+pub fn http_client(settings: &PortalSettings) -> Result<HttpClient, PortalSetupError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = &settings.extra_roots_pem {
+        for certificate in CertificateDer::pem_slice_iter(pem) {
+            let certificate =
+                certificate.map_err(|error| PortalSetupError::Roots(error.to_string()))?;
+            roots
+                .add(certificate)
+                .map_err(|error| PortalSetupError::Roots(error.to_string()))?;
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|error| PortalSetupError::Roots(error.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut tcp = HttpConnector::new();
+    // `https://` is the TLS layer's to handle.
+    tcp.enforce_http(false);
+    tcp.set_connect_timeout(Some(settings.connect_timeout));
+    tcp.set_nodelay(true);
+    tcp.set_keepalive(Some(TCP_KEEPALIVE));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(tcp);
+    let client = Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .pool_max_idle_per_host(settings.max_connections)
+        .build(connector);
+    Ok(HttpClient(client))
+}
+
+/// A request for `url`, with `body` as a write's JSON. Its headers come
+/// later, in [`add_headers`].
+pub(super) fn request(
+    method: Method,
+    url: Url,
+    body: Option<Vec<u8>>,
+) -> Result<PortalRequest, PortalError> {
+    // The URL's own text becomes the URI's, without a copy.
+    let uri = http::Uri::from_maybe_shared(Bytes::from(String::from(url)))
+        .map_err(|_| PortalError::Unreachable("the request URL is not a valid URI".into()))?;
+    let mut request = Request::new(body.map(Bytes::from).map(Full::new).unwrap_or_default());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    Ok(request)
+}
 
 /// The W3C trace context header.
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 /// The request id header, as the caller's.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Who is asking, on every request.
+const PRODUCT: HeaderValue =
+    HeaderValue::from_static(concat!("people-gateway/", env!("CARGO_PKG_VERSION")));
+
 /// Headers the gateway itself adds to an exchange at most: credential,
-/// `Accept`, `Content-Type`, `traceparent` and `x-request-id`.
-const HEADERS_SENT: usize = 5;
+/// `User-Agent`, `Accept`, `Content-Type`, `traceparent` and `x-request-id`.
+const HEADERS_SENT: usize = 6;
 
 /// A write's JSON body. Its `Content-Type` comes with the other headers in
 /// [`add_headers`]: a write waiting for a connection permit holds its body,
@@ -32,19 +143,20 @@ pub(super) fn json_body(body: &impl Serialize) -> Result<Vec<u8>, PortalError> {
 
 /// Adds every header of an exchange once it holds a connection permit (and
 /// before the retry policy copies it): the caller's
-/// credential (sensitive, so it never shows in debug output), `Accept`,
-/// `Content-Type` for a body (always JSON), and the trace context.
+/// credential (sensitive, so it never shows in debug output), `User-Agent`,
+/// `Accept`, `Content-Type` for a body (always JSON), and the trace context.
 pub(super) fn add_headers(
-    request: &mut Request,
+    request: &mut PortalRequest,
     credential: Option<&Credential>,
 ) -> Result<(), PortalError> {
-    let has_body = request.body().is_some();
+    let has_body = !request.body().is_end_stream();
     let headers = request.headers_mut();
     headers.reserve(HEADERS_SENT);
     if let Some(credential) = credential {
         let (name, value) = credential_header(credential)?;
         headers.insert(name, value);
     }
+    headers.insert(USER_AGENT, PRODUCT);
     let json = HeaderValue::from_static("application/json");
     if has_body {
         headers.insert(CONTENT_TYPE, json.clone());
@@ -84,27 +196,37 @@ fn credential_header(credential: &Credential) -> Result<(HeaderName, HeaderValue
     Ok((name, value))
 }
 
-/// Reads the body chunk by chunk, giving up as soon as it grows past `cap`:
-/// an endless or huge answer costs at most `cap` bytes.
+/// Reads the body chunk by chunk by `read_by` (the attempt's end), giving
+/// up as soon as it grows past `cap`: an endless or huge answer costs at
+/// most `cap` bytes, a slow one at most the attempt's time.
 pub(super) async fn read_capped(
-    mut response: reqwest::Response,
+    response: http::Response<Incoming>,
     cap: usize,
+    read_by: Instant,
 ) -> Result<Bytes, PortalError> {
     let too_large = || PortalError::Undecodable(format!("answer body larger than {cap} bytes"));
-    if response
-        .content_length()
-        .is_some_and(|length| length > cap as u64)
-    {
+    let mut body = response.into_body();
+    // A declared length is the hint's lower bound.
+    if body.size_hint().lower() > cap as u64 {
         return Err(too_large());
     }
-    let mut body = Gathered::default();
-    while let Some(chunk) = response.chunk().await.map_err(body_error)? {
-        if body.len() + chunk.len() > cap {
-            return Err(too_large());
+    let gathered = async {
+        let mut gathered = Gathered::default();
+        while let Some(frame) = body.frame().await {
+            // Trailers carry nothing the gateway reads.
+            if let Ok(chunk) = frame.map_err(body_error)?.into_data() {
+                if gathered.len() + chunk.len() > cap {
+                    return Err(too_large());
+                }
+                gathered.push(chunk);
+            }
         }
-        body.push(chunk);
-    }
-    Ok(body.into_bytes())
+        Ok(gathered)
+    };
+    tokio::time::timeout_at(read_by.into(), gathered)
+        .await
+        .map_err(|_| PortalError::Timeout)?
+        .map(Gathered::into_bytes)
 }
 
 /// An answer's body as its chunks arrive: one chunk (the usual answer) is
@@ -137,8 +259,11 @@ impl Gathered {
     }
 }
 
-pub(super) fn transport_error(error: reqwest::Error) -> PortalError {
-    if error.is_timeout() {
+/// What a failed attempt means for the caller. An attempt that ran out of
+/// time is [`AttemptError::TimedOut`](super::retry::AttemptError) instead.
+pub(super) fn transport_error(error: hyper_util::client::legacy::Error) -> PortalError {
+    if timed_out(&error) {
+        // The connect timeout.
         PortalError::Timeout
     } else if is_plain_http_answer(&error) {
         PortalError::NotTls
@@ -146,78 +271,74 @@ pub(super) fn transport_error(error: reqwest::Error) -> PortalError {
         PortalError::Certificate(reason)
     } else if is_malformed_answer(&error) {
         // The portal answered, but not with HTTP the client can read.
-        PortalError::Undecodable(describe(error))
+        PortalError::Undecodable(describe(&error))
     } else {
-        PortalError::Unreachable(describe(error))
+        PortalError::Unreachable(describe(&error))
     }
+}
+
+/// `error` and its causes, outermost first.
+fn causes<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&cause| cause.source())
+}
+
+/// A connection not made within the connect timeout.
+fn timed_out(error: &(dyn StdError + 'static)) -> bool {
+    causes(error).any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    })
 }
 
 /// rustls's reason for refusing the portal's certificate, when that is what
 /// failed (`invalid peer certificate: UnknownIssuer`); only the reason is
 /// kept, never a host or a name.
-fn certificate_refused(error: &reqwest::Error) -> Option<String> {
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
+fn certificate_refused(error: &(dyn StdError + 'static)) -> Option<String> {
+    causes(error).find_map(|cause| {
         let text = cause.to_string();
-        if let Some(reason) = text.strip_prefix("invalid peer certificate: ") {
-            let reason: String = reason
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric())
-                .collect();
-            return Some(if reason.is_empty() {
-                "refused".into()
-            } else {
-                reason
-            });
-        }
-        source = cause.source();
-    }
-    None
+        let reason: String = text
+            .strip_prefix("invalid peer certificate: ")?
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        Some(if reason.is_empty() {
+            "refused".into()
+        } else {
+            reason
+        })
+    })
 }
 
 /// A TLS handshake that got a plain HTTP answer: rustls reports the first
 /// bytes (`HTTP/1.1 …`) as a record of an invalid content type.
-fn is_plain_http_answer(error: &reqwest::Error) -> bool {
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if cause.to_string().contains("InvalidContentType") {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
+fn is_plain_http_answer(error: &(dyn StdError + 'static)) -> bool {
+    causes(error).any(|cause| cause.to_string().contains("InvalidContentType"))
 }
 
 /// An unparseable status line or head, or headers too many or too large.
-fn is_malformed_answer(error: &reqwest::Error) -> bool {
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
-            return hyper_error.is_parse() || hyper_error.is_parse_status();
+fn is_malformed_answer(error: &(dyn StdError + 'static)) -> bool {
+    causes(error)
+        .find_map(|cause| cause.downcast_ref::<hyper::Error>())
+        .is_some_and(|hyper_error| hyper_error.is_parse() || hyper_error.is_parse_status())
+}
+
+/// A body that broke off mid-way is unreadable.
+fn body_error(error: hyper::Error) -> PortalError {
+    PortalError::Undecodable(format!("body: {}", describe(&error)))
+}
+
+/// The error and its causes as one text. Neither hyper nor rustls puts the
+/// URL (which holds user names and ids) into an error.
+fn describe(error: &(dyn StdError + 'static)) -> String {
+    let mut text = String::new();
+    for cause in causes(error) {
+        if !text.is_empty() {
+            text.push_str(": ");
         }
-        source = cause.source();
-    }
-    false
-}
-
-/// A body that broke off mid-way is unreadable; a slow one is a timeout.
-fn body_error(error: reqwest::Error) -> PortalError {
-    if error.is_timeout() {
-        PortalError::Timeout
-    } else {
-        PortalError::Undecodable(format!("body: {}", describe(error)))
-    }
-}
-
-/// The error text without the URL (it holds user names and ids).
-fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
         text.push_str(&cause.to_string());
-        source = cause.source();
     }
     text
 }
