@@ -7,7 +7,9 @@ use uuid::Uuid;
 use crate::operations::UserRecord;
 use crate::pb;
 use crate::portal::dates::ApiDateTime;
-use crate::portal::model::{EnumValue, PortalContact, PortalGroup, PortalUser, PortalUserSummary};
+use crate::portal::model::{
+    EnumValue, PortalContact, PortalGroup, PortalUser, PortalUserFields, PortalUserSummary,
+};
 
 impl From<UserRecord> for pb::User {
     fn from(record: UserRecord) -> Self {
@@ -18,7 +20,7 @@ impl From<UserRecord> for pb::User {
 /// The portal's user as the contract's `User`; fields the portal left out stay unset.
 pub fn user_to_pb(user: PortalUser) -> pb::User {
     let shows_private_data = user.shows_private_data();
-    let PortalUser {
+    let PortalUserFields {
         id,
         displayname,
         title,
@@ -71,7 +73,7 @@ pub fn user_to_pb(user: PortalUser) -> pb::User {
         tfaappenabled,
         createdby,
         registrationdate,
-    } = user;
+    } = user.into_fields();
     let department_shown = department.is_some();
     pb::User {
         id,

@@ -899,7 +899,10 @@ mod tests {
         assert_eq!(fast, tolerant);
         assert_eq!(fast.firstname.as_deref(), Some("Mike"));
         assert_eq!(fast.email, Some(None));
-        assert_eq!(fast.contacts.unwrap()[0].r#type.as_deref(), Some("mail"));
+        assert_eq!(
+            fast.contacts.as_ref().unwrap()[0].r#type.as_deref(),
+            Some("mail")
+        );
         // An escaped key takes the tolerant path and still reads right.
         let escaped = br#"{"status":0,"response":{"id":"a","first\u004eame":"Mike"}}"#;
         assert_eq!(

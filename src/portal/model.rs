@@ -22,10 +22,39 @@ pub struct PortalBuild {
     pub version: Option<PortalVersion>,
 }
 
-/// The portal's full user DTO (Workspace `EmployeeWraperFull`, DocSpace `EmployeeFullDto`).
+/// The portal's full user DTO (Workspace `EmployeeWraperFull`, DocSpace
+/// `EmployeeFullDto`), on the heap: its fields take 1.2 KB, and a user
+/// passes through a dozen futures on its way to the caller, each of which
+/// would copy it and hold room for it while it waits.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct PortalUser(Box<PortalUserFields>);
+
+impl PortalUser {
+    /// The fields, off the heap.
+    pub fn into_fields(self) -> PortalUserFields {
+        *self.0
+    }
+}
+
+impl std::ops::Deref for PortalUser {
+    type Target = PortalUserFields;
+
+    fn deref(&self) -> &PortalUserFields {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for PortalUser {
+    fn deref_mut(&mut self) -> &mut PortalUserFields {
+        &mut self.0
+    }
+}
+
+/// What a [`PortalUser`] holds.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
-pub struct PortalUser {
+pub struct PortalUserFields {
     pub id: String,
     pub displayname: Option<String>,
     pub title: Option<String>,
@@ -103,7 +132,7 @@ pub struct PortalUser {
     pub registrationdate: Option<ApiDateTime>,
 }
 
-impl PortalUser {
+impl PortalUserFields {
     /// Whether the answer shows the user's private data (contacts above all).
     /// Workspace always sends `email`, as `null` when the caller may not see
     /// private data (then contacts are left out too); DocSpace leaves a null
@@ -413,10 +442,11 @@ mod tests {
 
     #[test]
     fn enums_and_flags_accept_documented_spellings() {
-        let user: PortalUser = serde_json::from_str(
+        let user = serde_json::from_str::<PortalUser>(
             r#"{"id":"x","status":"Active","activationstatus":1,"isadmin":"True","quotalimit":"5"}"#,
         )
-        .unwrap();
+        .unwrap()
+        .into_fields();
         assert_eq!(
             user.status.and_then(|status| status.name()),
             Some("active".into())
