@@ -3,8 +3,10 @@
 //! backoff and a retry budget shared by every call, all inside the caller's
 //! deadline; and how long each attempt may take.
 //!
-//! Tried again: a connection that failed before anything was sent (any
-//! method), and 502, 503 or 504 answers to reads. Never: any 4xx, a timeout,
+//! Tried again: a connection that failed before anything was sent, and a
+//! request an HTTP/2 portal refused unprocessed (`REFUSED_STREAM`, or a
+//! graceful `GOAWAY`; RFC 9113 §8.7), any method; and 502, 503 or 504
+//! answers to reads. Never: any 4xx, a timeout,
 //! or a write that may have reached the portal. A `Retry-After` is honoured
 //! when the wait still fits the deadline; otherwise the answer stands.
 
@@ -117,6 +119,11 @@ impl<B> Policy<PortalRequest, Answered<B>, AttemptError> for ExchangeRetry {
             }
             // Nothing reached the portal, so even a write is safe to send again.
             Err(AttemptError::Http(error)) if error.is_connect() => self.backoff.next_backoff(),
+            // The portal said it did not process it, and will on another
+            // stream or connection: no reason to wait.
+            Err(AttemptError::Http(error)) if refused_unprocessed(error) => {
+                tokio::time::sleep(Duration::ZERO)
+            }
             _ => return None,
         };
         let resume_at = wait.deadline().into_std();
@@ -229,6 +236,21 @@ impl tower::Service<PortalRequest> for UnlessAbandoned {
             }
         })
     }
+}
+
+/// An HTTP/2 portal's word that it did not process the request: the stream
+/// refused, or the connection closing gracefully before it.
+fn refused_unprocessed(error: &hyper_util::client::legacy::Error) -> bool {
+    std::iter::successors(
+        Some(error as &(dyn std::error::Error + 'static)),
+        |&cause| cause.source(),
+    )
+    .filter_map(|cause| cause.downcast_ref::<h2::Error>())
+    .any(|h2| {
+        h2.is_remote()
+            && ((h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM))
+                || (h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR)))
+    })
 }
 
 fn is_retryable(status: StatusCode) -> bool {

@@ -284,3 +284,132 @@ async fn a_portal_that_offers_http2_is_spoken_to_over_http2() {
         "the portal's GETs came over HTTP/1.1"
     );
 }
+
+/// A portal behind an HTTP/2 front that refuses the first request of each
+/// method unprocessed (`REFUSED_STREAM`, as a server shedding streams or
+/// closing does) and passes the others on to the simulator; counts the
+/// refusals.
+async fn refusing_h2_front(
+    pki: &Pki,
+    backend: std::net::SocketAddr,
+) -> (url::Url, Arc<AtomicUsize>) {
+    let acceptor = TlsAcceptor::from(Arc::new(server_config(pki, &[b"h2"])));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&refused);
+    let methods_seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let client = reqwest::Client::new();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let (client, counted, methods_seen) = (
+                client.clone(),
+                Arc::clone(&counted),
+                Arc::clone(&methods_seen),
+            );
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut connection) = h2::server::handshake(tls).await else {
+                    return;
+                };
+                while let Some(Ok((request, mut respond))) = connection.accept().await {
+                    let first = methods_seen
+                        .lock()
+                        .unwrap()
+                        .insert(request.method().clone());
+                    if first {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        respond.send_reset(h2::Reason::REFUSED_STREAM);
+                        continue;
+                    }
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        let (parts, mut body) = request.into_parts();
+                        let mut received = Vec::new();
+                        while let Some(Ok(chunk)) = body.data().await {
+                            let _ = body.flow_control().release_capacity(chunk.len());
+                            received.extend_from_slice(&chunk);
+                        }
+                        let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
+                        let mut forwarded = client
+                            .request(parts.method, format!("http://{backend}{path}"))
+                            .body(received);
+                        for (name, value) in &parts.headers {
+                            forwarded = forwarded.header(name, value);
+                        }
+                        let answer = forwarded.send().await.expect("the simulator answers");
+                        let mut response = http::Response::builder().status(answer.status());
+                        if let Some(content_type) = answer.headers().get(http::header::CONTENT_TYPE)
+                        {
+                            response = response.header(http::header::CONTENT_TYPE, content_type);
+                        }
+                        let body = answer.bytes().await.expect("the simulator's body");
+                        let Ok(mut sending) =
+                            respond.send_response(response.body(()).unwrap(), false)
+                        else {
+                            return;
+                        };
+                        let _ = sending.send_data(body, true);
+                    });
+                }
+            });
+        }
+    });
+    (
+        format!("https://localhost:{port}/").parse().unwrap(),
+        refused,
+    )
+}
+
+#[tokio::test]
+async fn a_request_an_http2_portal_refused_unprocessed_is_sent_again_even_a_write() {
+    let pki = pki();
+    let sim = portal_sim::Simulator::start(portal_sim::Product::Workspace)
+        .await
+        .unwrap();
+    let (portal, refused) = refusing_h2_front(&pki, sim.addr()).await;
+    let mut options = Options::new(Product::Workspace);
+    options.portal_url = Some(portal);
+    options.portal_ca = Some(pki.ca_pem.clone().into_bytes());
+    let mut gateway = Gateway::start(options).await;
+    let user = gateway
+        .get_user(seed::ADMIN_TOKEN, get_mike())
+        .await
+        .unwrap();
+    assert_eq!(user.id, seed::USER_ID);
+    sim.clear_requests();
+    let updated = gateway
+        .update_contacts(
+            seed::ADMIN_TOKEN,
+            pb::UpdateContactsRequest {
+                user_id: seed::USER_ID.into(),
+                contacts: vec![contact("skype", "mike.h2")],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        pb_pairs(&updated.contacts).contains(&("skype".to_owned(), "mike.h2".to_owned())),
+        "{:?}",
+        updated.contacts
+    );
+    assert_eq!(
+        refused.load(Ordering::SeqCst),
+        2,
+        "a GET and a PUT were refused"
+    );
+    let puts: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|request| request.method == "PUT")
+        .collect();
+    assert_eq!(
+        puts.len(),
+        1,
+        "the refused write reached the portal once: {puts:?}"
+    );
+}
