@@ -6,7 +6,10 @@
 //! unreadable, unreachable) without the URL, which holds user names and ids.
 
 use std::error::Error as StdError;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -39,9 +42,16 @@ pub type PortalRequest = Request<Body>;
 
 /// How long an idle pooled connection is kept.
 const POOL_IDLE: Duration = Duration::from_secs(90);
-/// TCP keepalive on portal connections: a portal that vanished without a
-/// word is noticed on an idle connection too.
+/// TCP keepalive on portal connections, probed this often after this much
+/// quiet, so that a portal that vanished without a word (or a firewall that
+/// forgot the connection) is noticed on an idle connection too.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+/// Unanswered keepalive probes before the connection is given up.
+const TCP_KEEPALIVE_PROBES: u32 = 3;
+/// How long data sent may stay unacknowledged before the connection is
+/// given up (Linux).
+#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The portal's HTTP client and its connection pool: hyper-util's, over
 /// TCP or rustls. A TLS portal that offers HTTP/2 by ALPN is spoken to over
@@ -52,8 +62,10 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
 /// that parses every request's URL again, a protocol retry that copies every
 /// request's headers, a map of settings on each request) cost about a
 /// quarter of a whole portal exchange, and the gateway needs none of them.
+///
+/// Shared: a clone is one reference count, for each exchange takes one.
 #[derive(Debug, Clone)]
-pub struct HttpClient(Client<HttpsConnector<HttpConnector>, Body>);
+pub struct HttpClient(Arc<Client<ConnectWithin<HttpsConnector<HttpConnector>>, Body>>);
 
 impl HttpClient {
     /// Sends `request` over a pooled connection, or a new one.
@@ -69,12 +81,18 @@ pub fn http_client(settings: &PortalSettings) -> Result<HttpClient, PortalSetupE
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = &settings.extra_roots_pem {
+        let refused = |error: &dyn std::fmt::Display| PortalSetupError::Roots(error.to_string());
+        let mut added = 0;
         for certificate in CertificateDer::pem_slice_iter(pem) {
-            let certificate =
-                certificate.map_err(|error| PortalSetupError::Roots(error.to_string()))?;
             roots
-                .add(certificate)
-                .map_err(|error| PortalSetupError::Roots(error.to_string()))?;
+                .add(certificate.map_err(|error| refused(&error))?)
+                .map_err(|error| refused(&error))?;
+            added += 1;
+        }
+        // A file of anything else (a key, a typo'd path's neighbour) would
+        // otherwise trust nothing more and say nothing.
+        if added == 0 {
+            return Err(refused(&"no PEM certificate in it"));
         }
     }
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -90,18 +108,68 @@ pub fn http_client(settings: &PortalSettings) -> Result<HttpClient, PortalSetupE
     tcp.set_connect_timeout(Some(settings.connect_timeout));
     tcp.set_nodelay(true);
     tcp.set_keepalive(Some(TCP_KEEPALIVE));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_all_versions()
-        .wrap_connector(tcp);
+    tcp.set_keepalive_interval(Some(TCP_KEEPALIVE));
+    tcp.set_keepalive_retries(Some(TCP_KEEPALIVE_PROBES));
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    tcp.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
+    let connector = ConnectWithin {
+        connector: hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_all_versions()
+            .wrap_connector(tcp),
+        timeout: settings.connect_timeout,
+    };
     let client = Client::builder(TokioExecutor::new())
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(POOL_IDLE)
         .pool_max_idle_per_host(settings.max_connections)
         .build(connector);
-    Ok(HttpClient(client))
+    Ok(HttpClient(Arc::new(client)))
+}
+
+/// A connector whose connections are made within `timeout`, the name lookup
+/// and the TLS handshake included (hyper-util's own connect timeout bounds
+/// each TCP connect only). Running out of time is a connect error of kind
+/// `TimedOut`: nothing was sent, so the attempt may be made again.
+#[derive(Debug, Clone)]
+pub struct ConnectWithin<C> {
+    connector: C,
+    timeout: Duration,
+}
+
+type Connecting<T> =
+    Pin<Box<dyn Future<Output = Result<T, Box<dyn StdError + Send + Sync>>> + Send>>;
+
+impl<C> tower::Service<http::Uri> for ConnectWithin<C>
+where
+    C: tower::Service<http::Uri>,
+    C::Error: Into<Box<dyn StdError + Send + Sync>>,
+    C::Future: Send + 'static,
+{
+    type Response = C::Response;
+    type Error = Box<dyn StdError + Send + Sync>;
+    type Future = Connecting<C::Response>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.connector.poll_ready(context).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connecting = self.connector.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no connection within the connect timeout",
+                )
+                .into()),
+            }
+        })
+    }
 }
 
 /// A request for `url`, with `body` as a write's JSON. Its headers come
@@ -284,12 +352,20 @@ fn causes<'a>(
     std::iter::successors(Some(error), |&cause| cause.source())
 }
 
-/// A connection not made within the connect timeout.
+/// A connection not made within the connect timeout, or one the system gave
+/// up on (`ETIMEDOUT`, which the TLS layer wraps in an error of its own).
 fn timed_out(error: &(dyn StdError + 'static)) -> bool {
+    fn is_timeout(io: &std::io::Error) -> bool {
+        io.kind() == std::io::ErrorKind::TimedOut
+            || io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+                .is_some_and(is_timeout)
+    }
     causes(error).any(|cause| {
         cause
             .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            .is_some_and(is_timeout)
     })
 }
 
@@ -346,6 +422,61 @@ fn describe(error: &(dyn StdError + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(base_url: &str) -> PortalSettings {
+        PortalSettings {
+            base_url: base_url.parse().unwrap(),
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_millis(200),
+            max_body: 1024,
+            extra_roots_pem: None,
+            max_connections: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_portal_that_never_finishes_the_tls_handshake_is_a_connect_timeout() {
+        // Accepts the TCP connection and then says nothing.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}/", listener.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut connections = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                connections.push(stream);
+            }
+        });
+        let http = http_client(&settings(&url)).unwrap();
+        let request = request(Method::GET, url.parse().unwrap(), None).unwrap();
+        let error = tokio::time::timeout(Duration::from_secs(20), http.send(request))
+            .await
+            .expect("the connect timeout ends the attempt")
+            .unwrap_err();
+        assert!(
+            error.is_connect(),
+            "{error:?}: nothing was sent, so it may be sent again"
+        );
+        assert!(matches!(transport_error(error), PortalError::Timeout));
+        held.abort();
+    }
+
+    #[test]
+    fn extra_roots_must_hold_a_certificate() {
+        let mut with = settings("https://portal.test/");
+        with.extra_roots_pem =
+            Some(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec());
+        assert!(matches!(
+            http_client(&with),
+            Err(PortalSetupError::Roots(_))
+        ));
+        with.extra_roots_pem = Some(b"not PEM at all".to_vec());
+        assert!(matches!(
+            http_client(&with),
+            Err(PortalSetupError::Roots(_))
+        ));
+        let ca = rcgen::generate_simple_self_signed(vec!["portal.test".to_owned()]).unwrap();
+        with.extra_roots_pem = Some(ca.cert.pem().into_bytes());
+        assert!(http_client(&with).is_ok());
+    }
 
     #[test]
     fn a_body_is_its_chunks_in_order_and_one_chunk_is_not_copied() {
