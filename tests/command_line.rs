@@ -34,7 +34,12 @@ impl Drop for Running {
 
 /// Starts `command` and waits until its log says it serves; fails with what
 /// it printed if it exits first.
-fn serves(mut command: Command) -> Running {
+fn serves(command: Command) -> Running {
+    serves_after(command).0
+}
+
+/// As [`serves`], with the lines it printed before it served.
+fn serves_after(mut command: Command) -> (Running, Vec<String>) {
     let mut child = command.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (lines, seen) = mpsc::channel();
@@ -49,7 +54,7 @@ fn serves(mut command: Command) -> Running {
     let mut printed = Vec::new();
     loop {
         match seen.recv_timeout(PATIENCE) {
-            Ok(line) if line.contains("serving") => return running,
+            Ok(line) if line.contains("serving") => return (running, printed),
             Ok(line) => printed.push(line),
             Err(_) => panic!("the gateway did not start serving:\n{}", printed.join("\n")),
         }
@@ -85,6 +90,33 @@ fn demo_on_from_a_variable_takes_the_usual_spellings() {
         command.env("PEOPLE_GATEWAY_DEMO", on);
         drop(serves(command));
     }
+}
+
+#[test]
+fn an_operator_who_set_a_proxy_variable_is_told_it_is_not_read() {
+    let mut command = gateway();
+    command
+        .env("PEOPLE_GATEWAY_DEMO", "on")
+        .env("HTTPS_PROXY", "http://proxy.internal:3128");
+    let (_running, printed) = serves_after(command);
+    assert!(
+        printed
+            .iter()
+            .any(|line| line.contains("proxy variables are not read")
+                && line.contains("HTTPS_PROXY")),
+        "{printed:?}"
+    );
+    let (_running, printed) = serves_after(gateway_in_demo());
+    assert!(
+        !printed.iter().any(|line| line.contains("proxy")),
+        "{printed:?}"
+    );
+}
+
+fn gateway_in_demo() -> Command {
+    let mut command = gateway();
+    command.env("PEOPLE_GATEWAY_DEMO", "on");
+    command
 }
 
 #[test]

@@ -24,6 +24,17 @@ use crate::telemetry::metrics::serve_metrics;
 /// the quietest connection makes room for a new one.
 const METRICS_MAX_CONNECTIONS: usize = 16;
 
+/// Proxy variables that many HTTP clients read. The portal client reaches the
+/// portal directly; an operator who set one is told so, not left to find out.
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
 /// Runs the gateway as configured until SIGTERM or ctrl-c.
 pub async fn run(config: Config) -> Result<(), ServeError> {
     let listener = TcpListener::bind(config.listen)
@@ -76,6 +87,15 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         product,
         version: config.portal_version,
     };
+    if let Some(variable) = PROXY_VARIABLES
+        .into_iter()
+        .find(|name| std::env::var_os(name).is_some())
+    {
+        warn!(
+            variable,
+            "the portal is reached directly: proxy variables are not read"
+        );
+    }
     let mut api = people_api(&settings, setup, token)?;
     if let Some(key) = &config.page_token_key {
         api = api.with_page_token_key(key.bytes());
