@@ -4,7 +4,9 @@
 
 use std::time::Instant;
 
-use tonic::metadata::{MetadataMap, MetadataValue};
+use http::HeaderValue;
+use http::header::{AUTHORIZATION, COOKIE, HeaderName};
+use tonic::metadata::MetadataMap;
 use tonic::{Extensions, Status};
 use tracing::info_span;
 
@@ -12,14 +14,12 @@ use crate::deadline;
 use crate::domain::{Call, Credential, CredentialError};
 use crate::error::{FieldViolation, GatewayError};
 use crate::telemetry::otel;
-use crate::telemetry::trace::CallTrace;
+use crate::telemetry::trace::{CallTrace, REQUEST_ID};
 
 /// The cookie that carries a portal token.
 const AUTH_COOKIE: &str = "asc_auth_key";
-/// Echoed to the caller, and forwarded to the portal.
-pub const REQUEST_ID: &str = "x-request-id";
 /// A routing key a mesh may hash on; when sent, it must name the request's user.
-const ROUTING_KEY: &str = "x-people-user-id";
+const ROUTING_KEY: HeaderName = HeaderName::from_static("x-people-user-id");
 
 /// Whether a call carries a credential of its own (any `authorization` or
 /// `cookie` metadata), rather than acting with `--portal-token`.
@@ -48,12 +48,14 @@ impl Callers {
     /// by the configured token: a caller never acts with someone else's rights.
     fn credential(&self, metadata: &MetadataMap) -> Result<Credential, GatewayError> {
         let unusable = || GatewayError::MalformedCredentials(CredentialError::UnusableForm);
+        // Looked up by name constants, which need no parsing.
+        let headers = metadata.as_ref();
         if metadata.get_bin("authorization-bin").is_some()
-            || metadata.get_all("authorization").iter().count() > 1
+            || headers.get_all(AUTHORIZATION).iter().count() > 1
         {
             return Err(unusable());
         }
-        if let Some(value) = metadata.get("authorization") {
+        if let Some(value) = headers.get(AUTHORIZATION) {
             let text = value
                 .to_str()
                 .map_err(|_| GatewayError::MalformedCredentials(CredentialError::NotAscii))?;
@@ -61,7 +63,7 @@ impl Callers {
         }
         let mut found = None;
         let mut cookies_sent = false;
-        for cookies in metadata.get_all("cookie") {
+        for cookies in headers.get_all(COOKIE) {
             cookies_sent = true;
             let text = cookies
                 .to_str()
@@ -114,11 +116,15 @@ impl Callers {
 /// replica (and its lock); a key that names another user would route around
 /// that lock, so it must match the request's `user_id` exactly.
 pub fn check_routing_key(metadata: &MetadataMap, user_id: &str) -> Result<(), GatewayError> {
-    match metadata.get(ROUTING_KEY).map(|value| value.to_str()) {
+    match metadata
+        .as_ref()
+        .get(ROUTING_KEY)
+        .map(|value| value.to_str())
+    {
         None => Ok(()),
         Some(Ok(key)) if key == user_id => Ok(()),
         Some(_) => Err(GatewayError::InvalidArgument(vec![FieldViolation::new(
-            ROUTING_KEY,
+            ROUTING_KEY.as_str(),
             "must equal the request's user_id when sent",
         )])),
     }
@@ -126,10 +132,18 @@ pub fn check_routing_key(metadata: &MetadataMap, user_id: &str) -> Result<(), Ga
 
 /// The status with the call's request id, as every answer carries it.
 pub fn with_request_id(mut status: Status, request_id: &str) -> Status {
-    if let Ok(id) = MetadataValue::try_from(request_id) {
-        status.metadata_mut().insert(REQUEST_ID, id);
-    }
+    echo_request_id(status.metadata_mut(), request_id);
     status
+}
+
+/// Puts the call's request id on an answer's metadata. Unique to each call,
+/// it is never indexed by HPACK: indexing it would cost a table insert each
+/// time and evict the entries that do repeat.
+pub fn echo_request_id(metadata: &mut MetadataMap, request_id: &str) {
+    if let Ok(mut id) = HeaderValue::from_str(request_id) {
+        id.set_sensitive(true);
+        metadata.as_mut().insert(REQUEST_ID, id);
+    }
 }
 
 /// The span of one call, tied to its trace context: the RPC, the trace and
@@ -169,4 +183,21 @@ pub fn call_span(rpc: &'static str, trace: &mut CallTrace) -> tracing::Span {
 /// Milliseconds since `started`, to the microsecond, for log lines.
 pub fn elapsed_ms(started: Instant) -> f64 {
     (started.elapsed().as_micros() as f64) / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_id_is_echoed_never_indexed_and_a_bad_one_is_left_out() {
+        let mut metadata = MetadataMap::new();
+        echo_request_id(&mut metadata, "4bb67383-5fe2-47f0-916b-324a1bda81d2");
+        let echoed = metadata.get("x-request-id").unwrap();
+        assert_eq!(echoed, "4bb67383-5fe2-47f0-916b-324a1bda81d2");
+        assert!(echoed.is_sensitive(), "HPACK would index a value seen once");
+        let mut metadata = MetadataMap::new();
+        echo_request_id(&mut metadata, "line\nbreak");
+        assert!(metadata.is_empty());
+    }
 }

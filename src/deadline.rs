@@ -20,6 +20,9 @@ use crate::error::GatewayError;
 /// much earlier, so the caller hears DEADLINE_EXCEEDED (timers resolve to 1 ms).
 const AHEAD_OF_TRANSPORT_TIMER: Duration = Duration::from_millis(1);
 
+/// The caller's deadline, as gRPC sends it.
+const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
+
 /// When a call's headers arrived, stamped by the server's outermost layer.
 #[derive(Debug, Clone, Copy)]
 pub struct Arrival(Instant);
@@ -88,7 +91,7 @@ where
             .map_or_else(Instant::now, |arrival| arrival.0);
         let deadline = request
             .headers()
-            .get("grpc-timeout")
+            .get(GRPC_TIMEOUT)
             .and_then(|value| value.to_str().ok())
             .and_then(parse_grpc_timeout)
             .and_then(|timeout| arrived.checked_add(timeout))

@@ -11,12 +11,11 @@ use std::time::Instant;
 
 use futures_util::future::Either;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::{Instrument as _, debug, info, warn};
 
 use crate::bulk::{Bulk, BulkSettings};
-use crate::caller::{Callers, REQUEST_ID, call_span, check_routing_key, elapsed_ms};
+use crate::caller::{Callers, call_span, check_routing_key, echo_request_id, elapsed_ms};
 use crate::deadline;
 use crate::domain::{Credential, Deadline};
 use crate::error::GatewayError;
@@ -162,22 +161,17 @@ async fn respond<T, M>(
             .instrument(span.clone())
             .await
     };
-    let echoed = MetadataValue::try_from(request_id.as_str()).ok();
     let (code, answer) = match result {
         Ok(answer) => {
             let mut response = Response::new(into_message(answer));
-            if let Some(id) = echoed {
-                response.metadata_mut().insert(REQUEST_ID, id);
-            }
+            echo_request_id(response.metadata_mut(), &request_id);
             (Code::Ok, Ok(response))
         }
         Err(error) => {
             let description = error.to_string();
             let portal_failed = error.is_portal_failure();
             let mut status = Status::from(error);
-            if let Some(id) = echoed {
-                status.metadata_mut().insert(REQUEST_ID, id);
-            }
+            echo_request_id(status.metadata_mut(), &request_id);
             span.in_scope(|| {
                 if portal_failed {
                     warn!(error = %description, "portal call failed");

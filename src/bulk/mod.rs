@@ -22,11 +22,10 @@ use prost::Message as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::{Instrument as _, info};
 
-use crate::caller::{Callers, REQUEST_ID, call_span, elapsed_ms, with_request_id};
+use crate::caller::{Callers, call_span, echo_request_id, elapsed_ms, with_request_id};
 use crate::error::GatewayError;
 use crate::operations::{Operations, Stopper};
 use crate::pb;
@@ -160,9 +159,7 @@ impl Bulk {
         };
         tokio::spawn(trace.scope(work).instrument(span));
         let mut response = Response::new(ReceiverStream::new(answers));
-        if let Ok(id) = MetadataValue::try_from(request_id.as_str()) {
-            response.metadata_mut().insert(REQUEST_ID, id);
-        }
+        echo_request_id(response.metadata_mut(), &request_id);
         Ok(response)
     }
 

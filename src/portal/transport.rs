@@ -188,11 +188,6 @@ pub(super) fn request(
     Ok(request)
 }
 
-/// The W3C trace context header.
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-/// The request id header, as the caller's.
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 /// Who is asking, on every request.
 const PRODUCT: HeaderValue =
     HeaderValue::from_static(concat!("people-gateway/", env!("CARGO_PKG_VERSION")));
@@ -242,8 +237,8 @@ pub(super) fn add_headers(
         let (traceparent, request_id) = made.map_err(|_| {
             PortalError::Unreachable("trace context is not a valid header value".into())
         })?;
-        headers.insert(TRACEPARENT, traceparent);
-        headers.insert(REQUEST_ID, request_id);
+        headers.insert(trace::TRACEPARENT, traceparent);
+        headers.insert(trace::REQUEST_ID, request_id);
     }
     Ok(())
 }

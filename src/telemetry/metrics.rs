@@ -470,7 +470,7 @@ where
             // Trailers-only answers (errors) carry the status in the headers.
             let code = response
                 .headers()
-                .get("grpc-status")
+                .get(GRPC_STATUS)
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| value.parse::<i32>().ok())
                 .map(Code::from);
@@ -491,6 +491,10 @@ where
 /// invented paths add no series, however many or long, and cannot crowd out
 /// a real method.
 const UNKNOWN_METHOD: &str = "/unknown/unknown";
+
+/// Where an answer's gRPC status is: the trailers, or the headers of a
+/// trailers-only answer.
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
 /// The methods the server serves, by path: PeopleService and Health from
 /// their descriptors, and both reflection versions.
@@ -693,7 +697,7 @@ impl<B: HttpBody + Unpin> HttpBody for MetricsBody<B> {
             Some(Ok(frame)) => {
                 if let Some(code) = frame
                     .trailers_ref()
-                    .and_then(|trailers| trailers.get("grpc-status"))
+                    .and_then(|trailers| trailers.get(GRPC_STATUS))
                     .and_then(|value| value.to_str().ok())
                     .and_then(|value| value.parse::<i32>().ok())
                 {

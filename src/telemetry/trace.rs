@@ -5,6 +5,7 @@
 //! The context travels with the call's task (and the write it spawns) as a
 //! task-local, so the portal client reads it without every signature carrying it.
 
+use http::HeaderName;
 use tokio::task::futures::TaskLocalFuture;
 use tonic::metadata::MetadataMap;
 
@@ -12,6 +13,11 @@ use super::otel;
 
 /// The longest caller `x-request-id` passed on; a longer or odd one is replaced.
 const MAX_REQUEST_ID: usize = 128;
+
+/// The W3C trace context header.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// The request id header, which the caller may send and every answer carries.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
     static CURRENT: CallTrace;
@@ -29,12 +35,14 @@ pub struct CallTrace {
 impl CallTrace {
     /// From the caller's metadata: its `traceparent` and `x-request-id`, or new ones.
     pub fn from_metadata(metadata: &MetadataMap) -> Self {
-        let parent = metadata
-            .get("traceparent")
+        // Looked up by name constants, which need no parsing.
+        let headers = metadata.as_ref();
+        let parent = headers
+            .get(TRACEPARENT)
             .and_then(|value| value.to_str().ok())
             .and_then(parse_traceparent);
-        let request_id = metadata
-            .get("x-request-id")
+        let request_id = headers
+            .get(REQUEST_ID)
             .and_then(|value| value.to_str().ok())
             .filter(|id| {
                 !id.is_empty()
