@@ -162,13 +162,12 @@ impl Operations {
         let work = Box::pin(write(Arc::clone(&self.people), call));
         let trace = trace::current();
         let work = async move {
-            // The user comes back boxed: the task's cell is as large as what
-            // it returns, for every write in flight.
+            // A user is a pointer (`PortalUser`): the task's cell, as large
+            // as what it returns, stays small for every write in flight.
             let result = match trace {
                 Some(trace) => trace.scope(work).await,
                 None => work.await,
-            }
-            .map(Box::new);
+            };
             if gone.is_cancelled() {
                 match &result {
                     Ok(_) => info!("write completed after its caller left"),
@@ -179,7 +178,7 @@ impl Operations {
         }
         .in_current_span();
         match self.writes.spawn(work).await {
-            Ok(result) => result.map(|user| *user),
+            Ok(result) => result,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
             Err(_) => Err(GatewayError::ShuttingDown),
         }

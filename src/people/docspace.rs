@@ -31,8 +31,7 @@ impl People {
         // Read under the lock, also for one's own profile: whether the
         // change is already held must not rest on a read another write may
         // have overtaken.
-        // Boxed, as in `update_on_workspace`.
-        let before = Box::new(self.read_target(call, id).await?);
+        let before = self.read_target(call, id).await?;
         let subject = Subject {
             own_profile,
             caller_is_admin: is_docspace_admin(&caller),
@@ -41,7 +40,7 @@ impl People {
         };
         rules::check(rules, &changes, &subject)?;
         if self.already_held(rules, &changes, &before) {
-            return Ok(*before);
+            return Ok(before);
         }
         let tenant_offset = caller
             .registrationdate
@@ -110,7 +109,7 @@ impl People {
             ..ProfileChanges::default()
         };
         if self.already_held(rules, &changes, &before) {
-            return Ok(*before);
+            return Ok(before);
         }
         let list = contact_bodies(changes.contacts.as_deref().unwrap_or_default());
         call.still_waited_for()?;
@@ -139,9 +138,8 @@ impl People {
         &self,
         call: &Call,
         user: &UserRef,
-    ) -> Result<(UserId, Box<PortalUser>), GatewayError> {
-        // Boxed: the write keeps the caller across its later awaits.
-        let caller = Box::new(self.portal.get_user(call, &UserRef::Me).await?);
+    ) -> Result<(UserId, PortalUser), GatewayError> {
+        let caller = self.portal.get_user(call, &UserRef::Me).await?;
         let id = match user {
             UserRef::Me => user_id_of(&caller)?,
             UserRef::Id(id) => *id,

@@ -57,9 +57,7 @@ impl People {
         };
 
         let _guard = self.lock_for_write(id, call).await?;
-        // Boxed: a write waiting for the portal holds a pointer, not a
-        // user-sized slot for a read that has not come yet (1.2 KiB).
-        let before = Box::new(self.read_target(call, id).await?);
+        let before = self.read_target(call, id).await?;
         let subject = match caller {
             Some((caller_id, caller_is_admin, caller_is_owner)) => Subject {
                 own_profile: caller_id.ok_or_else(id_not_a_guid)? == id,
@@ -75,7 +73,7 @@ impl People {
         };
         rules::check(rules, &changes, &subject)?;
         if self.already_held(rules, &changes, &before) {
-            return Ok(*before);
+            return Ok(before);
         }
         let reenabling = changes.disabled == Some(false) && is_suspended(&before);
         let mut rest = changes.clone();
@@ -106,7 +104,7 @@ impl People {
         }
         let Some(body) = body else {
             // Nothing but `disabled: false` for a user already active: held.
-            return Ok(*before);
+            return Ok(before);
         };
         debug!(user = %id, "updating user on workspace");
         call.still_waited_for()
@@ -178,7 +176,7 @@ impl People {
             ..ProfileChanges::default()
         };
         if self.already_held(rules, &changes, &before) {
-            return Ok(*before);
+            return Ok(before);
         }
         rules::check_texts(rules, texts_sent(&changes, &[]))?;
         let list = contact_bodies(changes.contacts.as_deref().unwrap_or_default());
