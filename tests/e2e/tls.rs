@@ -161,10 +161,7 @@ async fn a_portal_behind_a_private_ca_is_reached_with_portal_ca() {
         .unwrap();
     let portal = tls_front(&pki, sim.addr()).await;
 
-    let mut options = Options::new(Product::Workspace);
-    options.portal_url = Some(portal.clone());
-    options.portal_ca = Some(pki.ca_pem.clone().into_bytes());
-    let mut gateway = Gateway::start(options).await;
+    let mut gateway = gateway_trusting(&pki, portal.clone()).await;
     let user = gateway
         .get_user(seed::ADMIN_TOKEN, get_mike())
         .await
@@ -190,6 +187,40 @@ async fn a_portal_behind_a_private_ca_is_reached_with_portal_ca() {
         "{}",
         status.message()
     );
+}
+
+/// What the simulator at `backend` answers to a request a front received:
+/// its status, headers (but those of one HTTP/1.1 connection) and body.
+async fn ask_simulator(
+    client: &reqwest::Client,
+    backend: std::net::SocketAddr,
+    asked: &http::request::Parts,
+    body: bytes::Bytes,
+) -> http::Response<bytes::Bytes> {
+    let path = asked.uri.path_and_query().map_or("/", |path| path.as_str());
+    let mut forwarded = client
+        .request(asked.method.clone(), format!("http://{backend}{path}"))
+        .body(body);
+    for (name, value) in &asked.headers {
+        forwarded = forwarded.header(name, value);
+    }
+    let answer = forwarded.send().await.expect("the simulator answers");
+    let mut response = http::Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != http::header::CONNECTION && name != http::header::TRANSFER_ENCODING {
+            response = response.header(name, value);
+        }
+    }
+    let body = answer.bytes().await.expect("the simulator's body");
+    response.body(body).expect("a response")
+}
+
+/// A Workspace gateway in front of `portal`, trusting `pki`'s CA.
+async fn gateway_trusting(pki: &Pki, portal: url::Url) -> Gateway {
+    let mut options = Options::new(Product::Workspace);
+    options.portal_url = Some(portal);
+    options.portal_ca = Some(pki.ca_pem.clone().into_bytes());
+    Gateway::start(options).await
 }
 
 /// A portal behind a front that offers HTTP/2 by ALPN, as an nginx with
@@ -224,28 +255,8 @@ async fn h2_front(pki: &Pki, backend: std::net::SocketAddr) -> (url::Url, Arc<At
                             }
                             let (parts, body) = request.into_parts();
                             let body = body.collect().await?.to_bytes();
-                            let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
-                            let mut forwarded = client
-                                .request(parts.method, format!("http://{backend}{path}"))
-                                .body(body);
-                            for (name, value) in &parts.headers {
-                                forwarded = forwarded.header(name, value);
-                            }
-                            let answer = forwarded.send().await.expect("the simulator answers");
-                            let mut response = hyper::Response::builder().status(answer.status());
-                            for (name, value) in answer.headers() {
-                                if name != hyper::header::CONNECTION
-                                    && name != hyper::header::TRANSFER_ENCODING
-                                {
-                                    response = response.header(name, value);
-                                }
-                            }
-                            let body = answer.bytes().await.expect("the simulator's body");
-                            Ok::<_, hyper::Error>(
-                                response
-                                    .body(http_body_util::Full::new(body))
-                                    .expect("a response"),
-                            )
+                            let answer = ask_simulator(&client, backend, &parts, body).await;
+                            Ok::<_, hyper::Error>(answer.map(http_body_util::Full::new))
                         }
                     },
                 );
@@ -268,10 +279,7 @@ async fn a_portal_that_offers_http2_is_spoken_to_over_http2() {
         .await
         .unwrap();
     let (portal, over_h2) = h2_front(&pki, sim.addr()).await;
-    let mut options = Options::new(Product::Workspace);
-    options.portal_url = Some(portal);
-    options.portal_ca = Some(pki.ca_pem.clone().into_bytes());
-    let mut gateway = Gateway::start(options).await;
+    let mut gateway = gateway_trusting(&pki, portal).await;
     for _ in 0..3 {
         let user = gateway
             .get_user(seed::ADMIN_TOKEN, get_mike())
@@ -333,22 +341,10 @@ async fn refusing_h2_front(
                             let _ = body.flow_control().release_capacity(chunk.len());
                             received.extend_from_slice(&chunk);
                         }
-                        let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
-                        let mut forwarded = client
-                            .request(parts.method, format!("http://{backend}{path}"))
-                            .body(received);
-                        for (name, value) in &parts.headers {
-                            forwarded = forwarded.header(name, value);
-                        }
-                        let answer = forwarded.send().await.expect("the simulator answers");
-                        let mut response = http::Response::builder().status(answer.status());
-                        if let Some(content_type) = answer.headers().get(http::header::CONTENT_TYPE)
-                        {
-                            response = response.header(http::header::CONTENT_TYPE, content_type);
-                        }
-                        let body = answer.bytes().await.expect("the simulator's body");
+                        let answer = ask_simulator(&client, backend, &parts, received.into()).await;
+                        let (head, body) = answer.into_parts();
                         let Ok(mut sending) =
-                            respond.send_response(response.body(()).unwrap(), false)
+                            respond.send_response(http::Response::from_parts(head, ()), false)
                         else {
                             return;
                         };
@@ -371,10 +367,7 @@ async fn a_request_an_http2_portal_refused_unprocessed_is_sent_again_even_a_writ
         .await
         .unwrap();
     let (portal, refused) = refusing_h2_front(&pki, sim.addr()).await;
-    let mut options = Options::new(Product::Workspace);
-    options.portal_url = Some(portal);
-    options.portal_ca = Some(pki.ca_pem.clone().into_bytes());
-    let mut gateway = Gateway::start(options).await;
+    let mut gateway = gateway_trusting(&pki, portal).await;
     let user = gateway
         .get_user(seed::ADMIN_TOKEN, get_mike())
         .await
