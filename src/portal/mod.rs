@@ -1,7 +1,7 @@
 //! The portal client: one method per People REST endpoint the gateway uses,
-//! over one shared HTTP client and pool ([`HttpClient`]). It speaks JSON only, puts user ids into
-//! exactly one percent-encoded path segment, and forwards the caller's
-//! credential. It knows nothing of gRPC.
+//! over one shared HTTP client and pool ([`HttpClient`]). It speaks JSON
+//! only, puts user ids into exactly one percent-encoded path segment, and
+//! forwards the caller's credential. It knows nothing of gRPC.
 
 pub mod dates;
 pub mod envelope;
@@ -74,6 +74,9 @@ pub enum PortalSetupError {
     /// layer accepts.
     #[error("portal CA roots: {0}")]
     Roots(String),
+    /// The TLS layer could not be set up with its protocol versions.
+    #[error("TLS for the portal: {0}")]
+    Tls(String),
 }
 
 /// Talks to one portal's People API.

@@ -99,7 +99,7 @@ pub fn http_client(settings: &PortalSettings) -> Result<HttpClient, PortalSetupE
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|error| PortalSetupError::Roots(error.to_string()))?
+    .map_err(|error| PortalSetupError::Tls(error.to_string()))?
     .with_root_certificates(roots)
     .with_no_client_auth();
     let mut tcp = HttpConnector::new();
