@@ -234,9 +234,13 @@ pub(super) fn add_headers(
         ))
     });
     if let Some(made) = trace_headers {
-        let (traceparent, request_id) = made.map_err(|_| {
+        let (mut traceparent, mut request_id) = made.map_err(|_| {
             PortalError::Unreachable("trace context is not a valid header value".into())
         })?;
+        // New with every call: an HTTP/2 portal's HPACK table gains nothing
+        // by indexing them, and would evict what does repeat.
+        traceparent.set_sensitive(true);
+        request_id.set_sensitive(true);
         headers.insert(trace::TRACEPARENT, traceparent);
         headers.insert(trace::REQUEST_ID, request_id);
     }
@@ -452,6 +456,32 @@ mod tests {
         );
         assert!(matches!(transport_error(error), PortalError::Timeout));
         held.abort();
+    }
+
+    #[tokio::test]
+    async fn a_request_carries_its_headers_and_what_is_new_each_call_is_never_indexed() {
+        let credential = Credential::authorization("Bearer secret").unwrap();
+        let url: Url = "http://portal.test/api/2.0/people/@self".parse().unwrap();
+        let call_trace = trace::CallTrace::from_metadata(&tonic::metadata::MetadataMap::new());
+        let (get, put) = call_trace
+            .scope(async {
+                let mut get = request(Method::GET, url.clone(), None).unwrap();
+                add_headers(&mut get, Some(&credential)).unwrap();
+                let mut put = request(Method::PUT, url.clone(), Some(b"{}".to_vec())).unwrap();
+                add_headers(&mut put, Some(&credential)).unwrap();
+                (get, put)
+            })
+            .await;
+        let headers = get.headers();
+        assert_eq!(headers[USER_AGENT], PRODUCT);
+        assert_eq!(headers[ACCEPT], "application/json");
+        assert!(!headers.contains_key(CONTENT_TYPE), "a GET has no body");
+        assert_eq!(put.headers()[CONTENT_TYPE], "application/json");
+        for name in [AUTHORIZATION, trace::TRACEPARENT, trace::REQUEST_ID] {
+            assert!(headers[&name].is_sensitive(), "{name}");
+        }
+        assert!(!headers[ACCEPT].is_sensitive());
+        assert_eq!(get.uri(), url.as_str());
     }
 
     #[test]
