@@ -132,7 +132,7 @@ pub fn user_to_pb(user: PortalUser) -> pb::User {
         auth_cookie_lifetime: authcookielifetime,
         has_personal_folder: haspersonalfolder,
         tfa_app_enabled: tfaappenabled,
-        created_by: createdby.map(summary_to_pb),
+        created_by: createdby.map(|summary| summary_to_pb(*summary)),
         registration_date: registrationdate.as_ref().and_then(timestamp),
     }
 }

@@ -128,7 +128,9 @@ pub struct PortalUserFields {
     pub haspersonalfolder: Option<bool>,
     #[serde(deserialize_with = "lenient_bool")]
     pub tfaappenabled: Option<bool>,
-    pub createdby: Option<PortalUserSummary>,
+    /// Boxed: DocSpace's alone, and it would take the fields past 1 KiB,
+    /// which the allocator's per-thread cache does not hold.
+    pub createdby: Option<Box<PortalUserSummary>>,
     pub registrationdate: Option<ApiDateTime>,
 }
 
@@ -438,6 +440,14 @@ mod tests {
         );
         let shown: PortalUser = serde_json::from_str(r#"{"id":"x","email":"a@b"}"#).unwrap();
         assert!(shown.shows_private_data());
+    }
+
+    #[test]
+    fn a_users_fields_fit_what_the_allocator_caches_per_thread() {
+        // glibc keeps freed chunks of up to 1,032 bytes (1,024 of data) per
+        // thread; a larger box takes the allocator's slow path every time.
+        let size = std::mem::size_of::<PortalUserFields>();
+        assert!(size <= 1024, "{size} bytes");
     }
 
     #[test]
