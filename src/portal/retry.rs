@@ -28,7 +28,7 @@ use std::task::{Context, Poll};
 use tokio_util::sync::CancellationToken;
 
 use super::envelope::parse_retry_after;
-use super::transport::{HttpClient, PortalRequest};
+use super::transport::{HttpClient, PortalRequest, causes};
 use crate::domain::{Abandoned, Deadline};
 use crate::telemetry::metrics::Metrics;
 
@@ -241,16 +241,13 @@ impl tower::Service<PortalRequest> for UnlessAbandoned {
 /// An HTTP/2 portal's word that it did not process the request: the stream
 /// refused, or the connection closing gracefully before it.
 fn refused_unprocessed(error: &hyper_util::client::legacy::Error) -> bool {
-    std::iter::successors(
-        Some(error as &(dyn std::error::Error + 'static)),
-        |&cause| cause.source(),
-    )
-    .filter_map(|cause| cause.downcast_ref::<h2::Error>())
-    .any(|h2| {
-        h2.is_remote()
-            && ((h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM))
-                || (h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR)))
-    })
+    causes(error)
+        .filter_map(|cause| cause.downcast_ref::<h2::Error>())
+        .any(|h2| {
+            h2.is_remote()
+                && ((h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM))
+                    || (h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR)))
+        })
 }
 
 fn is_retryable(status: StatusCode) -> bool {

@@ -134,7 +134,7 @@ pub fn http_client(settings: &PortalSettings) -> Result<HttpClient, PortalSetupE
 /// each TCP connect only). Running out of time is a connect error of kind
 /// `TimedOut`: nothing was sent, so the attempt may be made again.
 #[derive(Debug, Clone)]
-pub struct ConnectWithin<C> {
+struct ConnectWithin<C> {
     connector: C,
     timeout: Duration,
 }
@@ -345,7 +345,7 @@ pub(super) fn transport_error(error: hyper_util::client::legacy::Error) -> Porta
 }
 
 /// `error` and its causes, outermost first.
-fn causes<'a>(
+pub(super) fn causes<'a>(
     error: &'a (dyn StdError + 'static),
 ) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
     std::iter::successors(Some(error), |&cause| cause.source())
