@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::future::BoxFuture;
+use futures_util::future::{self, BoxFuture};
+use futures_util::{FutureExt as _, TryFutureExt as _};
 use http::Method;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use serde::Serialize;
@@ -33,8 +34,8 @@ use crate::domain::{Abandoned, Call, Credential, Deadline, UserId, UserRef};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::otel;
 use model::{ContactBody, ContactsBody, StatusBody};
-use retry::{Answered, AttemptError, RetryShared, UnlessAbandoned};
-use transport::{add_headers, json_body, read_capped, transport_error};
+use retry::{AttemptBounds, AttemptError, RetryShared, UnlessAbandoned};
+use transport::{add_headers, json_body, transport_error};
 
 /// What a user id or name is escaped of in its path segment: everything but
 /// letters, digits and `-._~@`. `;` too, which the URL standard leaves as it
@@ -382,7 +383,10 @@ impl PortalClient {
             Exchange::Read => bounds.deadline,
             Exchange::Write => Deadline::NONE,
         };
-        let exchange = Box::pin(self.attempt(endpoint, request, credential, answer_by, &bounds));
+        let exchange = Box::pin(
+            future::ready(self.attempt(endpoint, request, credential, answer_by, &bounds))
+                .try_flatten(),
+        );
         let result = match bounds.kind {
             Exchange::Read => tokio::select! {
                 biased;
@@ -428,50 +432,58 @@ impl PortalClient {
         result
     }
 
-    async fn attempt(
+    /// One exchange's attempts, each with its whole answer, ready to be
+    /// polled; `Err` for a request that cannot be made. Not an `async fn`,
+    /// which would keep its arguments beside the attempts' state.
+    fn attempt(
         &self,
         endpoint: &'static str,
         request: Outgoing,
         credential: Option<&Credential>,
         answer_by: Deadline,
         bounds: &Bounds<'_>,
-    ) -> Result<Answer, PortalError> {
+    ) -> Result<impl Future<Output = Result<Answer, PortalError>> + Send + use<>, PortalError> {
         let mut request = transport::request(request.method, request.url, request.body)?;
         add_headers(&mut request, credential)?;
         let policy = self
             .retry
             .policy(answer_by, endpoint, Arc::clone(&self.metrics));
         // Each attempt, retries included, is sent only while the caller
-        // waits, and answered within the timeout and by `answer_by`.
+        // waits, and answered, body and all, within the timeout and by
+        // `answer_by`.
         let http = UnlessAbandoned::new(
             self.http.clone(),
             bounds.deadline,
             answer_by,
-            self.timeout,
+            AttemptBounds {
+                timeout: self.timeout,
+                max_body: self.max_body,
+            },
             bounds.gone.clone(),
         );
-        let Answered { response, read_by } = Retry::new(policy, http)
+        Ok(Retry::new(policy, http)
             .oneshot(request)
-            .await
-            .map_err(|error| match error {
-                AttemptError::Http(error) => transport_error(error),
-                AttemptError::TimedOut => PortalError::Timeout,
-                AttemptError::Abandoned(why) => PortalError::Abandoned(why),
-            })?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(envelope::parse_retry_after);
-        debug!(
-            endpoint = %endpoint,
-            status,
-            content_type = ?response.headers().get(CONTENT_TYPE),
-            "portal answered"
-        );
-        let body = read_capped(response, self.max_body, read_by).await?;
-        Ok((status, body, retry_after))
+            .map(move |answered| {
+                let answer = answered.map_err(|error| match error {
+                    AttemptError::Http(error) => transport_error(error),
+                    AttemptError::Body(error) => error,
+                    AttemptError::TimedOut => PortalError::Timeout,
+                    AttemptError::Abandoned(why) => PortalError::Abandoned(why),
+                })?;
+                let status = answer.status().as_u16();
+                let retry_after = answer
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(envelope::parse_retry_after);
+                debug!(
+                    endpoint = %endpoint,
+                    status,
+                    content_type = ?answer.headers().get(CONTENT_TYPE),
+                    "portal answered"
+                );
+                Ok((status, answer.into_body(), retry_after))
+            }))
     }
 
     /// Asks the anonymous build endpoint whether the portal answers at all,

@@ -1,13 +1,14 @@
 //! Which portal exchanges are tried again, when, and how often: tower's retry
 //! policy over the shared HTTP client, with tower's jittered exponential
 //! backoff and a retry budget shared by every call, all inside the caller's
-//! deadline; and how long each attempt may take.
+//! deadline; and how long each attempt may take. An attempt's answer is
+//! read whole, head and body (within its cap), under one timer.
 //!
 //! Tried again: a connection that failed before anything was sent, and a
 //! request an HTTP/2 portal refused unprocessed (`REFUSED_STREAM`, or a
 //! graceful `GOAWAY`; RFC 9113 §8.7), any method; and 502, 503 or 504
-//! answers to reads. Never: any 4xx, a timeout,
-//! or a write that may have reached the portal. A `Retry-After` is honoured
+//! answers to reads. Never: any 4xx, a timeout, an answer whose body broke
+//! off or ran over its cap, or a write that may have reached the portal. A `Retry-After` is honoured
 //! when the wait still fits the deadline; otherwise the answer stands.
 
 use std::sync::Arc;
@@ -27,8 +28,10 @@ use std::task::{Context, Poll};
 
 use tokio_util::sync::CancellationToken;
 
-use super::envelope::parse_retry_after;
-use super::transport::{HttpClient, PortalRequest, causes};
+use bytes::Bytes;
+
+use super::envelope::{PortalError, parse_retry_after};
+use super::transport::{HttpClient, PortalRequest, causes, read_capped};
 use crate::domain::{Abandoned, Deadline};
 use crate::telemetry::metrics::Metrics;
 
@@ -100,19 +103,17 @@ impl ExchangeRetry {
     }
 }
 
-impl<B> Policy<PortalRequest, Answered<B>, AttemptError> for ExchangeRetry {
+impl<B> Policy<PortalRequest, http::Response<B>, AttemptError> for ExchangeRetry {
     type Future = tokio::time::Sleep;
 
     fn retry(
         &mut self,
         request: &mut PortalRequest,
-        result: &mut Result<Answered<B>, AttemptError>,
+        result: &mut Result<http::Response<B>, AttemptError>,
     ) -> Option<Self::Future> {
         let wait = match result {
-            Ok(answered)
-                if request.method() == Method::GET && is_retryable(answered.response.status()) =>
-            {
-                match retry_after(&answered.response) {
+            Ok(answer) if request.method() == Method::GET && is_retryable(answer.status()) => {
+                match retry_after(answer) {
                     Some(delay) => tokio::time::sleep(delay),
                     None => self.backoff.next_backoff(),
                 }
@@ -146,22 +147,15 @@ impl<B> Policy<PortalRequest, Answered<B>, AttemptError> for ExchangeRetry {
     }
 }
 
-/// An attempt's answer: its head, its body still to come, and the instant by
-/// which the body must have come.
-#[derive(Debug)]
-pub struct Answered<B = hyper::body::Incoming> {
-    /// The answer, its body unread.
-    pub response: http::Response<B>,
-    /// The attempt's end: what is left of its time is the body's.
-    pub read_by: Instant,
-}
-
-/// Why one attempt failed: the HTTP client's error, its time ran out, or
-/// the caller stopped waiting before the attempt was sent.
+/// Why one attempt failed: the HTTP client's error, the answer's body,
+/// its time ran out, or the caller stopped waiting before the attempt was
+/// sent.
 #[derive(Debug)]
 pub enum AttemptError {
     /// The HTTP client failed.
     Http(hyper_util::client::legacy::Error),
+    /// The answer's body could not be read, or was larger than allowed.
+    Body(PortalError),
     /// No answer within the attempt's time.
     TimedOut,
     /// Not sent: the caller's deadline passed or the caller left first.
@@ -172,31 +166,44 @@ pub enum AttemptError {
 /// first attempt and every one after a retry's wait check first, so a write
 /// whose connection failed is never sent again for a caller that has left.
 /// Each attempt has the configured timeout, or what is left of the time its
-/// answer is waited for, whichever is shorter.
+/// answer is waited for, whichever is shorter; its answer is the whole
+/// answer, the body read (at most `max_body` bytes) within the same time.
 #[derive(Debug, Clone)]
 pub struct UnlessAbandoned {
     http: HttpClient,
     send_by: Deadline,
     answer_by: Deadline,
     timeout: Duration,
+    max_body: usize,
     gone: CancellationToken,
+}
+
+/// What one attempt is given: its time and the largest body it reads.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptBounds {
+    /// An attempt's own time, head and body.
+    pub timeout: Duration,
+    /// The largest answer body read.
+    pub max_body: usize,
 }
 
 impl UnlessAbandoned {
     /// `http`, sending only before `send_by` and while `gone` is not
-    /// cancelled; each attempt answered within `timeout` and by `answer_by`.
+    /// cancelled; each attempt answered within `attempt.timeout` and by
+    /// `answer_by`.
     pub fn new(
         http: HttpClient,
         send_by: Deadline,
         answer_by: Deadline,
-        timeout: Duration,
+        attempt: AttemptBounds,
         gone: CancellationToken,
     ) -> Self {
         Self {
             http,
             send_by,
             answer_by,
-            timeout,
+            timeout: attempt.timeout,
+            max_body: attempt.max_body,
             gone,
         }
     }
@@ -210,10 +217,13 @@ impl UnlessAbandoned {
     }
 }
 
-type Sent = Pin<Box<dyn Future<Output = Result<Answered, AttemptError>> + Send>>;
+/// A whole answer: its head and its body, read.
+pub type Answer = http::Response<Bytes>;
+
+type Sent = Pin<Box<dyn Future<Output = Result<Answer, AttemptError>> + Send>>;
 
 impl tower::Service<PortalRequest> for UnlessAbandoned {
-    type Response = Answered;
+    type Response = Answer;
     type Error = AttemptError;
     type Future = Sent;
 
@@ -226,14 +236,21 @@ impl tower::Service<PortalRequest> for UnlessAbandoned {
         if let Err(why) = Abandoned::check(self.send_by, &self.gone) {
             return Box::pin(std::future::ready(Err(AttemptError::Abandoned(why))));
         }
-        let read_by = self.attempt_ends(Instant::now());
+        let ends = self.attempt_ends(Instant::now());
         let sent = self.http.send(request);
+        let max_body = self.max_body;
+        let answered = async move {
+            let (head, body) = sent.await.map_err(AttemptError::Http)?.into_parts();
+            let body = read_capped(body, max_body)
+                .await
+                .map_err(AttemptError::Body)?;
+            Ok(http::Response::from_parts(head, body))
+        };
+        // One timer for head and body.
         Box::pin(async move {
-            match tokio::time::timeout_at(read_by.into(), sent).await {
-                Ok(Ok(response)) => Ok(Answered { response, read_by }),
-                Ok(Err(error)) => Err(AttemptError::Http(error)),
-                Err(_) => Err(AttemptError::TimedOut),
-            }
+            tokio::time::timeout_at(ends.into(), answered)
+                .await
+                .unwrap_or(Err(AttemptError::TimedOut))
         })
     }
 }
@@ -277,15 +294,12 @@ mod tests {
         request
     }
 
-    fn answer(status: u16, retry_after: Option<&str>) -> Result<Answered<()>, AttemptError> {
+    fn answer(status: u16, retry_after: Option<&str>) -> Result<http::Response<()>, AttemptError> {
         let mut builder = http::Response::builder().status(status);
         if let Some(seconds) = retry_after {
             builder = builder.header("retry-after", seconds);
         }
-        Ok(Answered {
-            response: builder.body(()).unwrap(),
-            read_by: Instant::now(),
-        })
+        Ok(builder.body(()).unwrap())
     }
 
     fn http() -> HttpClient {
@@ -305,7 +319,10 @@ mod tests {
             http(),
             send_by,
             Deadline::NONE,
-            Duration::from_secs(10),
+            AttemptBounds {
+                timeout: Duration::from_secs(10),
+                max_body: 1024,
+            },
             gone,
         )
     }
@@ -389,7 +406,10 @@ mod tests {
             http(),
             Deadline::NONE,
             Deadline::NONE,
-            Duration::from_secs(120),
+            AttemptBounds {
+                timeout: Duration::from_secs(120),
+                max_body: 1024,
+            },
             CancellationToken::new(),
         );
         assert_eq!(
@@ -401,7 +421,10 @@ mod tests {
             http(),
             Deadline::NONE,
             answer_by,
-            Duration::from_secs(120),
+            AttemptBounds {
+                timeout: Duration::from_secs(120),
+                max_body: 1024,
+            },
             CancellationToken::new(),
         );
         assert_eq!(cut.attempt_ends(start), start + Duration::from_secs(58));
@@ -419,7 +442,7 @@ mod tests {
             http::HeaderValue::from_static("application/json"),
         );
         let copy =
-            <ExchangeRetry as Policy<PortalRequest, Answered<()>, AttemptError>>::clone_request(
+            <ExchangeRetry as Policy<PortalRequest, http::Response<()>, AttemptError>>::clone_request(
                 &mut policy,
                 &put,
             )

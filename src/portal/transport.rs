@@ -1,7 +1,7 @@
 //! The HTTP client under the portal client, and what the gateway puts on
 //! its requests and makes of its answers and failures: the pool and its TLS
 //! ([`http_client`]), a request's headers (the credential as a sensitive
-//! one) and JSON body, an answer's body read within its cap and its time,
+//! one) and JSON body, an answer's body read within its cap,
 //! and transport errors told apart (timeout, plain HTTP, certificate,
 //! unreadable, unreachable) without the URL, which holds user names and ids.
 
@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{
@@ -263,37 +263,26 @@ fn credential_header(credential: &Credential) -> Result<(HeaderName, HeaderValue
     Ok((name, value))
 }
 
-/// Reads the body chunk by chunk by `read_by` (the attempt's end), giving
-/// up as soon as it grows past `cap`: an endless or huge answer costs at
-/// most `cap` bytes, a slow one at most the attempt's time.
-pub(super) async fn read_capped(
-    response: http::Response<Incoming>,
-    cap: usize,
-    read_by: Instant,
-) -> Result<Bytes, PortalError> {
+/// Reads the body chunk by chunk, giving up as soon as it grows past `cap`:
+/// an endless or huge answer costs at most `cap` bytes. Its time is the
+/// attempt's, one timer for head and body alike ([`super::retry`]).
+pub(super) async fn read_capped(mut body: Incoming, cap: usize) -> Result<Bytes, PortalError> {
     let too_large = || PortalError::Undecodable(format!("answer body larger than {cap} bytes"));
-    let mut body = response.into_body();
     // A declared length is the hint's lower bound.
     if body.size_hint().lower() > cap as u64 {
         return Err(too_large());
     }
-    let gathered = async {
-        let mut gathered = Gathered::default();
-        while let Some(frame) = body.frame().await {
-            // Trailers carry nothing the gateway reads.
-            if let Ok(chunk) = frame.map_err(body_error)?.into_data() {
-                if gathered.len() + chunk.len() > cap {
-                    return Err(too_large());
-                }
-                gathered.push(chunk);
+    let mut gathered = Gathered::default();
+    while let Some(frame) = body.frame().await {
+        // Trailers carry nothing the gateway reads.
+        if let Ok(chunk) = frame.map_err(body_error)?.into_data() {
+            if gathered.len() + chunk.len() > cap {
+                return Err(too_large());
             }
+            gathered.push(chunk);
         }
-        Ok(gathered)
-    };
-    tokio::time::timeout_at(read_by.into(), gathered)
-        .await
-        .map_err(|_| PortalError::Timeout)?
-        .map(Gathered::into_bytes)
+    }
+    Ok(gathered.into_bytes())
 }
 
 /// An answer's body as its chunks arrive: one chunk (the usual answer) is
