@@ -71,6 +71,54 @@ impl PeopleApi {
         &self.operations
     }
 
+    /// GetUser: the routing key, validation and credential checked before
+    /// the call waits, as in [`Self::write`].
+    fn read(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> impl Future<Output = Result<Response<pb::User>, Status>> + '_ {
+        let trace = CallTrace::from_metadata(request.metadata());
+        let (metadata, extensions, message) = request.into_parts();
+        let deadline = deadline::of(&extensions);
+        let prepared = check_routing_key(&metadata, &message.user_id)
+            .and_then(|()| mapping::get_user_request(message))
+            .and_then(|user| Ok((user, self.callers.call(&metadata, &extensions)?)));
+        respond(
+            self.operations.stopper(),
+            "GetUser",
+            trace,
+            deadline,
+            checked(prepared, |(user, call)| async move {
+                self.operations.read(&call, &user).await
+            }),
+            pb::User::from,
+        )
+    }
+
+    /// ListUsers: the query and credential checked before the call waits,
+    /// as in [`Self::write`].
+    fn list(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> impl Future<Output = Result<Response<pb::ListUsersResponse>, Status>> + '_ {
+        let trace = CallTrace::from_metadata(request.metadata());
+        let (metadata, extensions, message) = request.into_parts();
+        let deadline = deadline::of(&extensions);
+        let prepared = mapping::list_users_request(message, &self.page_tokens)
+            .and_then(|query| Ok((query, self.callers.call(&metadata, &extensions)?)));
+        respond(
+            self.operations.stopper(),
+            "ListUsers",
+            trace,
+            deadline,
+            checked(prepared, |(query, call)| async move {
+                let page = self.operations.list(&call, &query).await?;
+                Ok((page, query))
+            }),
+            |(page, query)| mapping::list_users_response(page, &query, &self.page_tokens),
+        )
+    }
+
     /// One write RPC: the routing key, validation, credential, then the
     /// operation, as every write RPC does it. Not an `async fn`: the request
     /// is checked and taken apart here, and only the operation and the call
@@ -107,6 +155,9 @@ impl PeopleApi {
     }
 }
 
+/// What the generated service awaits for one unary RPC.
+type Answer<'a, M> = Pin<Box<dyn Future<Output = Result<Response<M>, Status>> + Send + 'a>>;
+
 /// The work of a checked call, or its refusal.
 type CheckedWork<W, T> = Either<W, Ready<Result<T, GatewayError>>>;
 
@@ -138,13 +189,12 @@ where
 async fn respond<T, M>(
     stopper: Stopper,
     rpc: &'static str,
-    trace: CallTrace,
+    mut trace: CallTrace,
     deadline: Deadline,
     work: Pin<Box<impl Future<Output = Result<T, GatewayError>>>>,
     into_message: impl FnOnce(T) -> M,
 ) -> Result<Response<M>, Status> {
     let started = Instant::now();
-    let mut trace = trace;
     let request_id = trace.request_id().to_owned();
     let span = call_span(rpc, &mut trace);
     let result = {
@@ -207,88 +257,73 @@ impl PeopleService for PeopleApi {
             .open(self.operations.clone(), &self.callers, request)
     }
 
-    async fn get_user(
-        &self,
+    // The unary methods are not `async fn`s: `async_trait` would keep the
+    // request (up to 392 bytes, UpdateUser's) in every call's box for as
+    // long as the call runs, though it is taken apart before anything waits.
+
+    fn get_user<'life0, 'async_trait>(
+        &'life0 self,
         request: Request<pb::GetUserRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let trace = CallTrace::from_metadata(request.metadata());
-        // Checked before the call waits, as in `write`; the request's parts
-        // are dropped at the end of this block.
-        let (deadline, prepared) = {
-            let (metadata, extensions, message) = request.into_parts();
-            let prepared = check_routing_key(&metadata, &message.user_id)
-                .and_then(|()| mapping::get_user_request(message))
-                .and_then(|user| Ok((user, self.callers.call(&metadata, &extensions)?)));
-            (deadline::of(&extensions), prepared)
-        };
-        respond(
-            self.operations.stopper(),
-            "GetUser",
-            trace,
-            deadline,
-            checked(prepared, |(user, call)| async move {
-                self.operations.read(&call, &user).await
-            }),
-            pb::User::from,
-        )
-        .await
+    ) -> Answer<'async_trait, pb::User>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.read(request))
     }
 
-    async fn list_users(
-        &self,
+    fn list_users<'life0, 'async_trait>(
+        &'life0 self,
         request: Request<pb::ListUsersRequest>,
-    ) -> Result<Response<pb::ListUsersResponse>, Status> {
-        let trace = CallTrace::from_metadata(request.metadata());
-        // Checked before the call waits, as in `write`.
-        let (deadline, prepared) = {
-            let (metadata, extensions, message) = request.into_parts();
-            let prepared = mapping::list_users_request(message, &self.page_tokens)
-                .and_then(|query| Ok((query, self.callers.call(&metadata, &extensions)?)));
-            (deadline::of(&extensions), prepared)
-        };
-        respond(
-            self.operations.stopper(),
-            "ListUsers",
-            trace,
-            deadline,
-            checked(prepared, |(query, call)| async move {
-                let page = self.operations.list(&call, &query).await?;
-                Ok((page, query))
-            }),
-            |(page, query)| mapping::list_users_response(page, &query, &self.page_tokens),
-        )
-        .await
+    ) -> Answer<'async_trait, pb::ListUsersResponse>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.list(request))
     }
 
-    async fn update_user(
-        &self,
+    fn update_user<'life0, 'async_trait>(
+        &'life0 self,
         request: Request<pb::UpdateUserRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        self.write("UpdateUser", request, |message| &message.user_id)
-            .await
+    ) -> Answer<'async_trait, pb::User>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.write("UpdateUser", request, |message| &message.user_id))
     }
 
-    async fn update_contacts(
-        &self,
+    fn update_contacts<'life0, 'async_trait>(
+        &'life0 self,
         request: Request<pb::UpdateContactsRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        self.write("UpdateContacts", request, |message| &message.user_id)
-            .await
+    ) -> Answer<'async_trait, pb::User>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.write("UpdateContacts", request, |message| &message.user_id))
     }
 
-    async fn set_contacts(
-        &self,
+    fn set_contacts<'life0, 'async_trait>(
+        &'life0 self,
         request: Request<pb::SetContactsRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        self.write("SetContacts", request, |message| &message.user_id)
-            .await
+    ) -> Answer<'async_trait, pb::User>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.write("SetContacts", request, |message| &message.user_id))
     }
 
-    async fn delete_contacts(
-        &self,
+    fn delete_contacts<'life0, 'async_trait>(
+        &'life0 self,
         request: Request<pb::DeleteContactsRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        self.write("DeleteContacts", request, |message| &message.user_id)
-            .await
+    ) -> Answer<'async_trait, pb::User>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.write("DeleteContacts", request, |message| &message.user_id))
     }
 }
