@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt as _, TryFutureExt as _};
 use http_body_util::{BodyExt as _, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
@@ -89,18 +90,27 @@ where
             return Box::pin(inner.oneshot(request));
         }
         let layer = self.layer.clone();
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let received = tokio::time::timeout(layer.timeout, receive(body, &layer)).await;
-            let (bytes, _held) = match received {
-                Ok(Ok(received)) => received,
-                Ok(Err(refusal)) => return Err(refusal.into()),
-                Err(_) => return Err(GatewayError::ReceiveTimeout(layer.timeout).into()),
-            };
-            // The bytes stay counted until the call is answered (tonic decodes them).
-            let request = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
-            inner.oneshot(request).await
-        })
+        let (parts, body) = request.into_parts();
+        let received = async move {
+            match tokio::time::timeout(layer.timeout, receive(body, &layer)).await {
+                Ok(Ok((bytes, held))) => {
+                    let request = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
+                    Ok((request, held))
+                }
+                Ok(Err(refusal)) => Err(refusal.into()),
+                Err(_) => Err(GatewayError::ReceiveTimeout(layer.timeout).into()),
+            }
+        };
+        // Receiving, then the call: a chain, whose two stages take turns in
+        // the same bytes, where one async block would hold the receiving's
+        // state for as long as the call runs. The bytes stay counted until
+        // the call is answered (tonic decodes them).
+        Box::pin(received.and_then(move |(request, held)| {
+            inner.oneshot(request).map(move |answer| {
+                drop(held);
+                answer
+            })
+        }))
     }
 }
 
