@@ -8,7 +8,11 @@
 mod stopper;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use futures_util::FutureExt as _;
+use futures_util::future;
 
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, info};
@@ -119,47 +123,44 @@ impl Operations {
         })
     }
 
-    /// Carries out one validated change, as a unary RPC or a SyncUsers item.
-    pub async fn perform(
+    /// Carries out one validated change, as a unary RPC or a SyncUsers item,
+    /// on a task of its own (see [`Self::spawn_write`]), started when this
+    /// future is first polled: in the caller's span and trace context, which
+    /// the task carries on. Until then it holds the call and the operation;
+    /// after, only what waits for the task.
+    pub fn perform(
         &self,
         call: Call,
         operation: Operation,
-    ) -> Result<UserRecord, GatewayError> {
-        let result = match operation {
-            Operation::UpdateUser { user, changes } => {
-                self.run_to_completion(call, move |people, call| async move {
-                    people.update_user(&call, &user, changes).await
-                })
-                .await
-            }
-            Operation::EditContacts { user, edit, spam } => {
-                self.run_to_completion(call, move |people, call| async move {
-                    people.edit_contacts(&call, &user, edit, spam).await
-                })
-                .await
-            }
-        };
-        result.map(UserRecord)
+    ) -> impl Future<Output = Result<UserRecord, GatewayError>> + Send + '_ {
+        future::lazy(move |_| self.spawn_write(call, operation)).flatten()
     }
 
     /// Runs a write on its own task. A write that was sent finishes even if
     /// the caller cancels or its deadline passes, so its user's lock is never
     /// released while it may still reach the portal; one not yet sent gives up
-    /// with its caller (`call.gone`, cancelled when this future is dropped)
-    /// and is never sent. A write that outlives its caller logs how it ended.
-    async fn run_to_completion<F>(
+    /// with its caller (`call.gone`, cancelled when the returned future is
+    /// dropped) and is never sent. A write that outlives its caller logs how
+    /// it ended.
+    fn spawn_write(
         &self,
         call: Call,
-        write: impl FnOnce(Arc<People>, Call) -> F,
-    ) -> Result<PortalUser, GatewayError>
-    where
-        F: Future<Output = Result<PortalUser, GatewayError>> + Send + 'static,
-    {
+        operation: Operation,
+    ) -> impl Future<Output = Result<UserRecord, GatewayError>> + Send + 'static {
         let gone = call.gone.clone();
-        let _cancel_when_dropped = call.gone.clone().drop_guard();
+        let cancel_when_dropped = call.gone.clone().drop_guard();
+        let people = Arc::clone(&self.people);
         // Boxed once here: each wrapper below would otherwise carry its own
         // copy of this (large) future in the task, for every write in flight.
-        let work = Box::pin(write(Arc::clone(&self.people), call));
+        let work: Pin<Box<dyn Future<Output = Result<PortalUser, GatewayError>> + Send>> =
+            match operation {
+                Operation::UpdateUser { user, changes } => {
+                    Box::pin(async move { people.update_user(&call, &user, changes).await })
+                }
+                Operation::EditContacts { user, edit, spam } => {
+                    Box::pin(async move { people.edit_contacts(&call, &user, edit, spam).await })
+                }
+            };
         let trace = trace::current();
         let work = async move {
             // A user is a pointer (`PortalUser`): the task's cell, as large
@@ -177,10 +178,14 @@ impl Operations {
             result
         }
         .in_current_span();
-        match self.writes.spawn(work).await {
-            Ok(result) => result,
-            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-            Err(_) => Err(GatewayError::ShuttingDown),
+        let task = self.writes.spawn(work);
+        async move {
+            let _cancel_when_dropped = cancel_when_dropped;
+            match task.await {
+                Ok(result) => result.map(UserRecord),
+                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                Err(_) => Err(GatewayError::ShuttingDown),
+            }
         }
     }
 
