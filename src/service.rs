@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use futures_util::future::Either;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Code, Request, Response, Status, Streaming};
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Extensions, Request, Response, Status, Streaming};
 use tracing::{Instrument as _, debug, info, warn};
 
 use crate::bulk::{Bulk, BulkSettings};
@@ -71,59 +72,46 @@ impl PeopleApi {
         &self.operations
     }
 
-    /// GetUser: the routing key, validation and credential checked before
-    /// the call waits, as in [`Self::write`].
+    /// GetUser: the routing key, validation and credential, then the read.
     fn read(
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> impl Future<Output = Result<Response<pb::User>, Status>> + '_ {
-        let trace = CallTrace::from_metadata(request.metadata());
-        let (metadata, extensions, message) = request.into_parts();
-        let deadline = deadline::of(&extensions);
-        let prepared = check_routing_key(&metadata, &message.user_id)
-            .and_then(|()| mapping::get_user_request(message))
-            .and_then(|user| Ok((user, self.callers.call(&metadata, &extensions)?)));
-        respond(
-            self.operations.stopper(),
+        self.unary(
             "GetUser",
-            trace,
-            deadline,
-            checked(prepared, |(user, call)| async move {
-                self.operations.read(&call, &user).await
-            }),
+            request,
+            move |metadata, extensions, message| {
+                check_routing_key(metadata, &message.user_id)?;
+                let user = mapping::get_user_request(message)?;
+                Ok((user, self.callers.call(metadata, extensions)?))
+            },
+            move |(user, call)| async move { self.operations.read(&call, &user).await },
             pb::User::from,
         )
     }
 
-    /// ListUsers: the query and credential checked before the call waits,
-    /// as in [`Self::write`].
+    /// ListUsers: the query and credential, then the page.
     fn list(
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> impl Future<Output = Result<Response<pb::ListUsersResponse>, Status>> + '_ {
-        let trace = CallTrace::from_metadata(request.metadata());
-        let (metadata, extensions, message) = request.into_parts();
-        let deadline = deadline::of(&extensions);
-        let prepared = mapping::list_users_request(message, &self.page_tokens)
-            .and_then(|query| Ok((query, self.callers.call(&metadata, &extensions)?)));
-        respond(
-            self.operations.stopper(),
+        self.unary(
             "ListUsers",
-            trace,
-            deadline,
-            checked(prepared, |(query, call)| async move {
+            request,
+            move |metadata, extensions, message| {
+                let query = mapping::list_users_request(message, &self.page_tokens)?;
+                Ok((query, self.callers.call(metadata, extensions)?))
+            },
+            move |(query, call)| async move {
                 let page = self.operations.list(&call, &query).await?;
                 Ok((page, query))
-            }),
-            |(page, query)| mapping::list_users_response(page, &query, &self.page_tokens),
+            },
+            move |(page, query)| mapping::list_users_response(page, &query, &self.page_tokens),
         )
     }
 
     /// One write RPC: the routing key, validation, credential, then the
-    /// operation, as every write RPC does it. Not an `async fn`: the request
-    /// is checked and taken apart here, and only the operation and the call
-    /// move into the boxed work, so the handler's future holds neither the
-    /// request nor its metadata while the call runs.
+    /// operation, as every write RPC does it.
     fn write<M>(
         &self,
         rpc: &'static str,
@@ -134,23 +122,49 @@ impl PeopleApi {
         M: Send + 'static,
         Operation: TryFrom<M, Error = GatewayError>,
     {
+        self.unary(
+            rpc,
+            request,
+            move |metadata, extensions, message| {
+                check_routing_key(metadata, user_id(&message))?;
+                let operation = Operation::try_from(message)?;
+                Ok((operation, self.callers.call(metadata, extensions)?))
+            },
+            move |(operation, call)| self.operations.perform(call, operation),
+            pb::User::from,
+        )
+    }
+
+    /// One unary RPC: its trace context and deadline read, the request
+    /// checked and taken apart by `prepare`, then `work` on what it made,
+    /// answered by [`respond`]. Not an `async fn`: the request is checked
+    /// here, and only what `prepare` made moves into the boxed work, so the
+    /// call's future holds neither the request nor its metadata (a whole
+    /// header map) while it waits.
+    fn unary<'a, M, P, W, T, A>(
+        &'a self,
+        rpc: &'static str,
+        request: Request<M>,
+        prepare: impl FnOnce(&MetadataMap, &Extensions, M) -> Result<P, GatewayError>,
+        work: impl FnOnce(P) -> W,
+        into_message: impl FnOnce(T) -> A + 'a,
+    ) -> impl Future<Output = Result<Response<A>, Status>> + 'a
+    where
+        W: Future<Output = Result<T, GatewayError>> + 'a,
+        T: 'a,
+        A: 'a,
+    {
         let trace = CallTrace::from_metadata(request.metadata());
         let (metadata, extensions, message) = request.into_parts();
         let deadline = deadline::of(&extensions);
-        // Checked here, so that the caller's metadata (a whole header map)
-        // is dropped before the call waits for anything.
-        let prepared = check_routing_key(&metadata, user_id(&message))
-            .and_then(|()| Operation::try_from(message))
-            .and_then(|operation| Ok((operation, self.callers.call(&metadata, &extensions)?)));
+        let prepared = prepare(&metadata, &extensions, message);
         respond(
             self.operations.stopper(),
             rpc,
             trace,
             deadline,
-            checked(prepared, |(operation, call)| {
-                self.operations.perform(call, operation)
-            }),
-            pb::User::from,
+            checked(prepared, work),
+            into_message,
         )
     }
 }

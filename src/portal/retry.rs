@@ -8,27 +8,25 @@
 //! request an HTTP/2 portal refused unprocessed (`REFUSED_STREAM`, or a
 //! graceful `GOAWAY`; RFC 9113 §8.7), any method; and 502, 503 or 504
 //! answers to reads. Never: any 4xx, a timeout, an answer whose body broke
-//! off or ran over its cap, or a write that may have reached the portal. A `Retry-After` is honoured
-//! when the wait still fits the deadline; otherwise the answer stands.
+//! off or ran over its cap, or a write that may have reached the portal. A
+//! `Retry-After` is honoured when the wait still fits the deadline;
+//! otherwise the answer stands.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::{Method, StatusCode};
+use tokio_util::sync::CancellationToken;
 use tower::retry::Policy;
 use tower::retry::backoff::{
     Backoff as _, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff as _,
 };
 use tower::retry::budget::{Budget as _, TpsBudget};
 use tower::util::rng::HasherRng;
-
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use tokio_util::sync::CancellationToken;
-
-use bytes::Bytes;
 
 use super::envelope::{PortalError, parse_retry_after};
 use super::transport::{HttpClient, PortalRequest, causes, read_capped};

@@ -468,12 +468,7 @@ where
         Box::pin(async move {
             let response = response.await?;
             // Trailers-only answers (errors) carry the status in the headers.
-            let code = response
-                .headers()
-                .get(GRPC_STATUS)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.parse::<i32>().ok())
-                .map(Code::from);
+            let code = grpc_code(response.headers());
             let (parts, body) = response.into_parts();
             Ok(http::Response::from_parts(
                 parts,
@@ -495,6 +490,15 @@ const UNKNOWN_METHOD: &str = "/unknown/unknown";
 /// Where an answer's gRPC status is: the trailers, or the headers of a
 /// trailers-only answer.
 const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+
+/// The gRPC status code in `headers` (or trailers), when one is there.
+fn grpc_code(headers: &http::HeaderMap) -> Option<Code> {
+    headers
+        .get(GRPC_STATUS)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<i32>().ok())
+        .map(Code::from)
+}
 
 /// The methods the server serves, by path: PeopleService and Health from
 /// their descriptors, and both reflection versions.
@@ -695,13 +699,8 @@ impl<B: HttpBody + Unpin> HttpBody for MetricsBody<B> {
         let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
         match &frame {
             Some(Ok(frame)) => {
-                if let Some(code) = frame
-                    .trailers_ref()
-                    .and_then(|trailers| trailers.get(GRPC_STATUS))
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| value.parse::<i32>().ok())
-                {
-                    self.code = Some(Code::from(code));
+                if let Some(code) = frame.trailers_ref().and_then(grpc_code) {
+                    self.code = Some(code);
                 }
             }
             Some(Err(_)) => self.code = Some(Code::Internal),
