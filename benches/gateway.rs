@@ -2,9 +2,11 @@
 //! front of a canned-answer portal stub (another process), driven by a tonic
 //! client here that checks every status. For each RPC and concurrency it
 //! reports calls per second, latency percentiles and the gateway's own CPU per
-//! call (from `/proc/<pid>/stat`), as a ratio to a bare `Health/Check` on the
-//! same server in the same run (rounds interleaved, median of several), to the
-//! floor's forwarded GET and to the translating floor's (`gateway/floor.rs`).
+//! call (its threads' time on a CPU, to the nanosecond), as a ratio to a bare
+//! `Health/Check` on the same server in the same run, to the floor's forwarded
+//! GET and to the translating floor's (`gateway/floor.rs`): rounds
+//! interleaved, each ratio taken within a round, the median of the rounds'
+//! ratios shown with their range.
 //! It also reports peak memory, portal connections opened, and the latency of
 //! the same portal request sent straight to the stub; then the peak memory at
 //! 1,024 concurrent calls of each RPC in a process started for it alone,
@@ -132,7 +134,56 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// CPU time (user + system) of a process, from `/proc/<pid>/stat`, in seconds.
+/// CPU time (user + system) of a process, in seconds: to the nanosecond,
+/// the sum of its threads' time on a CPU (`/proc/<pid>/task/*/schedstat`),
+/// as [`CpuClock::since`] reads it against an earlier reading.
+#[derive(Debug, Clone)]
+struct CpuClock {
+    /// Each thread's id and nanoseconds on a CPU.
+    threads: Vec<(u32, u64)>,
+    /// The process's user + system time in clock ticks (`/proc/<pid>/stat`).
+    ticks_seconds: f64,
+}
+
+impl CpuClock {
+    fn read(pid: u32) -> Self {
+        let mut threads: Vec<(u32, u64)> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|entry| {
+                let tid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+                let stat =
+                    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat")).ok()?;
+                Some((tid, stat.split_whitespace().next()?.parse().ok()?))
+            })
+            .collect();
+        threads.sort_unstable();
+        Self {
+            threads,
+            ticks_seconds: cpu_seconds(pid),
+        }
+    }
+
+    /// Seconds on a CPU since `earlier`: to the nanosecond when the same
+    /// threads ran throughout; otherwise (a thread came or went, taking its
+    /// time with it) from the clock ticks, to 10 ms.
+    fn since(&self, earlier: &Self) -> f64 {
+        let same_threads = self.threads.len() == earlier.threads.len()
+            && self
+                .threads
+                .iter()
+                .zip(&earlier.threads)
+                .all(|(now, then)| now.0 == then.0);
+        if !same_threads {
+            return self.ticks_seconds - earlier.ticks_seconds;
+        }
+        let nanos: u64 = self.threads.iter().map(|thread| thread.1).sum::<u64>()
+            - earlier.threads.iter().map(|thread| thread.1).sum::<u64>();
+        nanos as f64 / 1e9
+    }
+}
+
+/// CPU time (user + system) of a process, from `/proc/<pid>/stat`, in
+/// seconds, to the clock tick (10 ms).
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // Fields after the command name, which is in parentheses and may hold spaces.
@@ -316,7 +367,7 @@ async fn phase(
     concurrency: usize,
 ) -> Phase {
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu_before = cpu_seconds(pid);
+    let cpu_before = CpuClock::read(pid);
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|task| {
@@ -343,7 +394,7 @@ async fn phase(
     Phase {
         calls,
         elapsed: started.elapsed(),
-        cpu: cpu_seconds(pid) - cpu_before,
+        cpu: CpuClock::read(pid).since(&cpu_before),
         latency,
     }
 }
@@ -454,7 +505,7 @@ async fn compare_listing(channels: &[Channel], pid: u32, calls: usize, rounds: u
     let mut per_page = Vec::new();
     let mut per_get = Vec::new();
     for _ in 0..rounds {
-        let cpu_before = cpu_seconds(pid);
+        let cpu_before = CpuClock::read(pid);
         let next = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..LIST_CONCURRENCY)
             .map(|task| {
@@ -479,7 +530,7 @@ async fn compare_listing(channels: &[Channel], pid: u32, calls: usize, rounds: u
         for task in tasks {
             task.await.unwrap();
         }
-        let cpu = cpu_seconds(pid) - cpu_before;
+        let cpu = CpuClock::read(pid).since(&cpu_before);
         per_page.push(cpu / pages as f64 * 1e6);
         per_user.push(cpu / (pages * LIST_PAGE) as f64 * 1e6);
         let get = phase(channels, pid, Rpc::GetUser, pages * 10, LIST_CONCURRENCY).await;
@@ -518,7 +569,7 @@ fn contact_change(n: usize) -> pb::UpdateContactsRequest {
 /// `items` UpdateContacts changes through one SyncUsers stream, each answer checked.
 async fn sync_phase(channel: Channel, pid: u32, items: usize) -> Phase {
     use pb::{sync_users_request::Operation, sync_users_response::Result as Answer};
-    let cpu_before = cpu_seconds(pid);
+    let cpu_before = CpuClock::read(pid);
     let started = Instant::now();
     let requests = tokio_stream::iter((0..items).map(|n| pb::SyncUsersRequest {
         item_id: n.to_string(),
@@ -542,7 +593,7 @@ async fn sync_phase(channel: Channel, pid: u32, items: usize) -> Phase {
     Phase {
         calls: items,
         elapsed: started.elapsed(),
-        cpu: cpu_seconds(pid) - cpu_before,
+        cpu: CpuClock::read(pid).since(&cpu_before),
         latency: Histogram::<u64>::new(3).unwrap(),
     }
 }
@@ -646,9 +697,9 @@ async fn compare_nginx(
     let mut get_user = Vec::new();
     for _ in 0..rounds {
         health.push(phase(direct, gateway_pid, Rpc::Health, calls, concurrency).await);
-        let before = cpu_seconds(nginx_pid);
+        let before = CpuClock::read(nginx_pid);
         let proxied_phase = phase(&proxied, gateway_pid, Rpc::Health, calls, concurrency).await;
-        nginx_cpu.push((cpu_seconds(nginx_pid) - before) / calls as f64 * 1e6);
+        nginx_cpu.push(CpuClock::read(nginx_pid).since(&before) / calls as f64 * 1e6);
         through_nginx.push(proxied_phase);
         get_user.push(phase(direct, gateway_pid, Rpc::GetUser, calls, concurrency).await);
     }
@@ -912,7 +963,8 @@ async fn bench() {
 
     println!(
         "people-gateway: {calls} calls per RPC and round, median of {rounds} rounds, {CONNECTIONS} connections, \
-         gateway, floor and portal stub as separate processes, portal over {protocol}"
+         gateway, floor and portal stub as separate processes, portal over {protocol}; CPU to the nanosecond, \
+         each ratio the median of the rounds' own (their range in brackets)"
     );
     println!();
     println!(
@@ -958,13 +1010,24 @@ async fn bench() {
                 )
             })
             .collect();
-        let base = |floor: Rpc| {
-            measured
+        // A ratio is taken within each round (the RPC's phase against the
+        // base's in the same round, a few seconds apart), and the median of
+        // the rounds' ratios shown with their range: this VM's speed drifts
+        // by a third over minutes, which pairing cancels.
+        let position = |base: Rpc| measured.iter().position(|rpc| *rpc == base);
+        let (floor_at, translating_at) = (position(Rpc::Floor), position(Rpc::Translating));
+        let paired = |index: usize, base_at: usize, exchanges: f64| {
+            let ratios: Vec<f64> = results[index]
                 .iter()
-                .position(|rpc| *rpc == floor)
-                .map(|index| cpu_per_call[index])
+                .zip(&results[base_at])
+                .map(|(phase, base)| {
+                    (phase.cpu / phase.calls as f64) / (exchanges * base.cpu / base.calls as f64)
+                })
+                .collect();
+            let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let high = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (median(ratios), low, high)
         };
-        let (floor_cpu, translating_cpu) = (base(Rpc::Floor), base(Rpc::Translating));
         for (index, rpc) in measured.iter().copied().enumerate() {
             let phases = &results[index];
             let rate = median(
@@ -984,21 +1047,22 @@ async fn bench() {
             if rpc == Rpc::GetUser && concurrency == 1 {
                 getuser_p50_at_1 = quantile(0.5);
             }
-            let to = |base: Option<f64>| match (rpc, rpc.exchanges(), base) {
-                (Rpc::Health, _, _) | (_, _, None) => "–".to_owned(),
-                (_, exchanges, Some(base)) => {
-                    format!("{:.2}", cpu_per_call[index] / (exchanges * base))
+            let to = |base_at: Option<usize>| match (rpc, base_at) {
+                (Rpc::Health, _) | (_, None) => "–".to_owned(),
+                (_, Some(base_at)) => {
+                    let (ratio, low, high) = paired(index, base_at, rpc.exchanges());
+                    format!("{ratio:.2} ({low:.2}–{high:.2})")
                 }
             };
-            let (to_floor, to_translating) = (to(floor_cpu), to(translating_cpu));
+            let (health, _, _) = paired(index, 0, 1.0);
+            let (to_floor, to_translating) = (to(floor_at), to(translating_at));
             println!(
-                "| {concurrency} | {} | {rate:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2} | {to_floor} | {to_translating} |",
+                "| {concurrency} | {} | {rate:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {health:.2} | {to_floor} | {to_translating} |",
                 rpc.name(),
                 quantile(0.5),
                 quantile(0.9),
                 quantile(0.99),
                 cpu_per_call[index],
-                cpu_per_call[index] / cpu_per_call[0],
             );
         }
     }
