@@ -72,8 +72,8 @@ fn check_contact_part(part: &str) -> Result<(), ContactError> {
 
 /// Adds each addition that is not present yet (and not repeated within the
 /// additions), keeping existing contacts and their order.
-pub fn merge_contacts(current: &[Contact], additions: &[Contact]) -> Vec<Contact> {
-    let mut merged = current.to_vec();
+pub fn merge_contacts(current: Vec<Contact>, additions: &[Contact]) -> Vec<Contact> {
+    let mut merged = current;
     for addition in additions {
         if !merged.iter().any(|existing| existing.same_as(addition)) {
             merged.push(addition.clone());
@@ -83,12 +83,9 @@ pub fn merge_contacts(current: &[Contact], additions: &[Contact]) -> Vec<Contact
 }
 
 /// Removes every contact equal to one of the removals; others keep their order.
-pub fn remove_contacts(current: &[Contact], removals: &[Contact]) -> Vec<Contact> {
+pub fn remove_contacts(mut current: Vec<Contact>, removals: &[Contact]) -> Vec<Contact> {
+    current.retain(|existing| !removals.iter().any(|removal| removal.same_as(existing)));
     current
-        .iter()
-        .filter(|existing| !removals.iter().any(|removal| removal.same_as(existing)))
-        .cloned()
-        .collect()
 }
 
 #[cfg(test)]
@@ -121,9 +118,9 @@ mod tests {
 
     #[test]
     fn merge_keeps_existing_and_adds_only_new_pairs() {
-        let current = [contact("mail", "a@x"), contact("skype", "mike")];
+        let current = vec![contact("mail", "a@x"), contact("skype", "mike")];
         let merged = merge_contacts(
-            &current,
+            current,
             &[
                 contact("MAIL", "a@x"),
                 contact("mail", "b@x"),
@@ -142,12 +139,12 @@ mod tests {
 
     #[test]
     fn remove_takes_exact_pairs_not_the_first_of_a_type() {
-        let current = [
+        let current = vec![
             contact("mail", "a@x"),
             contact("mail", "b@x"),
             contact("phone", "1"),
         ];
-        let left = remove_contacts(&current, &[contact("Mail", "b@x"), contact("phone", "2")]);
+        let left = remove_contacts(current, &[contact("Mail", "b@x"), contact("phone", "2")]);
         assert_eq!(left, [contact("mail", "a@x"), contact("phone", "1")]);
     }
 }

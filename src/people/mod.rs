@@ -58,7 +58,7 @@ impl ContactEdit {
         }
     }
 
-    fn apply(&self, current: &[Contact]) -> Vec<Contact> {
+    fn apply(&self, current: Vec<Contact>) -> Vec<Contact> {
         match self {
             Self::Merge(additions) => merge_contacts(current, additions),
             Self::Replace(list) => list.clone(),
@@ -300,7 +300,7 @@ impl People {
                 releases: rules.releases,
             }));
         }
-        let after = edit.apply(&contacts_of(&current));
+        let after = edit.apply(contacts_of(&current));
         Ok((after, current))
     }
 
@@ -504,10 +504,10 @@ mod tests {
         let phone = Contact::new("phone", "1").unwrap();
         let current = vec![mail.clone()];
         assert_eq!(
-            ContactEdit::Merge(vec![phone.clone()]).apply(&current),
+            ContactEdit::Merge(vec![phone.clone()]).apply(current.clone()),
             [mail.clone(), phone.clone()]
         );
-        assert_eq!(ContactEdit::Remove(vec![mail.clone()]).apply(&current), []);
+        assert_eq!(ContactEdit::Remove(vec![mail.clone()]).apply(current), []);
         assert_eq!(
             ContactEdit::Replace(vec![phone.clone()]).without_current(),
             Some(vec![phone])
