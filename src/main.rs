@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use people_gateway::{config::Config, server, telemetry};
 
+/// In the static musl build (the container image), mimalloc rather than
+/// musl's own allocator: see `Cargo.toml`.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::from_command_line();
