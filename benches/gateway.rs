@@ -22,7 +22,8 @@
 //! BENCH_WRAPPER and BENCH_FLOOR_WRAPPER for a profiler, BENCH_PEAKS_ONLY=1
 //! for the peak memory table alone, BENCH_PEAK_RUNS processes per RPC in
 //! it, BENCH_FLOOR_CLIENT
-//! for another portal client in the floor: see `gateway/floor.rs`).
+//! for another portal client in the floor: see `gateway/floor.rs`,
+//! BENCH_GATEWAY for another build of the gateway).
 
 // A benchmark run aborts on the first failure; there is no caller to answer.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -878,7 +879,11 @@ fn start_stub(binary: &std::path::Path) -> (Process, Stub, &'static str) {
 /// Starts the gateway in front of the stub, as a process of its own.
 fn start_gateway(release: &std::path::Path, stub: &Stub) -> (Process, SocketAddr) {
     let port = free_port();
-    let mut command = gateway_command(&release.join("people-gateway"));
+    // BENCH_GATEWAY: another build of the gateway, such as the container
+    // image's static musl one.
+    let binary = std::env::var_os("BENCH_GATEWAY")
+        .map_or_else(|| release.join("people-gateway"), std::path::PathBuf::from);
+    let mut command = gateway_command(&binary);
     if let Some(ca) = &stub.ca {
         command.arg("--portal-ca").arg(ca);
     }
