@@ -9,7 +9,8 @@ gateway=$2
 stub=$3
 mike=1c2f7b3d-9e50-4b4c-8d6e-7f8091a2b302
 
-file "$gateway" | grep -q "static" || { echo "$gateway is not static" >&2; exit 1; }
+ldd "$gateway" 2>&1 | grep -q -e "statically linked" -e "not a dynamic executable" \
+  || { echo "$gateway is not static" >&2; exit 1; }
 grep -a -q "mimalloc" "$gateway" || { echo "$gateway does not allocate with mimalloc" >&2; exit 1; }
 
 work=$(mktemp -d)

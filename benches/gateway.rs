@@ -1017,8 +1017,8 @@ async fn bench() {
             .collect();
         // A ratio is taken within each round (the RPC's phase against the
         // base's in the same round, a few seconds apart), and the median of
-        // the rounds' ratios shown with their range: this VM's speed drifts
-        // by a third over minutes, which pairing cancels.
+        // the rounds' ratios shown with their range: pairing cancels what
+        // drifts over minutes on this VM, and the range shows what is left.
         let position = |base: Rpc| measured.iter().position(|rpc| *rpc == base);
         let (floor_at, translating_at) = (position(Rpc::Floor), position(Rpc::Translating));
         let paired = |index: usize, base_at: usize, exchanges: f64| {
