@@ -72,14 +72,13 @@ fn check_contact_part(part: &str) -> Result<(), ContactError> {
 
 /// Adds each addition that is not present yet (and not repeated within the
 /// additions), keeping existing contacts and their order.
-pub fn merge_contacts(current: Vec<Contact>, additions: &[Contact]) -> Vec<Contact> {
-    let mut merged = current;
+pub fn merge_contacts(mut current: Vec<Contact>, additions: &[Contact]) -> Vec<Contact> {
     for addition in additions {
-        if !merged.iter().any(|existing| existing.same_as(addition)) {
-            merged.push(addition.clone());
+        if !current.iter().any(|existing| existing.same_as(addition)) {
+            current.push(addition.clone());
         }
     }
-    merged
+    current
 }
 
 /// Removes every contact equal to one of the removals; others keep their order.

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::{self, BoxFuture};
 use futures_util::{FutureExt as _, TryFutureExt as _};
-use http::Method;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::{Method, StatusCode};
 use serde::Serialize;
 use tokio::sync::SemaphorePermit;
 use tokio_util::sync::CancellationToken;
@@ -428,21 +428,21 @@ impl PortalClient {
             },
             Exchange::Write => exchange.await,
         };
-        let mut digits = [0; 3];
+        let mut parsed = None;
         let outcome = match &result {
             Ok((status, _, _)) => {
                 // Only an exported exchange has a span of its own to record it in.
                 if otel::exporting() {
                     tracing::Span::current().record("http_status", status);
                 }
-                status_digits(*status, &mut digits)
+                status_label(*status, &mut parsed)
             }
             Err(PortalError::Timeout) => "timeout",
             Err(
                 PortalError::Unreachable(_) | PortalError::NotTls | PortalError::Certificate(_),
             ) => "unreachable",
             Err(PortalError::Undecodable(_)) => "bad_response",
-            Err(PortalError::Status { status, .. }) => status_digits(*status, &mut digits),
+            Err(PortalError::Status { status, .. }) => status_label(*status, &mut parsed),
             Err(PortalError::Abandoned(_)) => "not_sent",
         };
         self.metrics
@@ -639,17 +639,14 @@ pub fn display_url(url: &Url) -> String {
     shown.to_string()
 }
 
-/// An HTTP status as the metrics label it is (`200`), written into
-/// `digits` rather than a new string for every exchange. hyper reads only
-/// three-digit statuses.
-fn status_digits(status: u16, digits: &mut [u8; 3]) -> &str {
-    let status = status.min(999);
-    *digits = [
-        b'0' + (status / 100) as u8,
-        b'0' + (status / 10 % 10) as u8,
-        b'0' + (status % 10) as u8,
-    ];
-    std::str::from_utf8(digits).unwrap_or("other")
+/// An HTTP status as the metrics label it is (`200`): `http`'s own text of
+/// the status, parsed into `parsed`, rather than a new string for every
+/// exchange.
+fn status_label(status: u16, parsed: &mut Option<StatusCode>) -> &str {
+    match StatusCode::from_u16(status) {
+        Ok(code) => parsed.insert(code).as_str(),
+        Err(_) => "other",
+    }
 }
 
 #[cfg(test)]
@@ -658,11 +655,11 @@ mod tests {
 
     #[test]
     fn a_status_is_labelled_by_its_three_digits() {
-        let mut digits = [0; 3];
-        assert_eq!(status_digits(200, &mut digits), "200");
-        assert_eq!(status_digits(404, &mut digits), "404");
-        assert_eq!(status_digits(103, &mut digits), "103");
-        assert_eq!(status_digits(999, &mut digits), "999");
+        let mut parsed = None;
+        assert_eq!(status_label(200, &mut parsed), "200");
+        assert_eq!(status_label(404, &mut parsed), "404");
+        assert_eq!(status_label(103, &mut parsed), "103");
+        assert_eq!(status_label(999, &mut parsed), "999");
     }
 
     fn client(base: &str) -> PortalClient {
