@@ -13,6 +13,11 @@
 //! Every write reads its user fresh under the user's lock, sends nothing when
 //! that read already holds the whole change, and checks the portal's answer
 //! against the change: a field the portal dropped is never answered OK.
+//!
+//! A write also waits for a turn before its first read: at most as many
+//! writes are under way at once as the portal has connections. A write's
+//! exchanges follow one another, so that many keep every connection busy;
+//! more would only wait for a connection holding the user they have read.
 
 mod docspace;
 pub mod listing;
@@ -22,7 +27,7 @@ mod workspace;
 
 pub use verify::how_verified;
 
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
@@ -105,12 +110,23 @@ pub struct People {
     setup: PortalSetup,
     facts: OnceCell<PortalFacts>,
     locks: UserLocks,
+    /// One permit per write under way, as many as the portal's connections.
+    write_turns: Semaphore,
+}
+
+/// What a write holds from its first read to its end: its user's lock and
+/// its turn among the writes under way.
+struct WriteHold<'a> {
+    _user: UserGuard,
+    /// `None` only if the turns were closed, which they never are.
+    _turn: Option<SemaphorePermit<'a>>,
 }
 
 impl People {
     /// Operations for a portal as configured; what is not configured is learned on first use.
     pub fn new(portal: PortalClient, setup: PortalSetup) -> Self {
         Self {
+            write_turns: Semaphore::new(portal.max_connections()),
             portal,
             setup,
             facts: OnceCell::new(),
@@ -242,18 +258,27 @@ impl People {
         }
     }
 
-    /// Takes the user's lock, unless the caller goes away or its deadline
-    /// passes while waiting: a write that never began must not run after its
-    /// caller gave up.
-    async fn lock_for_write(&self, id: UserId, call: &Call) -> Result<UserGuard, GatewayError> {
+    /// Takes the user's lock, then a turn among the writes under way (in
+    /// that order: a turn is never held waiting behind another write to the
+    /// same user), unless the caller goes away or its deadline passes while
+    /// waiting: a write that never began must not run after its caller gave up.
+    async fn lock_for_write(&self, id: UserId, call: &Call) -> Result<WriteHold<'_>, GatewayError> {
         let started = std::time::Instant::now();
+        let hold = async {
+            let user = self.locks.lock(id).await;
+            let turn = self.write_turns.acquire().await.ok();
+            WriteHold {
+                _user: user,
+                _turn: turn,
+            }
+        };
         let (outcome, result) = tokio::select! {
             biased;
             why = Abandoned::when(call.deadline, &call.gone) => match why {
                 Abandoned::CallerGone => ("caller_gone", Err(GatewayError::NotSent(why))),
                 Abandoned::Deadline => ("deadline", Err(GatewayError::NotSent(why))),
             },
-            guard = self.locks.lock(id) => ("acquired", Ok(guard)),
+            hold = hold => ("acquired", Ok(hold)),
         };
         self.portal
             .metrics()
@@ -565,9 +590,9 @@ mod tests {
                 None,
             )),
         ];
-        // 1,912, 880, 1,304 and 1,056 bytes (debug and release builds
-        // alike); 3,200, 2,176 and (DocSpace's contacts edit) 5,680 with
-        // the users held inline.
+        // 1,976, 896, 1,368 and 1,072 bytes (a debug build; the wait for a
+        // write's turn added 16 to 64); 3,200, 2,176 and (DocSpace's
+        // contacts edit) 5,680 with the users held inline.
         let bounds = [2048, 1024, 1536, 1280];
         assert!(
             writes

@@ -94,6 +94,8 @@ pub struct PortalClient {
     health: Arc<PortalHealth>,
     /// One permit per connection the pool may use.
     connections: Arc<tokio::sync::Semaphore>,
+    /// How many permits `connections` has.
+    max_connections: usize,
 }
 
 impl PortalClient {
@@ -119,7 +121,13 @@ impl PortalClient {
             metrics,
             health: Arc::default(),
             connections: Arc::new(tokio::sync::Semaphore::new(settings.max_connections.max(1))),
+            max_connections: settings.max_connections.max(1),
         })
+    }
+
+    /// Portal exchanges in flight at once, at most: one per connection.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
     }
 
     /// `GET /api/2.0/people/{user}`: a GUID, a user name, or `@self`; within

@@ -167,7 +167,7 @@ impl Metrics {
             HistogramVec::new(
                 HistogramOpts::new(
                     "people_gateway_lock_wait_seconds",
-                    "Time writes waited for their user's lock, by outcome (acquired, caller_gone, deadline).",
+                    "Time writes waited for their user's lock and their turn among the writes under way, by outcome (acquired, caller_gone, deadline).",
                 )
                 .buckets(BUCKETS.to_vec()),
                 &["outcome"],

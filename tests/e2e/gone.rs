@@ -2,14 +2,16 @@
 //! passed or its caller left is never sent, however long it waited for one
 //! of the portal's connections; a write already sent runs to its end. Each
 //! way a real client leaves is tried: a `grpc-timeout`, dropping the call in
-//! tonic, and a raw HTTP/2 RST_STREAM. What reaches the portal is counted at
-//! the simulator.
+//! tonic, and a raw HTTP/2 RST_STREAM. A write also takes its turn before it
+//! reads, so none waits for a connection holding a user it has read. What
+//! reaches the portal is counted at the simulator.
 
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use people_gateway::bulk::BulkSettings;
 use people_gateway::domain::Product;
+use portal_sim::RecordedRequest;
 use tonic::Code;
 
 use crate::harness::*;
@@ -108,6 +110,63 @@ async fn writes_waiting_for_a_connection_are_never_sent_after_tonic_drops_the_ca
     .await;
     assert_eq!(gateway.portal_requests_of("PUT").len(), CONNECTIONS);
     release_and_count_writes(&gateway, CONNECTIONS).await;
+}
+
+/// Writes whose users were read but not yet written, at worst, over the
+/// portal's requests in the order they arrived: a user is under way from its
+/// first read to its write.
+fn most_writes_under_way(requests: &[RecordedRequest]) -> usize {
+    let mut read = std::collections::HashSet::new();
+    let mut written = std::collections::HashSet::new();
+    let mut most = 0;
+    for request in requests {
+        let Some(user) = request.path.split('/').nth(4) else {
+            continue;
+        };
+        match request.method.as_str() {
+            "GET" => read.insert(user),
+            "PUT" => written.insert(user),
+            _ => false,
+        };
+        most = most.max(read.difference(&written).count());
+    }
+    most
+}
+
+#[tokio::test]
+async fn a_write_takes_its_turn_before_its_read_so_none_waits_holding_a_user_it_read() {
+    let mut options = Options::of_known_release(Product::Workspace);
+    options.portal_max_connections = CONNECTIONS;
+    let gateway = Gateway::start(options).await;
+    let users = add_users(&gateway, 3 * CONNECTIONS as u128);
+    gateway.sim.hold_requests_of("PUT");
+    let calls: Vec<_> = users
+        .iter()
+        .map(|user| {
+            let mut client = gateway.client.clone();
+            let request = as_user(seed::ADMIN_TOKEN, new_mail(user));
+            tokio::spawn(async move { client.set_contacts(request).await })
+        })
+        .collect();
+    until(
+        "every call reached the gateway and two writes reached the portal",
+        || {
+            gateway.stopper.in_flight() == users.len()
+                && gateway.portal_requests_of("PUT").len() == CONNECTIONS
+        },
+    )
+    .await;
+    // Both connections write; the other writes wait for a turn, unread.
+    assert_eq!(gateway.portal_requests_of("GET").len(), CONNECTIONS);
+    gateway.sim.release_requests();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(most_writes_under_way(&gateway.sim.requests()), CONNECTIONS);
+    for user in &users {
+        let held = gateway.sim.user(uuid(user)).unwrap().contacts;
+        assert_eq!(held, ["mail", "gone@example.com"], "{user}");
+    }
 }
 
 #[tokio::test]
