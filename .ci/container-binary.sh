@@ -21,7 +21,7 @@ pids+=($!)
 for _ in $(seq 1 100); do [ -s "$work/stub" ] && break; sleep 0.1; done
 portal=$(head -n 1 "$work/stub")
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 "$(dirname "$0")/free-port.py")
 # The image's own environment for the allocator.
 read -r -a image_env <<<"$(sed -n 's/^ENV \(MIMALLOC_.*\)$/\1/p' deploy/Dockerfile)"
 [ "${#image_env[@]}" -gt 0 ] || { echo "deploy/Dockerfile sets no MIMALLOC_ options" >&2; exit 1; }

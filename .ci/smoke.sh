@@ -20,7 +20,7 @@ fail() { failed=$((failed + 1)); printf 'FAILED: %s\n' "$*"; }
 # The README's commands name the default port; they run against a free
 # loopback port instead (the default may be taken, by a demo left running too).
 readme_port=50051
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 "$(dirname "$0")/free-port.py")
 run_grpcurl() {
   local command=${1//localhost:$readme_port/localhost:$port}
   eval "${command/#grpcurl/\"$grpcurl_bin\"}" 2>&1

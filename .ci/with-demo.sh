@@ -5,7 +5,7 @@
 set -euo pipefail
 gateway=$1
 shift
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 "$(dirname "$0")/free-port.py")
 log=$(mktemp)
 "$gateway" --demo --listen "127.0.0.1:$port" >"$log" 2>&1 &
 pid=$!
