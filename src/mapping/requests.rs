@@ -327,7 +327,10 @@ impl TryFrom<pb::UpdateUserRequest> for Operation {
 
     fn try_from(request: pb::UpdateUserRequest) -> Result<Self, GatewayError> {
         let (user, changes) = update_user_request(request)?;
-        Ok(Operation::UpdateUser { user, changes })
+        Ok(Operation::UpdateUser {
+            user,
+            changes: Box::new(changes),
+        })
     }
 }
 

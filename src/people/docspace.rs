@@ -47,7 +47,8 @@ impl People {
             .as_ref()
             .and_then(|date| date.parse())
             .and_then(|date| date.offset());
-        let body = docspace_body(changes.clone(), tenant_offset);
+        // Boxed, as on Workspace: inline, every update in flight carries it.
+        let body = Box::new(docspace_body(changes.clone(), tenant_offset));
         debug!(user = %id, own_profile, "updating user on docspace");
         call.still_waited_for()?;
         let held = self.portal.update_member(call, id, &body).await?;

@@ -88,10 +88,12 @@ impl People {
             None => contacts_of(&before),
         };
         rules::check_texts(rules, texts_sent(&rest, &resent_contacts))?;
+        // Boxed: an update's future is as large as its largest state, this
+        // one included, for every update in flight, waiting or not.
         let body = if rest.fields().is_empty() {
             None
         } else {
-            Some(workspace_body(rules, &before, rest)?)
+            Some(Box::new(workspace_body(rules, &before, rest)?))
         };
         let mut sent = false;
         if reenabling {
