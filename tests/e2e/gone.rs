@@ -41,6 +41,22 @@ fn new_mail(user: &str) -> pb::SetContactsRequest {
     }
 }
 
+/// A SetContacts of [`new_mail`] for each user, all sent at once, each on a
+/// task of its own.
+fn set_new_mail_at_once(
+    gateway: &Gateway,
+    users: &[String],
+) -> Vec<tokio::task::JoinHandle<Result<tonic::Response<pb::User>, tonic::Status>>> {
+    users
+        .iter()
+        .map(|user| {
+            let mut client = gateway.client.clone();
+            let request = as_user(seed::ADMIN_TOKEN, new_mail(user));
+            tokio::spawn(async move { client.set_contacts(request).await })
+        })
+        .collect()
+}
+
 /// Releases the portal once nothing of the gateway's can send any more, and
 /// checks that the portal then holds exactly the writes sent before.
 async fn release_and_count_writes(gateway: &Gateway, sent_before: usize) {
@@ -83,14 +99,7 @@ async fn writes_waiting_for_a_connection_are_never_sent_after_tonic_drops_the_ca
     let (gateway, users) = stalled_portal_with_two_connections().await;
     // Reads are answered, so the two connections are held by writes.
     gateway.sim.hold_requests_of("PUT");
-    let calls: Vec<_> = users
-        .iter()
-        .map(|user| {
-            let mut client = gateway.client.clone();
-            let request = as_user(seed::ADMIN_TOKEN, new_mail(user));
-            tokio::spawn(async move { client.set_contacts(request).await })
-        })
-        .collect();
+    let calls = set_new_mail_at_once(&gateway, &users);
     until(
         "every call reached the gateway and two reached the portal",
         || gateway.stopper.in_flight() == WAITING && gateway.sim.in_flight() == CONNECTIONS,
@@ -140,14 +149,7 @@ async fn a_write_takes_its_turn_before_its_read_so_none_waits_holding_a_user_it_
     let gateway = Gateway::start(options).await;
     let users = add_users(&gateway, 3 * CONNECTIONS as u128);
     gateway.sim.hold_requests_of("PUT");
-    let calls: Vec<_> = users
-        .iter()
-        .map(|user| {
-            let mut client = gateway.client.clone();
-            let request = as_user(seed::ADMIN_TOKEN, new_mail(user));
-            tokio::spawn(async move { client.set_contacts(request).await })
-        })
-        .collect();
+    let calls = set_new_mail_at_once(&gateway, &users);
     until(
         "every call reached the gateway and two writes reached the portal",
         || {
