@@ -24,9 +24,10 @@
 //! One unary `UpdateContacts`, followed through: [`service::PeopleApi`] checks
 //! the routing key, [`mapping`] validates the request into an
 //! `Operation::EditContacts`, `caller` takes the credential and the deadline
-//! into a [`domain::Call`], and [`operations::Operations::perform`] runs it
-//! on its own task: [`people::People`] resolves `@self`, locks the user, reads
-//! the current list with [`portal::PortalClient::get_user`] (under the
+//! into a [`domain::Call`], and [`operations::Operations::perform`] takes the
+//! user's lock and a turn among the writes under way, then runs it on its own
+//! task: [`people::People`] (for `@self`, first resolving it and locking the
+//! user there) reads the current list with [`portal::PortalClient::get_user`] (under the
 //! deadline, tried again where safe), merges, and sends the whole list back
 //! (Workspace `PUT /people/{id}/contacts`, DocSpace `PUT /people/{id}`) unless
 //! the caller has left. The portal's answer returns as an

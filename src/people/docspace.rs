@@ -7,8 +7,8 @@ use tracing::debug;
 
 use super::rules::{self, ProductRules, Subject};
 use super::{
-    Call, ContactEdit, People, answer_shows_stored, contact_bodies, target_of, user_id_of,
-    user_ref_not_writable,
+    Call, ContactEdit, People, WriteHold, answer_shows_stored, contact_bodies, target_of,
+    user_id_of, user_ref_not_writable,
 };
 use crate::domain::{Field, Product, ProfileChanges, Refusal, RefusalKind, Sex, UserId, UserRef};
 use crate::error::GatewayError;
@@ -24,10 +24,11 @@ impl People {
         call: &Call,
         user: &UserRef,
         changes: ProfileChanges,
+        held: Option<WriteHold>,
     ) -> Result<PortalUser, GatewayError> {
         let (id, caller) = self.docspace_target(call, user).await?;
         let own_profile = user_id_of(&caller)? == id;
-        let _guard = self.lock_for_write(id, call).await?;
+        let _hold = self.lock_for_write(id, call, held).await?;
         // Read under the lock, also for one's own profile: whether the
         // change is already held must not rest on a read another write may
         // have overtaken.
@@ -71,6 +72,7 @@ impl People {
         user: &UserRef,
         edit: ContactEdit,
         spam: Option<bool>,
+        held: Option<WriteHold>,
     ) -> Result<PortalUser, GatewayError> {
         let (id, caller) = self.docspace_target(call, user).await?;
         let own_profile = user_id_of(&caller)? == id;
@@ -102,7 +104,7 @@ impl People {
             };
             rules::check(rules, &as_update, &subject)?;
         }
-        let _guard = self.lock_for_write(id, call).await?;
+        let _hold = self.lock_for_write(id, call, held).await?;
         let (contacts, before) = self.contacts_after(rules, call, id, &edit).await?;
         let changes = ProfileChanges {
             contacts: Some(contacts),

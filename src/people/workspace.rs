@@ -12,8 +12,9 @@ use tracing::debug;
 
 use super::rules::{self, ProductRules, Subject};
 use super::{
-    Call, ContactEdit, People, abandoned_after, answer_shows_stored, contact_bodies, contacts_of,
-    department_ids_of, id_not_a_guid, target_of, user_id_of, user_ref_not_writable, verify,
+    Call, ContactEdit, People, WriteHold, abandoned_after, answer_shows_stored, contact_bodies,
+    contacts_of, department_ids_of, id_not_a_guid, target_of, user_id_of, user_ref_not_writable,
+    verify,
 };
 use crate::domain::{Contact, Field, FieldSet, Product, ProfileChanges, Sex, UserId, UserRef};
 use crate::error::GatewayError;
@@ -31,6 +32,7 @@ impl People {
         call: &Call,
         user: &UserRef,
         changes: ProfileChanges,
+        held: Option<WriteHold>,
     ) -> Result<PortalUser, GatewayError> {
         let needs_caller = *user == UserRef::Me
             || !changes
@@ -56,7 +58,7 @@ impl People {
             _ => return Err(user_ref_not_writable()),
         };
 
-        let _guard = self.lock_for_write(id, call).await?;
+        let _hold = self.lock_for_write(id, call, held).await?;
         let before = self.read_target(call, id).await?;
         let subject = match caller {
             Some((caller_id, caller_is_admin, caller_is_owner)) => Subject {
@@ -164,6 +166,7 @@ impl People {
         call: &Call,
         user: &UserRef,
         edit: ContactEdit,
+        held: Option<WriteHold>,
     ) -> Result<PortalUser, GatewayError> {
         let id = match user {
             UserRef::Id(id) => *id,
@@ -171,7 +174,7 @@ impl People {
             UserRef::Me => user_id_of(&self.portal.get_user(call, user).await?)?,
             UserRef::Name(_) => return Err(user_ref_not_writable()),
         };
-        let _guard = self.lock_for_write(id, call).await?;
+        let _hold = self.lock_for_write(id, call, held).await?;
         let (contacts, before) = self.contacts_after(rules, call, id, &edit).await?;
         let changes = ProfileChanges {
             contacts: Some(contacts),

@@ -158,8 +158,10 @@ async fn a_write_takes_its_turn_before_its_read_so_none_waits_holding_a_user_it_
         },
     )
     .await;
-    // Both connections write; the other writes wait for a turn, unread.
+    // Both connections write; the other writes wait for a turn, unread, in
+    // their callers' futures: they have no task of their own yet.
     assert_eq!(gateway.portal_requests_of("GET").len(), CONNECTIONS);
+    assert_eq!(gateway.writes_running(), CONNECTIONS);
     gateway.sim.release_requests();
     for call in calls {
         call.await.unwrap().unwrap();
@@ -168,6 +170,59 @@ async fn a_write_takes_its_turn_before_its_read_so_none_waits_holding_a_user_it_
     for user in &users {
         let held = gateway.sim.user(uuid(user)).unwrap().contacts;
         assert_eq!(held, ["mail", "gone@example.com"], "{user}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_change_or_an_empty_update_does_not_wait_for_the_users_write() {
+    let mut options = Options::of_known_release(Product::Workspace);
+    options.portal_max_connections = CONNECTIONS;
+    let gateway = Gateway::start(options).await;
+    let users = add_users(&gateway, 1);
+    gateway.sim.hold_requests_of("PUT");
+    let calls = set_new_mail_at_once(&gateway, &users);
+    until("the user's write is held at the portal", || {
+        gateway.portal_requests_of("PUT").len() == 1
+    })
+    .await;
+    // It holds the user's lock and a turn; the other connection is free.
+    // Neither call below needs them, so neither waits (a wait would outlast
+    // the bound and fail the test).
+    let update = |request: pb::UpdateUserRequest| {
+        let mut client = gateway.client.clone();
+        let request = as_user(seed::ADMIN_TOKEN, request);
+        tokio::time::timeout(Duration::from_secs(30), async move {
+            client.update_user(request).await
+        })
+    };
+    // Workspace has no `spam`: refused at once.
+    let refusal = update(pb::UpdateUserRequest {
+        user_id: users[0].clone(),
+        spam: Some(true),
+        ..Default::default()
+    })
+    .await
+    .expect("the refusal waited for the user's write")
+    .unwrap_err();
+    assert_status(
+        &refusal,
+        Code::FailedPrecondition,
+        "FIELD_NOT_SUPPORTED_BY_PRODUCT",
+    );
+    // An update that sets nothing is a read.
+    let read = update(pb::UpdateUserRequest {
+        user_id: users[0].clone(),
+        ..Default::default()
+    })
+    .await
+    .expect("the read waited for the user's write")
+    .unwrap()
+    .into_inner();
+    assert_eq!(read.id, users[0]);
+    assert_eq!(gateway.portal_requests_of("GET").len(), 2);
+    gateway.sim.release_requests();
+    for call in calls {
+        call.await.unwrap().unwrap();
     }
 }
 
