@@ -8,8 +8,9 @@
 // A benchmark run aborts on the first failure; there is no caller to answer.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod timing;
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use people_gateway::domain::{Contact, ProfileChanges, Sex, UserId};
@@ -17,30 +18,9 @@ use people_gateway::mapping;
 use people_gateway::people::rules::WORKSPACE;
 use people_gateway::people::verify;
 use people_gateway::portal::envelope;
+use timing::{env_number, per_iteration};
 
 const ANSWER: &[u8] = include_bytes!("../tests/corpus/portal/workspace_user.json");
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The median, over `rounds`, of the time per iteration of `work`.
-fn per_iteration(iterations: usize, rounds: usize, work: impl Fn()) -> Duration {
-    let mut times: Vec<Duration> = (0..rounds.max(1))
-        .map(|_| {
-            let started = Instant::now();
-            for _ in 0..iterations {
-                work();
-            }
-            started.elapsed() / u32::try_from(iterations).unwrap()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
-}
 
 fn main() {
     let iterations = env_number("BENCH_ITERATIONS", 200_000);
