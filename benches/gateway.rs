@@ -1,4 +1,5 @@
-//! What one call costs the gateway: the release binary as its own process in
+//! What one call costs the gateway: its production build (release, without
+//! the demo, as deployed) as its own process in
 //! front of a canned-answer portal stub (another process), driven by a tonic
 //! client here that checks every status. For each RPC and concurrency it
 //! reports calls per second, latency percentiles and the gateway's own CPU per
@@ -75,12 +76,24 @@ impl Drop for Process {
     }
 }
 
-/// Builds the gateway exactly as the README's `cargo run --release` does
-/// (so neither build undoes the other), and the stub as this bench is built
-/// (the bench profile, with the dev-dependencies' features).
+/// Builds the gateway as it is deployed: the production build (no demo, as
+/// the container image's), in a target directory of its own, so that it and
+/// the README's `cargo run --release` never undo each other; and the stub as
+/// this bench is built (the bench profile, with the dev-dependencies' features).
 fn build() {
+    let production = production_target();
+    let production = production.to_str().expect("a UTF-8 target directory");
     for args in [
-        &["--release", "--bin", "people-gateway"][..],
+        &[
+            "--release",
+            "--no-default-features",
+            "-p",
+            "people-gateway",
+            "--bin",
+            "people-gateway",
+            "--target-dir",
+            production,
+        ][..],
         &[
             "--profile",
             "bench",
@@ -120,11 +133,19 @@ fn wrapped(binary: &std::path::Path, wrapper: &str) -> Command {
     }
 }
 
-fn target_dir() -> std::path::PathBuf {
+fn cargo_target() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(Into::into)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-        .join("release")
+}
+
+fn target_dir() -> std::path::PathBuf {
+    cargo_target().join("release")
+}
+
+/// Where the production build of the gateway goes (see [`build`]).
+fn production_target() -> std::path::PathBuf {
+    cargo_target().join("production")
 }
 
 fn free_port() -> u16 {
@@ -406,7 +427,7 @@ async fn phase(
 /// RPCs left), against the floor measured the same way. A peak depends on
 /// how the calls happen to bunch up, so each process is started `runs`
 /// times (`BENCH_PEAK_RUNS`, 3) and the median run is shown, with the range.
-async fn peak_per_rpc(release: &std::path::Path, stub: &Stub, calls: usize, concurrency: usize) {
+async fn peak_per_rpc(stub: &Stub, calls: usize, concurrency: usize) {
     let runs = env_number("BENCH_PEAK_RUNS", 3).max(1);
     println!();
     println!(
@@ -428,7 +449,7 @@ async fn peak_per_rpc(release: &std::path::Path, stub: &Stub, calls: usize, conc
     ] {
         let mut measured = Vec::new();
         for _ in 0..runs {
-            measured.push(peak_of_one_process(release, stub, rpc, calls, concurrency).await);
+            measured.push(peak_of_one_process(stub, rpc, calls, concurrency).await);
         }
         measured.sort_by_key(|memory| memory.peak_kib);
         let lowest = measured[0].peak_kib;
@@ -469,7 +490,6 @@ struct ProcessMemory {
 }
 
 async fn peak_of_one_process(
-    release: &std::path::Path,
     stub: &Stub,
     rpc: Rpc,
     calls: usize,
@@ -477,7 +497,7 @@ async fn peak_of_one_process(
 ) -> ProcessMemory {
     let (process, address) = match rpc {
         Rpc::Floor | Rpc::Translating => start_floor(stub),
-        _ => start_gateway(release, stub),
+        _ => start_gateway(stub),
     };
     let pid = process.0.id();
     let channels = connect(address).await;
@@ -877,12 +897,14 @@ fn start_stub(binary: &std::path::Path) -> (Process, Stub, &'static str) {
 }
 
 /// Starts the gateway in front of the stub, as a process of its own.
-fn start_gateway(release: &std::path::Path, stub: &Stub) -> (Process, SocketAddr) {
+fn start_gateway(stub: &Stub) -> (Process, SocketAddr) {
     let port = free_port();
     // BENCH_GATEWAY: another build of the gateway, such as the container
     // image's static musl one.
-    let binary = std::env::var_os("BENCH_GATEWAY")
-        .map_or_else(|| release.join("people-gateway"), std::path::PathBuf::from);
+    let binary = std::env::var_os("BENCH_GATEWAY").map_or_else(
+        || production_target().join("release/people-gateway"),
+        std::path::PathBuf::from,
+    );
     let mut command = gateway_command(&binary);
     if let Some(ca) = &stub.ca {
         command.arg("--portal-ca").arg(ca);
@@ -946,11 +968,11 @@ async fn bench() {
     // BENCH_PEAKS_ONLY=1: only the fresh processes' peak memory, to try a
     // memory change without the whole run.
     if std::env::var("BENCH_PEAKS_ONLY").is_ok_and(|value| value == "1") {
-        peak_per_rpc(&release, &stub, calls.max(1024), 1024).await;
+        peak_per_rpc(&stub, calls.max(1024), 1024).await;
         return;
     }
 
-    let (gateway, address) = start_gateway(&release, &stub);
+    let (gateway, address) = start_gateway(&stub);
     let pid = gateway.0.id();
     let channels = connect(address).await;
     let idle_kib = memory_kib(pid, "VmRSS:");
@@ -1113,7 +1135,7 @@ async fn bench() {
         .iter()
         .any(|name| std::env::var(name).is_ok_and(|value| !value.trim().is_empty()));
     if !skip_fresh_processes {
-        peak_per_rpc(&release, &stub, calls.max(1024), 1024).await;
+        peak_per_rpc(&stub, calls.max(1024), 1024).await;
     }
     compare_listing(&channels, pid, calls, rounds).await;
     compare_sync(&channels, pid, calls, rounds).await;
