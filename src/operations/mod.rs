@@ -16,7 +16,7 @@ use tracing::{Instrument as _, info};
 
 use crate::domain::{Call, FieldSet, ProfileChanges, UserId, UserQuery, UserRef};
 use crate::error::GatewayError;
-use crate::people::{ContactEdit, People, WriteHold};
+use crate::people::{ContactEdit, People, WriteHold, contact_edit_fields};
 use crate::portal::{PortalError, PortalUser};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::trace;
@@ -63,17 +63,11 @@ impl Operation {
         }
     }
 
-    /// The fields the portal's release must support for it: an update's set
-    /// fields; for a contacts edit, `spam` when sent (every release takes
-    /// contacts).
+    /// The fields the portal's release must support for it.
     fn fields(&self) -> FieldSet {
         match self {
             Self::UpdateUser { changes, .. } => changes.fields(),
-            Self::EditContacts { spam, .. } => ProfileChanges {
-                spam: *spam,
-                ..ProfileChanges::default()
-            }
-            .fields(),
+            Self::EditContacts { spam, .. } => contact_edit_fields(*spam),
         }
     }
 }

@@ -45,6 +45,16 @@ use crate::portal::model::ContactBody;
 use crate::portal::{PortalClient, PortalError, PortalUser};
 use rules::{ProductRules, Target};
 
+/// The fields a release must support for a contacts edit: `spam` when sent
+/// (every release takes contacts).
+pub fn contact_edit_fields(spam: Option<bool>) -> FieldSet {
+    ProfileChanges {
+        spam,
+        ..ProfileChanges::default()
+    }
+    .fields()
+}
+
 /// How a contact request changes the list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ContactEdit {
@@ -224,8 +234,7 @@ impl People {
         held: Option<WriteHold>,
     ) -> Result<PortalUser, GatewayError> {
         call.still_waited_for()?;
-        let facts = self.facts(call).await?;
-        rules::check_supported(facts.rules, changes.fields())?;
+        let facts = self.supported_facts(call, changes.fields()).await?;
         if changes.fields().is_empty() {
             // A read, boxed: inline, every write would carry its size.
             return Box::pin(self.get_user(call, user)).await;
@@ -252,14 +261,9 @@ impl People {
         held: Option<WriteHold>,
     ) -> Result<PortalUser, GatewayError> {
         call.still_waited_for()?;
-        let facts = self.facts(call).await?;
-        // A temporary, not a binding: one would be carried across the write.
-        let asked = ProfileChanges {
-            spam,
-            ..ProfileChanges::default()
-        }
-        .fields();
-        rules::check_supported(facts.rules, asked)?;
+        let facts = self
+            .supported_facts(call, contact_edit_fields(spam))
+            .await?;
         // Boxed when it starts, as in `update_user`.
         match facts.product {
             Product::Workspace => {
@@ -275,9 +279,18 @@ impl People {
     /// Refuses what the portal's release does not support (learning the
     /// release first, if need be), as each write does before anything else.
     pub async fn check_supported(&self, call: &Call, fields: FieldSet) -> Result<(), GatewayError> {
+        self.supported_facts(call, fields).await.map(drop)
+    }
+
+    /// The product and its rules, once they support `fields`.
+    async fn supported_facts(
+        &self,
+        call: &Call,
+        fields: FieldSet,
+    ) -> Result<PortalFacts, GatewayError> {
         let facts = self.facts(call).await?;
         rules::check_supported(facts.rules, fields)?;
-        Ok(())
+        Ok(facts)
     }
 
     /// Takes the user's lock, then a turn among the writes under way (in
