@@ -15,6 +15,16 @@
 # writer's wake-ups) is counted in proportion to how long the longer run
 # took; it is small against a call. Needs valgrind and python3; writes its
 # profiles under target/profile.
+#
+# PROFILE_CACHE=1 also simulates the caches (callgrind's --cache-sim, about
+# twice as slow; profiles under target/profile-cache) and prints each one's
+# instruction-cache and data-cache misses per call and its estimated cycles
+# (cachegrind's own weighting: an instruction each, 10 per first-level
+# miss, 100 per last-level miss): CPU time counts the misses too, which
+# instructions alone do not show, and a larger program misses more.
+#
+# The gateway inherits the environment: RUST_LOG=off profiles it without
+# its log lines and spans, so the difference is what they cost.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rpc=${1:-GetUser}
@@ -24,6 +34,14 @@ case "$rpc" in
   *) echo "profile.sh: RPC is GetUser, UpdateContacts or UpdateUser, not $rpc" >&2; exit 2 ;;
 esac
 out=${CARGO_TARGET_DIR:-target}/profile
+callgrind="valgrind --tool=callgrind"
+if [ "${PROFILE_CACHE:-}" = 1 ]; then
+  out=$out-cache
+  # Caches as on a common x86 server core, not as the machine reports them
+  # (a VM may report anything): 32 KiB instruction and data caches, and an
+  # 8 MiB last level.
+  callgrind="$callgrind --cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 --LL=8388608,16,64"
+fi
 mkdir -p "$out"
 bench=$(cargo bench --bench gateway --no-run --locked --message-format=json \
   | python3 -c 'import json, sys
@@ -37,8 +55,8 @@ for run in A B C; do
   runs_calls=$calls
   [ "$run" = B ] && rpcs="$rpc,floor,translating"
   [ "$run" = C ] && runs_calls=$((2 * calls))
-  BENCH_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$out/$run.gateway" \
-  BENCH_FLOOR_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$out/$run.floor" \
+  BENCH_WRAPPER="$callgrind --callgrind-out-file=$out/$run.gateway" \
+  BENCH_FLOOR_WRAPPER="$callgrind --callgrind-out-file=$out/$run.floor" \
   BENCH_RPCS=$rpcs BENCH_CONCURRENCY=16 BENCH_ROUNDS=1 BENCH_CALLS=$runs_calls \
     "$bench" --bench > "$out/$run.log" 2>&1
   for process in gateway floor; do
@@ -76,25 +94,37 @@ def crate(function, file):
         return 'Rust std (inlined)'
     return "the floor's own code" if name == 'gateway' else name
 
+# One event's column: a count with its share, a bare 0, or '.' for none.
+COLUMN = re.compile(r'\s*(?:([\d,]+)(?: \([^)]*\))?(?=\s)|\.(?=\s))')
+
 def load(path):
-    total, by_crate = 0, defaultdict(int)
+    """Instructions by crate, and the totals of every event recorded."""
+    events, totals, by_crate = [], {}, defaultdict(int)
     for line in open(path):
-        m = re.match(r'\s*([\d,]+) \([^)]*\)\s+(.*)$', line)
-        if not m:
+        if line.startswith('Events shown:'):
+            events = line.split(':', 1)[1].split()
             continue
-        cost = int(m.group(1).replace(',', ''))
-        what = re.sub(r'\s*\[[^\]]*\]$', '', m.group(2)).strip()
+        values, position = [], 0
+        for _ in events:
+            column = COLUMN.match(line, position)
+            if not column:
+                break
+            values.append(int(column.group(1).replace(',', '')) if column.group(1) else 0)
+            position = column.end()
+        if not events or len(values) != len(events):
+            continue
+        what = re.sub(r'\s*\[[^\]]*\]$', '', line[position:]).strip()
         if what == 'PROGRAM TOTALS':
-            total = cost
+            totals = dict(zip(events, values))
         elif ':' in what:
             file, function = what.split(':', 1)
-            by_crate[crate(function, file)] += cost
-    by_crate['(all)'] = total
-    return by_crate
+            by_crate[crate(function, file)] += values[0]
+    by_crate['(all)'] = totals.get('Ir', 0)
+    return by_crate, totals
 
-a_gw, b_gw = load(f'{out}/A.gateway.functions'), load(f'{out}/B.gateway.functions')
-a_fl, b_fl = load(f'{out}/A.floor.functions'), load(f'{out}/B.floor.functions')
-c_fl = load(f'{out}/C.floor.functions')
+(a_gw, a_gw_totals), (b_gw, b_gw_totals) = load(f'{out}/A.gateway.functions'), load(f'{out}/B.gateway.functions')
+(a_fl, a_fl_totals), (b_fl, b_fl_totals) = load(f'{out}/A.floor.functions'), load(f'{out}/B.floor.functions')
+c_fl, c_fl_totals = load(f'{out}/C.floor.functions')
 # A read-modify-write; UpdateUser's title is for administrators, so it
 # reads the caller's own profile first (as benches/gateway.rs counts).
 exchanges = {'UpdateContacts': 2, 'UpdateUser': 3}.get(rpc, 1)
@@ -117,4 +147,28 @@ print('|---|---:|---:|---:|---:|')
 for gateway, translating, floor, key in rows:
     if max(abs(gateway), abs(translating), abs(floor)) >= 1000:
         print(f'| {key} | {gateway:,.0f} | {translating:,.0f} | {floor:,.0f} | {gateway - translating:,.0f} |')
+if 'I1mr' in b_gw_totals:
+    def per_exchange(before, after, count):
+        return {event: (after[event] - before[event]) / count for event in after}
+    measured = [
+        (rpc, per_exchange(a_gw_totals, b_gw_totals, calls * exchanges)),
+        ('translating floor', per_exchange(a_fl_totals, b_fl_totals, calls)),
+        ('floor', per_exchange(a_fl_totals, c_fl_totals, calls)),
+    ]
+    cycles = {}
+    for name, cost in measured:
+        first = cost['I1mr'] + cost['D1mr'] + cost['D1mw']
+        last = cost['ILmr'] + cost['DLmr'] + cost['DLmw']
+        cycles[name] = cost['Ir'] + 10 * first + 100 * last
+    print()
+    print('Simulated caches, per portal exchange (estimated cycles: instructions '
+          '+ 10 per first-level miss + 100 per last-level miss):')
+    print()
+    print('| | instructions | instruction-cache misses | data-cache misses | last-level misses '
+          '| estimated cycles | cycles / floor | cycles / translating floor |')
+    print('|---|---:|---:|---:|---:|---:|---:|---:|')
+    for name, cost in measured:
+        print(f"| {name} | {cost['Ir']:,.0f} | {cost['I1mr']:,.0f} | {cost['D1mr'] + cost['D1mw']:,.0f} "
+              f"| {cost['ILmr'] + cost['DLmr'] + cost['DLmw']:,.0f} | {cycles[name]:,.0f} "
+              f"| {cycles[name] / cycles['floor']:.2f} | {cycles[name] / cycles['translating floor']:.2f} |")
 EOF
