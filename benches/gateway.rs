@@ -22,7 +22,7 @@
 //! BENCH_CONCURRENCY for one concurrency, BENCH_RPCS for some RPCs only,
 //! BENCH_WRAPPER and BENCH_FLOOR_WRAPPER for a profiler, BENCH_PEAKS_ONLY=1
 //! for the peak memory table alone, BENCH_PEAK_RUNS processes per RPC in
-//! it, BENCH_FLOOR_CLIENT
+//! it, BENCH_RESIDENT_CODE=1 for each one's resident code by crate, BENCH_FLOOR_CLIENT
 //! for another portal client in the floor: see `gateway/floor.rs`,
 //! BENCH_GATEWAY for another build of the gateway).
 
@@ -473,6 +473,7 @@ async fn peak_per_rpc(stub: &Stub, calls: usize, concurrency: usize) {
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut floor_peak_kib = 0;
+    let mut resident_code = Vec::new();
     for rpc in [
         Rpc::Floor,
         Rpc::Translating,
@@ -510,6 +511,15 @@ async fn peak_per_rpc(stub: &Stub, calls: usize, concurrency: usize) {
             mib(median.file_kib),
             mib(median.program_kib),
         );
+        if let Some(by_crate) = &median.resident_code {
+            resident_code.push((rpc, by_crate.clone()));
+        }
+    }
+    for (rpc, by_crate) in resident_code {
+        println!();
+        println!("Resident code after the calls, {}:", rpc.name());
+        println!();
+        print!("{by_crate}");
     }
 }
 
@@ -523,6 +533,8 @@ struct ProcessMemory {
     anonymous_kib: u64,
     file_kib: u64,
     program_kib: u64,
+    /// By crate, when asked for (`BENCH_RESIDENT_CODE`).
+    resident_code: Option<String>,
 }
 
 async fn peak_of_one_process(
@@ -546,7 +558,23 @@ async fn peak_of_one_process(
         anonymous_kib: memory_kib(pid, "RssAnon:"),
         file_kib: memory_kib(pid, "RssFile:"),
         program_kib: program_kib(pid),
+        resident_code: resident_code(pid),
     }
+}
+
+/// With `BENCH_RESIDENT_CODE=1`: which crates' code the process keeps
+/// resident after its calls (`gateway/resident_code.py`, needs python3 and nm).
+fn resident_code(pid: u32) -> Option<String> {
+    std::env::var_os("BENCH_RESIDENT_CODE")?;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/gateway/resident_code.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(pid.to_string())
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "resident_code.py failed");
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Users per ListUsers page in the listing comparison (the gateway's largest page).

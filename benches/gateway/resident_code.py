@@ -11,9 +11,10 @@ touches (fault-around, 64 KiB by default), so a crate's resident code is
 close to all of it once any of it runs: what a process keeps resident is
 mostly how much code it runs at all, not how often.
 
-Needs python3 and nm (binutils). Run it against an idle gateway and an idle
-floor (both started against the portal stub, as BENCHMARKS.md shows), or
-against either while the bench drives it.
+Needs python3 and nm (binutils). The bench runs it on each process of its
+peak memory table once the calls are done:
+
+    BENCH_PEAKS_ONLY=1 BENCH_RESIDENT_CODE=1 cargo bench --bench gateway
 """
 import bisect
 import collections
