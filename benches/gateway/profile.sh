@@ -68,30 +68,20 @@ python3 - "$out" "$calls" "$rpc" <<'EOF'
 import re, sys
 from collections import defaultdict
 
+sys.path.insert(0, 'benches/gateway')
+from crates import crate_of
+
 out, calls, rpc = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-STD = ('core', 'alloc', 'std', '__rustc')
 
 def crate(function, file):
-    """The crate whose code a function is: the path's first segment, or for
-    `<T as path::Trait>` with a type parameter or a primitive as T, the trait's."""
+    """The crate whose code a function is; glibc's by its source file."""
     if 'malloc' in file:
         return 'glibc malloc'
     if file.startswith('./string'):
         return 'glibc memcpy, memcmp'
     if file.startswith('./') or file.startswith('/usr/lib'):
         return 'glibc, other'
-    subject = re.sub(r'^<+(&mut |&|\*const |\*mut |dyn )*', '', function)
-    path = re.match(r'([A-Za-z_][A-Za-z0-9_]*)::', subject)
-    trait = re.search(r' as ([A-Za-z_][A-Za-z0-9_]*)::', function)
-    if path:
-        name = path.group(1)
-    elif trait:
-        # A type parameter, a primitive or a slice: the code is the trait's.
-        name = trait.group(1)
-    else:
-        name = '(no symbol)'
-    if name in STD:
-        return 'Rust std (inlined)'
+    name = crate_of(function) or '(no symbol)'
     return "the floor's own code" if name == 'gateway' else name
 
 # One event's column: a count with its share, a bare 0, or '.' for none.
@@ -155,11 +145,12 @@ if 'I1mr' in b_gw_totals:
         ('translating floor', per_exchange(a_fl_totals, b_fl_totals, calls)),
         ('floor', per_exchange(a_fl_totals, c_fl_totals, calls)),
     ]
-    cycles = {}
+    misses, cycles = {}, {}
     for name, cost in measured:
-        first = cost['I1mr'] + cost['D1mr'] + cost['D1mw']
+        data = cost['D1mr'] + cost['D1mw']
         last = cost['ILmr'] + cost['DLmr'] + cost['DLmw']
-        cycles[name] = cost['Ir'] + 10 * first + 100 * last
+        misses[name] = (data, last)
+        cycles[name] = cost['Ir'] + 10 * (cost['I1mr'] + data) + 100 * last
     print()
     print('Simulated caches, per portal exchange (estimated cycles: instructions '
           '+ 10 per first-level miss + 100 per last-level miss):')
@@ -168,7 +159,8 @@ if 'I1mr' in b_gw_totals:
           '| estimated cycles | cycles / floor | cycles / translating floor |')
     print('|---|---:|---:|---:|---:|---:|---:|---:|')
     for name, cost in measured:
-        print(f"| {name} | {cost['Ir']:,.0f} | {cost['I1mr']:,.0f} | {cost['D1mr'] + cost['D1mw']:,.0f} "
-              f"| {cost['ILmr'] + cost['DLmr'] + cost['DLmw']:,.0f} | {cycles[name]:,.0f} "
+        data, last = misses[name]
+        print(f"| {name} | {cost['Ir']:,.0f} | {cost['I1mr']:,.0f} | {data:,.0f} "
+              f"| {last:,.0f} | {cycles[name]:,.0f} "
               f"| {cycles[name] / cycles['floor']:.2f} | {cycles[name] / cycles['translating floor']:.2f} |")
 EOF

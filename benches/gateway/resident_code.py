@@ -19,23 +19,13 @@ peak memory table once the calls are done:
 import bisect
 import collections
 import os
-import re
 import struct
 import subprocess
 import sys
 
+from crates import crate_of
+
 PAGE = 4096
-STD = ('core', 'alloc', 'std', '__rustc')
-
-
-def crate(symbol):
-    """The crate a demangled symbol belongs to: its path's first segment."""
-    subject = re.sub(r'^<+(&mut |&|\*const |\*mut |dyn )*', '', symbol)
-    path = re.match(r'([A-Za-z_][A-Za-z0-9_]*)::', subject)
-    if not path:
-        return '(C code, or no path)'
-    name = path.group(1)
-    return 'Rust std (inlined)' if name in STD else name
 
 
 def code_symbols(binary):
@@ -46,7 +36,8 @@ def code_symbols(binary):
     for line in listed.splitlines():
         fields = line.split(None, 3)
         if len(fields) == 4 and fields[2] in ('t', 'T'):
-            symbols.append((int(fields[0], 16), int(fields[1], 16), crate(fields[3])))
+            owner = crate_of(fields[3]) or '(C code, or no path)'
+            symbols.append((int(fields[0], 16), int(fields[1], 16), owner))
     symbols.sort()
     return symbols
 
