@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tonic::Status;
 use tonic::body::Body;
 
-use crate::domain::Deadline;
+use crate::domain::{Deadline, Passed};
 use crate::error::GatewayError;
 
 /// tonic's own timer for `grpc-timeout` starts just after [`Arrival::stamp`]
@@ -69,16 +69,13 @@ pub struct WithDeadline<S> {
     inner: S,
 }
 
-type Answer<E> = Pin<Box<dyn Future<Output = Result<http::Response<Body>, E>> + Send>>;
-
 impl<S, B> tower::Service<http::Request<B>> for WithDeadline<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<Body>>,
-    S::Future: Send + 'static,
 {
     type Response = http::Response<Body>;
     type Error = S::Error;
-    type Future = Answer<S::Error>;
+    type Future = WithinDeadline<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -98,16 +95,38 @@ where
             .map(|at| at.checked_sub(AHEAD_OF_TRANSPORT_TIMER).unwrap_or(at));
         let deadline = Deadline::at(deadline);
         request.extensions_mut().insert(CallDeadline(deadline));
-        let answer = self.inner.call(request);
-        Box::pin(async move {
-            tokio::select! {
-                biased;
-                answer = answer => answer,
-                () = deadline.passed() => {
-                    Ok(Status::from(GatewayError::DeadlineExceeded).into_http())
-                }
-            }
-        })
+        WithinDeadline {
+            answer: self.inner.call(request),
+            passed: deadline.passed(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call racing its deadline; the answer wins a tie. Held inline by the
+    /// layer above rather than boxed: every call in flight has one.
+    pub struct WithinDeadline<F> {
+        #[pin]
+        answer: F,
+        #[pin]
+        passed: Passed,
+    }
+}
+
+impl<F, E> Future for WithinDeadline<F>
+where
+    F: Future<Output = Result<http::Response<Body>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if let Poll::Ready(answer) = this.answer.poll(cx) {
+            return Poll::Ready(answer);
+        }
+        this.passed
+            .poll(cx)
+            .map(|()| Ok(Status::from(GatewayError::DeadlineExceeded).into_http()))
     }
 }
 

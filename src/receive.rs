@@ -13,7 +13,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{FutureExt as _, TryFutureExt as _};
 use http_body_util::{BodyExt as _, Full};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
@@ -65,8 +64,6 @@ pub struct Receive<S> {
     layer: ReceiveLayer,
 }
 
-type Answer = Pin<Box<dyn Future<Output = Result<http::Response<Body>, BoxError>> + Send>>;
-
 impl<S> tower::Service<http::Request<Body>> for Receive<S>
 where
     S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = BoxError>
@@ -77,40 +74,88 @@ where
 {
     type Response = http::Response<Body>;
     type Error = BoxError;
-    type Future = Answer;
+    type Future = Answer<S::Future>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         // The inner service is made ready once the request is in hand.
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Answer {
-        let inner = self.inner.clone();
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let mut inner = self.inner.clone();
         if request.uri().path().ends_with("/SyncUsers") {
-            return Box::pin(inner.oneshot(request));
+            return Answer::Receiving {
+                receiving: Box::pin(async move {
+                    let answer = inner.ready().await?.call(request);
+                    Ok((answer, None))
+                }),
+            };
         }
         let layer = self.layer.clone();
         let (parts, body) = request.into_parts();
-        let received = async move {
-            match tokio::time::timeout(layer.timeout, receive(body, &layer)).await {
-                Ok(Ok((bytes, held))) => {
-                    let request = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
-                    Ok((request, held))
+        Answer::Receiving {
+            receiving: Box::pin(async move {
+                let (bytes, held) =
+                    match tokio::time::timeout(layer.timeout, receive(body, &layer)).await {
+                        Ok(received) => received?,
+                        Err(_) => return Err(GatewayError::ReceiveTimeout(layer.timeout).into()),
+                    };
+                let request = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
+                let answer = inner.ready().await?.call(request);
+                Ok((answer, held))
+            }),
+        }
+    }
+}
+
+/// Receiving a request and handing it on: the first stage, boxed.
+type BoxedReceiving<F> = Pin<Box<dyn Future<Output = Result<(F, Held), BoxError>> + Send>>;
+
+/// The request's bytes, counted against the budget until the call is answered.
+type Held = Option<OwnedSemaphorePermit>;
+
+pin_project_lite::pin_project! {
+    /// One call through [`Receive`]: receiving its request, boxed, then the
+    /// inner service's answer, inline. Every call in flight waits in the
+    /// second stage, which holds only the inner future and the bytes'
+    /// permit; the first stage's box (the request's parts, the body being
+    /// read, the timer) is gone by then.
+    #[project = Stage]
+    pub enum Answer<F> {
+        /// The request arriving, then the inner service called with it.
+        Receiving { receiving: BoxedReceiving<F> },
+        /// The inner service's answer coming.
+        Called {
+            #[pin]
+            answer: F,
+            held: Held,
+        },
+    }
+}
+
+impl<F> Future for Answer<F>
+where
+    F: Future<Output = Result<http::Response<Body>, BoxError>>,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        loop {
+            match self.as_mut().project() {
+                Stage::Receiving { receiving } => match receiving.as_mut().poll(cx) {
+                    Poll::Ready(Ok((answer, held))) => self.set(Answer::Called { answer, held }),
+                    Poll::Ready(Err(refusal)) => return Poll::Ready(Err(refusal)),
+                    Poll::Pending => return Poll::Pending,
+                },
+                Stage::Called { answer, held } => {
+                    let answer = std::task::ready!(answer.poll(cx));
+                    // The bytes stop counting once the call is answered
+                    // (tonic has decoded them).
+                    drop(held.take());
+                    return Poll::Ready(answer);
                 }
-                Ok(Err(refusal)) => Err(refusal.into()),
-                Err(_) => Err(GatewayError::ReceiveTimeout(layer.timeout).into()),
             }
-        };
-        // Receiving, then the call: a chain, whose two stages take turns in
-        // the same bytes, where one async block would hold the receiving's
-        // state for as long as the call runs. The bytes stay counted until
-        // the call is answered (tonic decodes them).
-        Box::pin(received.and_then(move |(request, held)| {
-            inner.oneshot(request).map(move |answer| {
-                drop(held);
-                answer
-            })
-        }))
+        }
     }
 }
 

@@ -1,6 +1,10 @@
 //! One call as the operations see it: its credential, its deadline, and
 //! whether its caller still waits.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use tokio_util::sync::CancellationToken;
 
 use super::credential::Credential;
@@ -35,16 +39,46 @@ impl Deadline {
     }
 
     /// Completes when the deadline passes; never without one.
-    pub async fn passed(self) {
-        match self.0 {
-            Some(at) => tokio::time::sleep_until(at.into()).await,
-            None => std::future::pending().await,
+    pub fn passed(self) -> Passed {
+        Passed {
+            at: self.0,
+            timer: None,
         }
     }
 
     /// Whether the caller has stopped waiting.
     pub fn has_passed(self) -> bool {
         self.remaining().is_some_and(|left| left.is_zero())
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A deadline passing ([`Deadline::passed`]): a type of its own, so that
+    /// the layers racing a call against it hold it inline, and its timer is
+    /// set on the first poll, not when it is made.
+    #[derive(Debug)]
+    pub struct Passed {
+        at: Option<std::time::Instant>,
+        #[pin]
+        timer: Option<tokio::time::Sleep>,
+    }
+}
+
+impl Future for Passed {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let Some(at) = *this.at else {
+            return Poll::Pending;
+        };
+        if this.timer.is_none() {
+            this.timer.set(Some(tokio::time::sleep_until(at.into())));
+        }
+        match this.timer.as_pin_mut() {
+            Some(timer) => timer.poll(cx),
+            None => Poll::Pending,
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod settings;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -229,38 +230,56 @@ impl<S> NamedService for PeopleRoute<S> {
     const NAME: &'static str = <PeopleServiceServer<PeopleApi> as NamedService>::NAME;
 }
 
-type Answer =
-    std::pin::Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
-
 impl<S> tower::Service<http::Request<Body>> for PeopleRoute<S>
 where
     S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = BoxError>,
-    S::Future: Send + 'static,
 {
     type Response = http::Response<Body>;
     type Error = Infallible;
-    type Future = Answer;
+    type Future = RouteAnswer<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // The shedder is always ready; a refusal comes from `call`, answered there.
         self.inner.poll_ready(cx).map(|_| Ok(()))
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Answer {
-        let answer = self.inner.call(request);
-        let metrics = Arc::clone(&self.metrics);
-        Box::pin(async move {
-            Ok(answer.await.unwrap_or_else(|error| {
-                let refusal = match error.downcast::<GatewayError>() {
-                    Ok(refusal) => *refusal,
-                    Err(_) => GatewayError::Overloaded,
-                };
-                if matches!(refusal, GatewayError::Overloaded) {
-                    metrics.record_shed();
-                }
-                Status::from(refusal).into_http()
-            }))
-        })
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        RouteAnswer {
+            answer: self.inner.call(request),
+            metrics: Arc::clone(&self.metrics),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One PeopleService call's answer, its layers' refusals made gRPC
+    /// statuses. Inline in the router's box: every call in flight has one.
+    struct RouteAnswer<F> {
+        #[pin]
+        answer: F,
+        metrics: Arc<Metrics>,
+    }
+}
+
+impl<F> Future for RouteAnswer<F>
+where
+    F: Future<Output = Result<http::Response<Body>, BoxError>>,
+{
+    type Output = Result<http::Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let answer = std::task::ready!(this.answer.poll(cx));
+        Poll::Ready(Ok(answer.unwrap_or_else(|error| {
+            let refusal = match error.downcast::<GatewayError>() {
+                Ok(refusal) => *refusal,
+                Err(_) => GatewayError::Overloaded,
+            };
+            if matches!(refusal, GatewayError::Overloaded) {
+                this.metrics.record_shed();
+            }
+            Status::from(refusal).into_http()
+        })))
     }
 }
 

@@ -449,12 +449,11 @@ pub struct GrpcMetrics<S> {
 impl<S, B, ResBody> tower::Service<http::Request<B>> for GrpcMetrics<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<ResBody>>,
-    S::Future: Send + 'static,
     ResBody: HttpBody,
 {
     type Response = http::Response<MetricsBody<ResBody>>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+    type Future = Counted<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -464,21 +463,45 @@ where
         let mut rpc = Rpc::new(request.uri().path(), Arc::clone(&self.metrics));
         // The call holds its connection open for as long as it is counted.
         rpc.connection = ConnectionInfo::of(request.extensions()).map(ConnectionInfo::call_open);
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let response = response.await?;
-            // Trailers-only answers (errors) carry the status in the headers.
-            let code = grpc_code(response.headers());
-            let (parts, body) = response.into_parts();
-            Ok(http::Response::from_parts(
-                parts,
-                MetricsBody {
-                    inner: body,
-                    rpc: Some(rpc),
-                    code,
-                },
-            ))
-        })
+        Counted {
+            response: self.inner.call(request),
+            rpc: Some(rpc),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One call's answer coming, counted; the count moves into the answer's
+    /// body, which finishes it with the last frame. Inline in the server's
+    /// own box rather than boxed again: every call in flight has one.
+    pub struct Counted<F> {
+        #[pin]
+        response: F,
+        // Dropped unfinished (the call failed or its caller left): cancelled.
+        rpc: Option<Rpc>,
+    }
+}
+
+impl<F, ResBody, E> Future for Counted<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+{
+    type Output = Result<http::Response<MetricsBody<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.response.poll(cx))?;
+        // Trailers-only answers (errors) carry the status in the headers.
+        let code = grpc_code(response.headers());
+        let (parts, body) = response.into_parts();
+        Poll::Ready(Ok(http::Response::from_parts(
+            parts,
+            MetricsBody {
+                inner: body,
+                rpc: this.rpc.take(),
+                code,
+            },
+        )))
     }
 }
 
