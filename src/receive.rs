@@ -83,29 +83,33 @@ where
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let mut inner = self.inner.clone();
-        if request.uri().path().ends_with("/SyncUsers") {
-            return Answer::Receiving {
-                receiving: Box::pin(async move {
-                    let answer = inner.ready().await?.call(request);
-                    Ok((answer, None))
-                }),
-            };
-        }
         let layer = self.layer.clone();
-        let (parts, body) = request.into_parts();
         Answer::Receiving {
             receiving: Box::pin(async move {
-                let (bytes, held) =
-                    match tokio::time::timeout(layer.timeout, receive(body, &layer)).await {
-                        Ok(received) => received?,
-                        Err(_) => return Err(GatewayError::ReceiveTimeout(layer.timeout).into()),
-                    };
-                let request = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
+                let (request, held) = if request.uri().path().ends_with("/SyncUsers") {
+                    (request, None)
+                } else {
+                    receive_whole(request, &layer).await?
+                };
                 let answer = inner.ready().await?.call(request);
                 Ok((answer, held))
             }),
         }
     }
+}
+
+/// The request with its whole body in hand, and the budget that body holds;
+/// refused past the receive timeout.
+async fn receive_whole(
+    request: http::Request<Body>,
+    layer: &ReceiveLayer,
+) -> Result<(http::Request<Body>, Held), GatewayError> {
+    let (parts, body) = request.into_parts();
+    let (bytes, held) = tokio::time::timeout(layer.timeout, receive(body, layer))
+        .await
+        .map_err(|_| GatewayError::ReceiveTimeout(layer.timeout))??;
+    let request = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
+    Ok((request, held))
 }
 
 /// Receiving a request and handing it on: the first stage, boxed.
