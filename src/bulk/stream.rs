@@ -428,11 +428,12 @@ impl SyncStream {
     }
 }
 
-/// The stream's call for one attempt at an item: a cancellation of its own
-/// (an attempt's end cancels it), which the stream's end cancels too.
+/// The stream's call for one attempt at an item: a departure of its own
+/// (an attempt's end signals it), which the stream's, if ever signalled,
+/// reaches too.
 fn item_call(stream: &Call) -> Call {
     Call {
-        gone: stream.gone.child_token(),
+        gone: stream.gone.child(),
         ..stream.clone()
     }
 }

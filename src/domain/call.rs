@@ -83,24 +83,24 @@ impl Future for Passed {
 }
 
 /// One call as the operations see it: the caller's credential, its deadline,
-/// and a token cancelled when the caller goes away.
+/// and whether the caller is gone.
 #[derive(Debug, Clone)]
 pub struct Call {
     /// Forwarded to the portal.
     pub credential: Credential,
     /// The caller's `grpc-timeout`, if it sent one.
     pub deadline: Deadline,
-    /// Cancelled when the caller is gone.
-    pub gone: CancellationToken,
+    /// Tells work that outlives the caller's future that the caller is gone.
+    pub gone: Departure,
 }
 
 impl Call {
-    /// A call without deadline whose caller never goes away.
+    /// A call without deadline, whose departure nothing watches yet.
     pub fn new(credential: Credential) -> Self {
         Self {
             credential,
             deadline: Deadline::NONE,
-            gone: CancellationToken::new(),
+            gone: Departure::UNWATCHED,
         }
     }
 
@@ -121,13 +121,13 @@ pub enum Abandoned {
 }
 
 impl Abandoned {
-    /// Why a caller with this deadline, gone when `gone` is cancelled, no longer waits, if it does not.
-    pub fn check(deadline: Deadline, gone: &CancellationToken) -> Result<(), Abandoned> {
+    /// Why a caller with this deadline and departure no longer waits, if it does not.
+    pub fn check(deadline: Deadline, gone: &Departure) -> Result<(), Abandoned> {
         // The deadline first: when it passes, the caller's call is dropped
         // and `gone` fires in the same moment, and the deadline is the cause.
         if deadline.has_passed() {
             Err(Abandoned::Deadline)
-        } else if gone.is_cancelled() {
+        } else if gone.happened() {
             Err(Abandoned::CallerGone)
         } else {
             Ok(())
@@ -135,11 +135,92 @@ impl Abandoned {
     }
 
     /// Completes when such a caller stops waiting, and says why.
-    pub async fn when(deadline: Deadline, gone: &CancellationToken) -> Abandoned {
+    pub async fn when(deadline: Deadline, gone: &Departure) -> Abandoned {
         tokio::select! {
             biased;
             () = deadline.passed() => Abandoned::Deadline,
-            () = gone.cancelled() => Abandoned::CallerGone,
+            () = gone.signalled() => Abandoned::CallerGone,
         }
+    }
+}
+
+/// A caller's going away, as seen by work that may outlive the caller's own
+/// future: a write on its task, or a SyncUsers item. Work running inside
+/// the caller's future (every read) needs no signal, since the future is
+/// dropped when the caller leaves. Such work is left unwatched and pays
+/// for no token, no allocation, and no place in a shared waiters' list.
+#[derive(Debug, Clone, Default)]
+pub struct Departure(Option<CancellationToken>);
+
+impl Departure {
+    /// Watched by nothing: the caller's going away drops what waits for it.
+    pub const UNWATCHED: Departure = Departure(None);
+
+    /// The token that signals the departure, made now if nothing watched
+    /// it yet; cancelling it tells every clone of this departure.
+    pub fn watch(&mut self) -> CancellationToken {
+        self.0.get_or_insert_with(CancellationToken::new).clone()
+    }
+
+    /// A departure of its own that this one's signal also reaches.
+    pub fn child(&self) -> Departure {
+        Departure(self.0.as_ref().map(CancellationToken::child_token))
+    }
+
+    /// Whether the caller has been signalled gone.
+    pub fn happened(&self) -> bool {
+        self.0.as_ref().is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// Completes when the caller is signalled gone; never while unwatched.
+    pub async fn signalled(&self) {
+        match &self.0 {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_departure_is_signalled_to_every_clone_and_child_once_watched() {
+        let unwatched = Departure::UNWATCHED;
+        assert!(!unwatched.happened());
+        assert!(!unwatched.child().happened());
+        assert!(unwatched.0.is_none(), "nothing is made until watched");
+
+        let mut departure = Departure::UNWATCHED;
+        let token = departure.watch();
+        let clone = departure.clone();
+        let child = departure.child();
+        assert!(!clone.happened() && !child.happened());
+        token.cancel();
+        assert!(departure.happened() && clone.happened() && child.happened());
+        clone.signalled().await;
+        child.signalled().await;
+        assert_eq!(
+            Abandoned::check(Deadline::NONE, &clone),
+            Err(Abandoned::CallerGone)
+        );
+        assert_eq!(
+            Abandoned::when(Deadline::NONE, &child).await,
+            Abandoned::CallerGone
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unwatched_departure_never_ends_a_wait_but_the_deadline_does() {
+        let deadline = Deadline::after(std::time::Duration::from_millis(10));
+        assert_eq!(
+            Abandoned::when(deadline, &Departure::UNWATCHED).await,
+            Abandoned::Deadline
+        );
+        assert_eq!(
+            Abandoned::check(Deadline::NONE, &Departure::UNWATCHED),
+            Ok(())
+        );
     }
 }

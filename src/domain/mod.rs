@@ -14,7 +14,7 @@ mod profile;
 mod refusal;
 mod user;
 
-pub use call::{Abandoned, Call, Deadline, Passed};
+pub use call::{Abandoned, Call, Deadline, Departure, Passed};
 pub use contact::{Contact, ContactError, ContactField, merge_contacts, remove_contacts};
 pub use credential::{Credential, CredentialError};
 pub use listing::{ListFilters, Page, StatusFilter, UserQuery};

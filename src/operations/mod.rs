@@ -173,17 +173,18 @@ impl Operations {
     /// Runs a write on its own task. A write that was sent finishes even if
     /// the caller cancels or its deadline passes, so its user's lock is never
     /// released while it may still reach the portal; one not yet sent gives up
-    /// with its caller (`call.gone`, cancelled when the returned future is
+    /// with its caller (`call.gone`, signalled when the returned future is
     /// dropped) and is never sent. A write that outlives its caller logs how
     /// it ended.
     fn spawn_write(
         &self,
-        call: Call,
+        mut call: Call,
         operation: Operation,
         held: Option<WriteHold>,
     ) -> impl Future<Output = Result<UserRecord, GatewayError>> + Send + 'static {
-        let gone = call.gone.clone();
-        let cancel_when_dropped = call.gone.clone().drop_guard();
+        // The task outlives the caller's future: from here it is told.
+        let gone = call.gone.watch();
+        let cancel_when_dropped = gone.clone().drop_guard();
         let people = Arc::clone(&self.people);
         // Boxed once here: each wrapper below would otherwise carry its own
         // copy of this (large) future in the task, for every write in flight.

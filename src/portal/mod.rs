@@ -20,7 +20,6 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, StatusCode};
 use serde::Serialize;
 use tokio::sync::SemaphorePermit;
-use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 use tower::retry::Retry;
 use tracing::{Instrument as _, debug, info_span, instrument};
@@ -31,7 +30,7 @@ pub use model::{PortalBuild, PortalUser};
 pub use transport::{HttpClient, http_client};
 
 use crate::domain::Product;
-use crate::domain::{Abandoned, Call, Credential, Deadline, UserId, UserRef};
+use crate::domain::{Abandoned, Call, Credential, Deadline, Departure, UserId, UserRef};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::otel;
 use model::{ContactBody, ContactsBody, StatusBody};
@@ -427,7 +426,7 @@ impl PortalClient {
         let result = match bounds.kind {
             Exchange::Read => tokio::select! {
                 biased;
-                () = bounds.gone.cancelled() => {
+                () = bounds.gone.signalled() => {
                     // Sent, but nobody waits for the answer any more.
                     self.metrics.record_portal(endpoint, "abandoned", started.elapsed());
                     return Err(PortalError::Abandoned(Abandoned::CallerGone));
@@ -531,10 +530,9 @@ impl PortalClient {
     /// for the readiness check: any HTTP answer below 502 means it does.
     pub async fn probe(&self, timeout: Duration) -> bool {
         let request = Outgoing::get(self.build_url.clone());
-        let never_gone = CancellationToken::new();
         let bounds = Bounds {
             deadline: Deadline::after(timeout),
-            gone: &never_gone,
+            gone: &Departure::UNWATCHED,
             kind: Exchange::Read,
         };
         matches!(
@@ -598,7 +596,7 @@ enum Exchange {
 #[derive(Debug, Clone, Copy)]
 struct Bounds<'a> {
     deadline: Deadline,
-    gone: &'a CancellationToken,
+    gone: &'a Departure,
     kind: Exchange,
 }
 

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use tokio_util::sync::CancellationToken;
 use tower::retry::Policy;
 use tower::retry::backoff::{
     Backoff as _, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff as _,
@@ -30,7 +29,7 @@ use tower::util::rng::HasherRng;
 
 use super::envelope::{PortalError, parse_retry_after};
 use super::transport::{HttpClient, PortalRequest, causes, read_capped};
-use crate::domain::{Abandoned, Deadline};
+use crate::domain::{Abandoned, Deadline, Departure};
 use crate::telemetry::metrics::Metrics;
 
 /// Attempts per exchange, the first one included.
@@ -173,7 +172,7 @@ pub struct UnlessAbandoned {
     answer_by: Deadline,
     timeout: Duration,
     max_body: usize,
-    gone: CancellationToken,
+    gone: Departure,
 }
 
 /// What one attempt is given: its time and the largest body it reads.
@@ -186,15 +185,15 @@ pub struct AttemptBounds {
 }
 
 impl UnlessAbandoned {
-    /// `http`, sending only before `send_by` and while `gone` is not
-    /// cancelled; each attempt answered within `attempt.timeout` and by
+    /// `http`, sending only before `send_by` and until `gone` is
+    /// signalled; each attempt answered within `attempt.timeout` and by
     /// `answer_by`.
     pub fn new(
         http: HttpClient,
         send_by: Deadline,
         answer_by: Deadline,
         attempt: AttemptBounds,
-        gone: CancellationToken,
+        gone: Departure,
     ) -> Self {
         Self {
             http,
@@ -312,7 +311,7 @@ mod tests {
         .unwrap()
     }
 
-    fn unless_abandoned(send_by: Deadline, gone: CancellationToken) -> UnlessAbandoned {
+    fn unless_abandoned(send_by: Deadline, gone: Departure) -> UnlessAbandoned {
         UnlessAbandoned::new(
             http(),
             send_by,
@@ -328,8 +327,8 @@ mod tests {
     #[tokio::test]
     async fn an_attempt_the_caller_no_longer_waits_for_is_neither_sent_nor_tried_again() {
         use tower::ServiceExt as _;
-        let gone = CancellationToken::new();
-        gone.cancel();
+        let mut gone = Departure::UNWATCHED;
+        gone.watch().cancel();
         // Nothing listens at port 9 of this address: were the request sent, it would fail otherwise.
         let mut result = unless_abandoned(Deadline::NONE, gone)
             .oneshot(request(Method::PUT))
@@ -344,7 +343,7 @@ mod tests {
         assert!(policy.retry(&mut put, &mut result).is_none());
         let passed = unless_abandoned(
             Deadline::at(Some(std::time::Instant::now())),
-            CancellationToken::new(),
+            Departure::UNWATCHED,
         );
         assert!(matches!(
             passed.oneshot(request(Method::PUT)).await,
@@ -408,7 +407,7 @@ mod tests {
                 timeout: Duration::from_secs(120),
                 max_body: 1024,
             },
-            CancellationToken::new(),
+            Departure::UNWATCHED,
         );
         assert_eq!(
             configured.attempt_ends(start),
@@ -423,7 +422,7 @@ mod tests {
                 timeout: Duration::from_secs(120),
                 max_body: 1024,
             },
-            CancellationToken::new(),
+            Departure::UNWATCHED,
         );
         assert_eq!(cut.attempt_ends(start), start + Duration::from_secs(58));
     }
