@@ -209,33 +209,36 @@ async fn respond<T, M>(
     into_message: impl FnOnce(T) -> M,
 ) -> Result<Response<M>, Status> {
     let started = Instant::now();
-    let request_id = trace.request_id().to_owned();
     let span = call_span(rpc, &mut trace);
-    let result = {
-        // Pinned here, and dropped as soon as the stopper lets go of it.
-        let within_deadline = std::pin::pin!(async {
-            tokio::select! {
-                biased;
-                result = work => result,
-                () = deadline.passed() => Err(GatewayError::DeadlineExceeded),
-            }
-        });
-        trace
-            .scope(stopper.run(within_deadline))
-            .instrument(span.clone())
-            .await
+    let within_deadline = std::pin::pin!(async {
+        tokio::select! {
+            biased;
+            result = work => result,
+            () = deadline.passed() => Err(GatewayError::DeadlineExceeded),
+        }
+    });
+    // The span and the trace context are held once, by the running call,
+    // and taken back from it once it has answered.
+    let mut running = std::pin::pin!(trace.scope(stopper.run(within_deadline)).instrument(span));
+    let result = running.as_mut().await;
+    let trace = running.as_mut().inner_pin_mut().take_value();
+    let echo_id = |metadata: &mut MetadataMap| {
+        if let Some(trace) = &trace {
+            echo_request_id(metadata, trace.request_id());
+        }
     };
+    let span = running.span();
     let (code, answer) = match result {
         Ok(answer) => {
             let mut response = Response::new(into_message(answer));
-            echo_request_id(response.metadata_mut(), &request_id);
+            echo_id(response.metadata_mut());
             (Code::Ok, Ok(response))
         }
         Err(error) => {
             let description = error.to_string();
             let portal_failed = error.is_portal_failure();
             let mut status = Status::from(error);
-            echo_request_id(status.metadata_mut(), &request_id);
+            echo_id(status.metadata_mut());
             span.in_scope(|| {
                 if portal_failed {
                     warn!(error = %description, "portal call failed");
