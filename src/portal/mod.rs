@@ -308,22 +308,27 @@ impl PortalClient {
         url
     }
 
-    async fn send(
-        &self,
+    /// One exchange whose answer is a user. Not an `async fn`: that would
+    /// keep its arguments, the whole request among them, beside the
+    /// exchange for as long as the exchange runs, though the request moves
+    /// into it at once.
+    fn send<'a>(
+        &'a self,
         endpoint: &'static str,
         request: Outgoing,
-        call: &Call,
+        call: &'a Call,
         kind: Exchange,
-    ) -> Result<PortalUser, PortalError> {
-        let (status, body, retry_after) = self
-            .exchange(
-                endpoint,
-                request,
-                Some(&call.credential),
-                Bounds::of(call, kind),
-            )
-            .await?;
-        envelope::read_user(status, &body, retry_after)
+    ) -> impl Future<Output = Result<PortalUser, PortalError>> + Send + 'a {
+        self.exchange(
+            endpoint,
+            request,
+            Some(&call.credential),
+            Bounds::of(call, kind),
+        )
+        .map(|answer| {
+            let (status, body, retry_after) = answer?;
+            envelope::read_user(status, &body, retry_after)
+        })
     }
 
     /// One HTTP exchange, tried again where that is safe (see [`retry`]):
