@@ -149,7 +149,7 @@ impl Abandoned {
 /// the caller's future (every read) needs no signal, since the future is
 /// dropped when the caller leaves. Such work is left unwatched and pays
 /// for no token, no allocation, and no place in a shared waiters' list.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Departure(Option<CancellationToken>);
 
 impl Departure {
