@@ -40,7 +40,7 @@ pub const PATH: &str = "/bench.floor.v1.Floor/Forward";
 pub const TRANSLATE: &str = "/bench.floor.v1.Floor/Translate";
 
 /// Serves the floor on `listen` in front of the portal at `portal` (trusting
-/// the PEM roots `extra_roots_pem` as `--portal-ca` does), until killed.
+/// the PEM roots `extra_roots_pem` as `--portal-ca` does), until SIGTERM.
 pub fn run(listen: SocketAddr, portal: Url, extra_roots_pem: Option<Vec<u8>>) {
     // The gateway's runtime: `#[tokio::main]`'s multi-threaded default.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -74,11 +74,17 @@ pub fn run(listen: SocketAddr, portal: Url, extra_roots_pem: Option<Vec<u8>>) {
         let listener = tokio::net::TcpListener::bind(listen).await.expect("bind");
         println!("{}", listener.local_addr().expect("address"));
         let incoming = people_gateway::connections::accept(listener, settings.connections);
-        transport(&settings)
-            .add_service(floor)
-            .serve_with_incoming(incoming)
-            .await
-            .expect("floor server");
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+        tokio::select! {
+            served = transport(&settings).add_service(floor).serve_with_incoming(incoming) => {
+                served.expect("floor server");
+            }
+            // An exit rather than death by the signal, so that what runs at
+            // exit runs: an instrumented build writes its profile then.
+            _ = terminate.recv() => std::process::exit(0),
+        }
     });
 }
 
