@@ -20,8 +20,10 @@
 # 4. Runs the bench or profile.sh with that bench binary and BENCH_GATEWAY
 #    set to that gateway.
 #
-# Trained on the benchmark itself, so it shows what the layout can win at
-# best; a deployment would train on its own calls.
+# The profiles are kept (target/pgo/*.profdata) and used again by the next
+# call; delete them to train again after the code changed. Trained on the
+# benchmark itself, so it shows what the layout can win at best; a
+# deployment would train on its own calls.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 what=${1:-bench}
