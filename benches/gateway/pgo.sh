@@ -37,15 +37,8 @@ if [ ! -x "$profdata" ]; then
 fi
 export CARGO_INCREMENTAL=0
 
-bench_binary() {
-  cargo bench --bench gateway --no-run --locked --message-format=json \
-    | python3 -c 'import json, sys
-for line in sys.stdin:
-    message = json.loads(line)
-    if message.get("reason") == "compiler-artifact" and message.get("executable") \
-            and message["target"]["name"] == "gateway":
-        print(message["executable"])'
-}
+# shellcheck source=benches/gateway/bench_binary.sh
+source benches/gateway/bench_binary.sh
 
 if [ ! -f "$root/gateway.profdata" ] || [ ! -f "$root/floor.profdata" ]; then
   raw=$root/raw
@@ -68,6 +61,7 @@ fi
 
 gateway_flags="-Cprofile-use=$root/gateway.profdata"
 floor_flags="-Cprofile-use=$root/floor.profdata"
+# The production build, as the bench's `build()` makes it.
 RUSTFLAGS=$gateway_flags cargo build --release --locked --no-default-features \
   -p people-gateway --bin people-gateway --target-dir "$root/gateway"
 export CARGO_TARGET_DIR=$root/floor RUSTFLAGS=$floor_flags

@@ -43,13 +43,9 @@ if [ "${PROFILE_CACHE:-}" = 1 ]; then
   callgrind="$callgrind --cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 --LL=8388608,16,64"
 fi
 mkdir -p "$out"
-bench=$(cargo bench --bench gateway --no-run --locked --message-format=json \
-  | python3 -c 'import json, sys
-for line in sys.stdin:
-    message = json.loads(line)
-    if message.get("reason") == "compiler-artifact" and message.get("executable") \
-            and message["target"]["name"] == "gateway":
-        print(message["executable"])')
+# shellcheck source=benches/gateway/bench_binary.sh
+source benches/gateway/bench_binary.sh
+bench=$(bench_binary)
 for run in A B C; do
   rpcs=floor
   runs_calls=$calls
