@@ -1,0 +1,43 @@
+#!/bin/sh
+# The container image's binary: static (musl), without the demo, built with
+# profile-guided optimisation. deploy/Dockerfile builds it with this script
+# and .ci/run checks the same script's binary, so the two cannot drift.
+#
+#   sh deploy/build-binary.sh OUT
+#
+# 1. Builds the gateway instrumented (rustc's -Cprofile-generate).
+# 2. Runs it under the training workload (crates/pgo-training: the portal
+#    simulator, and callers' reads, writes, lookups and refusals against
+#    Workspace and DocSpace); it writes its profile when SIGTERM stops it.
+# 3. Merges the profile (rustup's `llvm-tools` component) and builds the
+#    gateway again with it: the compiler lays out and inlines by how the
+#    code ran (BENCHMARKS.md, "the container image's build").
+#
+# POSIX sh: the image's builder has no bash. Where the host is not musl,
+# CC_x86_64_unknown_linux_musl must name musl's C compiler (musl-gcc).
+set -eu
+out=$1
+target=x86_64-unknown-linux-musl
+work=$PWD/target/pgo-image
+profdata=$(find "$(rustc --print sysroot)/lib/rustlib" -name llvm-profdata -type f | head -n 1)
+if [ -z "$profdata" ]; then
+  echo "build-binary.sh: llvm-profdata is missing: rustup component add llvm-tools" >&2
+  exit 2
+fi
+
+# --target always, even on a musl host: RUSTFLAGS then reach the gateway's
+# code only, not the build scripts, whose runs would write profiles too.
+gateway() {
+  cargo build --release --locked --target "$target" \
+    -p people-gateway --no-default-features --bin people-gateway "$@"
+}
+
+rm -rf "$work/raw"
+mkdir -p "$work/raw"
+RUSTFLAGS="-Cprofile-generate=$work/raw" gateway --target-dir "$work/generate"
+cargo build --release --locked -p pgo-training
+LLVM_PROFILE_FILE="$work/raw/%p.profraw" \
+  target/release/pgo-training "$work/generate/$target/release/people-gateway"
+"$profdata" merge -o "$work/gateway.profdata" "$work"/raw/*.profraw
+RUSTFLAGS="-Cprofile-use=$work/gateway.profdata" gateway
+cp "target/$target/release/people-gateway" "$out"
