@@ -7,11 +7,12 @@
 #
 # 1. Builds the gateway instrumented (rustc's -Cprofile-generate).
 # 2. Runs it under the training workload (crates/pgo-training: the portal
-#    simulator, and callers' reads, writes, lookups and refusals against
-#    Workspace and DocSpace); it writes its profile when SIGTERM stops it.
+#    simulator, and callers' reads, writes, lookups, refusals and SyncUsers
+#    streams against Workspace and DocSpace); it writes its profile when
+#    SIGTERM stops it.
 # 3. Merges the profile (rustup's `llvm-tools` component) and builds the
 #    gateway again with it: the compiler lays out and inlines by how the
-#    code ran (BENCHMARKS.md, "the container image's build").
+#    code ran (BENCHMARKS.md: "the container image built profile-guided").
 #
 # POSIX sh: the image's builder has no bash. Where the host is not musl,
 # CC_x86_64_unknown_linux_musl must name musl's C compiler (musl-gcc).

@@ -7,10 +7,11 @@
 //! gRPC the way callers do: reads, writes that change something and writes
 //! that change nothing, lookups, and the refusals callers earn (an unknown
 //! user, a malformed id, no credential, a caller without the right), 16 at
-//! a time. Then it stops the gateway with SIGTERM, as an orchestrator does,
-//! so that an instrumented build writes its profile on the way out
-//! (`LLVM_PROFILE_FILE` is passed on). Exits non-zero if the gateway did not
-//! serve or did not stop cleanly.
+//! a time, then a SyncUsers stream from each caller. Then it stops the
+//! gateway with SIGTERM, as an orchestrator does, so that an instrumented
+//! build writes its profile on the way out (`LLVM_PROFILE_FILE` is passed
+//! on). Exits non-zero if an answer was not the one expected, or the
+//! gateway did not serve or did not stop cleanly.
 //!
 //! It is not the benchmark (`benches/gateway.rs`): a build trained on the
 //! calls it is then measured with would flatter itself.
@@ -21,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use people_gateway::pb::people_service_client::PeopleServiceClient;
 use people_gateway::pb::{
-    Contact, GetUserRequest, ListUsersRequest, UpdateContactsRequest, UpdateUserRequest,
+    Contact, GetUserRequest, ListUsersRequest, SyncUsersRequest, UpdateContactsRequest,
+    UpdateUserRequest, sync_users_request, sync_users_response,
 };
 use portal_sim::{Product, Simulator, seed};
 use tonic::transport::Channel;
@@ -33,6 +35,8 @@ use tonic_health::pb::health_client::HealthClient;
 const ROUNDS: usize = 1024;
 /// Calls in flight at once.
 const CONCURRENCY: usize = 16;
+/// Changes in each caller's SyncUsers stream, sent after its unary calls.
+const SYNC_ITEMS: usize = 64;
 /// How long a starting gateway may take to answer its first call.
 const START_WITHIN: Duration = Duration::from_secs(30);
 
@@ -203,7 +207,54 @@ async fn call_mix(channel: Channel, caller: usize, product: Product) -> Result<(
             .await
             .map_err(|status| format!("Health/Check: {status}"))?;
     }
-    Ok(())
+    sync_stream(&mut people, caller, spam).await
+}
+
+/// One SyncUsers stream of contact merges, every item answered with a user.
+async fn sync_stream(
+    people: &mut PeopleServiceClient<Channel>,
+    caller: usize,
+    spam: Option<bool>,
+) -> Result<(), String> {
+    let items = (0..SYNC_ITEMS).map(move |item| SyncUsersRequest {
+        item_id: format!("{caller}-{item}"),
+        operation: Some(sync_users_request::Operation::UpdateContacts(
+            UpdateContactsRequest {
+                user_id: "@self".to_owned(),
+                contacts: vec![Contact {
+                    r#type: "phone".to_owned(),
+                    value: format!("+1 555 020{}", item % 4),
+                }],
+                spam,
+            },
+        )),
+    });
+    let mut answers = people
+        .sync_users(as_caller(seed::USER_TOKEN, tokio_stream::iter(items)))
+        .await
+        .map_err(|status| format!("SyncUsers: {status}"))?
+        .into_inner();
+    let mut answered = 0;
+    while let Some(answer) = answers
+        .message()
+        .await
+        .map_err(|status| format!("SyncUsers: {status}"))?
+    {
+        if let Some(sync_users_response::Result::Error(error)) = answer.result {
+            return Err(format!(
+                "SyncUsers item {}: {}",
+                answer.item_id, error.message
+            ));
+        }
+        answered += 1;
+    }
+    if answered == SYNC_ITEMS {
+        Ok(())
+    } else {
+        Err(format!(
+            "SyncUsers answered {answered} of {SYNC_ITEMS} items"
+        ))
+    }
 }
 
 fn as_admin<T>(message: T) -> Request<T> {
