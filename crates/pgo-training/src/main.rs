@@ -29,9 +29,10 @@ use portal_sim::{Product, Simulator, seed};
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-/// Rounds of the call mix per product; each round is 10 calls.
+/// Rounds of the call mix per product; each round is 9 calls.
 const ROUNDS: usize = 1024;
 /// Calls in flight at once.
 const CONCURRENCY: usize = 16;
@@ -92,18 +93,17 @@ fn free_address() -> Result<SocketAddr, String> {
         .map_err(|error| format!("finding a free port: {error}"))
 }
 
-/// A channel to the gateway once it answers its health check.
+/// A channel to the gateway once its health check says it serves.
 async fn connect(address: SocketAddr) -> Result<Channel, String> {
     let started = Instant::now();
     let endpoint = Channel::from_shared(format!("http://{address}"))
         .map_err(|error| format!("gateway address: {error}"))?;
     loop {
         if let Ok(channel) = endpoint.connect().await {
-            let serving = HealthClient::new(channel.clone())
+            let answer = HealthClient::new(channel.clone())
                 .check(HealthCheckRequest::default())
-                .await
-                .is_ok();
-            if serving {
+                .await;
+            if matches!(answer, Ok(ok) if ok.get_ref().status() == ServingStatus::Serving) {
                 return Ok(channel);
             }
         }
