@@ -3,7 +3,7 @@
 # profile-guided optimisation. deploy/Dockerfile builds it with this script
 # and .ci/run checks the same script's binary, so the two cannot drift.
 #
-#   sh deploy/build-binary.sh OUT
+#   sh deploy/build-binary.sh OUT     (from any directory; OUT is where the binary goes)
 #
 # 1. Builds the gateway instrumented (rustc's -Cprofile-generate).
 # 2. Runs it under the training workload (crates/pgo-training: the portal
@@ -17,7 +17,11 @@
 # POSIX sh: the image's builder has no bash. Where the host is not musl,
 # CC_x86_64_unknown_linux_musl must name musl's C compiler (musl-gcc).
 set -eu
-out=$1
+case ${1:?usage: sh deploy/build-binary.sh OUT} in
+  /*) out=$1 ;;
+  *) out=$PWD/$1 ;;
+esac
+cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-musl
 work=$PWD/target/pgo-image
 profdata=$(find "$(rustc --print sysroot)/lib/rustlib" -name llvm-profdata -type f | head -n 1)
