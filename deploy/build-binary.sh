@@ -24,8 +24,11 @@ esac
 cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-musl
 work=$PWD/target/pgo-image
-profdata=$(find "$(rustc --print sysroot)/lib/rustlib" -name llvm-profdata -type f | head -n 1)
-if [ -z "$profdata" ]; then
+# The toolchain's own llvm-profdata, as benches/gateway/pgo.sh finds it: its
+# LLVM is the one that wrote the profile.
+host=$(rustc -vV | sed -n 's/^host: //p')
+profdata="$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata"
+if [ ! -x "$profdata" ]; then
   echo "build-binary.sh: llvm-profdata is missing: rustup component add llvm-tools" >&2
   exit 2
 fi
