@@ -480,19 +480,20 @@ impl PortalClient {
     /// One exchange's attempts, each with its whole answer, ready to be
     /// polled; `Err` for a request that cannot be made. Not an `async fn`,
     /// which would keep its arguments beside the attempts' state.
-    fn attempt(
+    fn attempt<'c>(
         &self,
         endpoint: &'static str,
         request: Outgoing,
-        credential: Option<&Credential>,
+        credential: Option<&'c Credential>,
         answer_by: Deadline,
         bounds: &Bounds<'_>,
-    ) -> Result<impl Future<Output = Result<Answer, PortalError>> + Send + use<>, PortalError> {
+    ) -> Result<impl Future<Output = Result<Answer, PortalError>> + Send + use<'c>, PortalError>
+    {
         let mut request = transport::request(request.method, request.url, request.body)?;
         add_headers(&mut request, credential)?;
         let policy = self
             .retry
-            .policy(answer_by, endpoint, Arc::clone(&self.metrics));
+            .policy(answer_by, endpoint, Arc::clone(&self.metrics), credential);
         // Each attempt, retries included, is sent only while the caller
         // waits, and answered, body and all, within the timeout and by
         // `answer_by`.

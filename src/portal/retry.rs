@@ -28,8 +28,8 @@ use tower::retry::budget::{Budget as _, TpsBudget};
 use tower::util::rng::HasherRng;
 
 use super::envelope::{PortalError, parse_retry_after};
-use super::transport::{HttpClient, PortalRequest, causes, read_capped};
-use crate::domain::{Abandoned, Deadline, Departure};
+use super::transport::{HttpClient, PortalRequest, add_headers, causes, read_capped};
+use crate::domain::{Abandoned, Credential, Deadline, Departure};
 use crate::telemetry::metrics::Metrics;
 
 /// Attempts per exchange, the first one included.
@@ -61,13 +61,14 @@ impl Default for RetryShared {
 impl RetryShared {
     /// The policy for one exchange. `deadline` bounds waiting for the next
     /// attempt (each attempt's own time is [`UnlessAbandoned`]'s). Retries are
-    /// counted per `endpoint`.
-    pub fn policy(
+    /// counted per `endpoint`, and sent with `credential`.
+    pub fn policy<'a>(
         &self,
         deadline: Deadline,
         endpoint: &'static str,
         metrics: Arc<Metrics>,
-    ) -> ExchangeRetry {
+        credential: Option<&'a Credential>,
+    ) -> ExchangeRetry<'a> {
         self.budget.deposit();
         ExchangeRetry {
             budget: Arc::clone(&self.budget),
@@ -76,22 +77,25 @@ impl RetryShared {
             attempts_left: MAX_ATTEMPTS - 1,
             endpoint,
             metrics,
+            credential,
         }
     }
 }
 
 /// The retry state of one exchange.
 #[derive(Debug, Clone)]
-pub struct ExchangeRetry {
+pub struct ExchangeRetry<'a> {
     budget: Arc<TpsBudget>,
     backoff: ExponentialBackoff,
     deadline: Deadline,
     attempts_left: u32,
     endpoint: &'static str,
     metrics: Arc<Metrics>,
+    /// The headers of a retry are made for it (see `clone_request`).
+    credential: Option<&'a Credential>,
 }
 
-impl ExchangeRetry {
+impl ExchangeRetry<'_> {
     fn fits(&self, resume_at: Instant) -> bool {
         // The next attempt needs some time of its own after the wait.
         self.deadline
@@ -100,7 +104,7 @@ impl ExchangeRetry {
     }
 }
 
-impl<B> Policy<PortalRequest, http::Response<B>, AttemptError> for ExchangeRetry {
+impl<B> Policy<PortalRequest, http::Response<B>, AttemptError> for ExchangeRetry<'_> {
     type Future = tokio::time::Sleep;
 
     fn retry(
@@ -128,18 +132,23 @@ impl<B> Policy<PortalRequest, http::Response<B>, AttemptError> for ExchangeRetry
         if self.attempts_left == 0 || !self.fits(resume_at) || !self.budget.withdraw() {
             return None;
         }
+        // `request` is the copy `clone_request` made, without headers: they
+        // are made for it now, as they were for the first attempt (they cannot
+        // fail here, having not failed then).
+        add_headers(request, self.credential).ok()?;
         self.attempts_left -= 1;
         self.metrics.record_portal_retry(self.endpoint);
         Some(wait)
     }
 
     fn clone_request(&mut self, request: &PortalRequest) -> Option<PortalRequest> {
-        // The body is shared bytes; the extensions are empty.
+        // Made before every attempt, the first included, for a retry that
+        // seldom comes: so it copies no headers (`retry` adds them to the copy
+        // it sends). The body is shared bytes; the extensions are empty.
         let mut copy = PortalRequest::new(request.body().clone());
         *copy.method_mut() = request.method().clone();
         *copy.uri_mut() = request.uri().clone();
         *copy.version_mut() = request.version();
-        *copy.headers_mut() = request.headers().clone();
         Some(copy)
     }
 }
@@ -338,7 +347,7 @@ mod tests {
             "{result:?}"
         );
         let shared = RetryShared::default();
-        let mut policy = shared.policy(Deadline::NONE, "test", Arc::default());
+        let mut policy = shared.policy(Deadline::NONE, "test", Arc::default(), None);
         let mut put = request(Method::PUT);
         assert!(policy.retry(&mut put, &mut result).is_none());
         let passed = unless_abandoned(
@@ -354,7 +363,7 @@ mod tests {
     #[tokio::test]
     async fn reads_answered_5xx_are_tried_twice_more_and_nothing_else_is() {
         let shared = RetryShared::default();
-        let mut policy = shared.policy(Deadline::NONE, "test", Arc::default());
+        let mut policy = shared.policy(Deadline::NONE, "test", Arc::default(), None);
         let mut get = request(Method::GET);
         assert!(policy.retry(&mut get, &mut answer(503, None)).is_some());
         assert!(policy.retry(&mut get, &mut answer(502, None)).is_some());
@@ -363,7 +372,7 @@ mod tests {
             "three attempts at most"
         );
 
-        let mut fresh = shared.policy(Deadline::NONE, "test", Arc::default());
+        let mut fresh = shared.policy(Deadline::NONE, "test", Arc::default(), None);
         for status in [200, 400, 404, 429, 500] {
             assert!(
                 fresh.retry(&mut get, &mut answer(status, None)).is_none(),
@@ -382,7 +391,7 @@ mod tests {
         let shared = RetryShared::default();
         // Far from the deadline, so that a stalled test thread cannot reach it.
         let deadline = Deadline::after(Duration::from_secs(60));
-        let mut policy = shared.policy(deadline, "test", Arc::default());
+        let mut policy = shared.policy(deadline, "test", Arc::default(), None);
         let mut get = request(Method::GET);
         assert!(
             policy
@@ -428,30 +437,50 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_retried_request_is_the_same_request() {
+    async fn a_retried_request_is_the_same_request_headers_and_all() {
         use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let credential = Credential::Authorization("Bearer a-token".into());
         let shared = RetryShared::default();
-        let mut policy = shared.policy(Deadline::NONE, "test", Arc::default());
+        let mut policy = shared.policy(Deadline::NONE, "test", Arc::default(), Some(&credential));
         let mut put = request(Method::PUT);
         *put.body_mut() = super::super::transport::Body::from("{\"a\":1}");
-        put.headers_mut().insert(
-            http::header::ACCEPT,
-            http::HeaderValue::from_static("application/json"),
+        add_headers(&mut put, Some(&credential)).unwrap();
+        let (method, uri, version, headers) = (
+            put.method().clone(),
+            put.uri().clone(),
+            put.version(),
+            put.headers().clone(),
         );
-        let copy =
-            <ExchangeRetry as Policy<PortalRequest, http::Response<()>, AttemptError>>::clone_request(
-                &mut policy,
-                &put,
-            )
-            .unwrap();
-        assert_eq!(copy.method(), put.method());
-        assert_eq!(copy.uri(), put.uri());
-        assert_eq!(copy.version(), put.version());
-        assert_eq!(copy.headers(), put.headers());
-        let body = |request: PortalRequest| async move {
-            request.into_body().collect().await.unwrap().to_bytes()
-        };
-        assert_eq!(body(copy).await, "{\"a\":1}");
-        assert_eq!(body(put).await, "{\"a\":1}");
+        let mut copy = <ExchangeRetry<'_> as Policy<
+            PortalRequest,
+            http::Response<Bytes>,
+            AttemptError,
+        >>::clone_request(&mut policy, &put)
+        .unwrap();
+        assert!(
+            copy.headers().is_empty(),
+            "made before every attempt, for a retry that seldom comes"
+        );
+        // Nothing listens at port 9 of this address: the attempt fails to
+        // connect, which even a write is tried again after.
+        let mut failed = unless_abandoned(Deadline::NONE, Departure::UNWATCHED)
+            .oneshot(put)
+            .await;
+        assert!(policy.retry(&mut copy, &mut failed).is_some(), "{failed:?}");
+        assert_eq!(copy.method(), method);
+        assert_eq!(copy.uri(), &uri);
+        assert_eq!(copy.version(), version);
+        assert_eq!(copy.headers(), &headers);
+        assert_eq!(
+            headers.len(),
+            4,
+            "credential, User-Agent, Content-Type, Accept"
+        );
+        assert!(copy.headers()[http::header::AUTHORIZATION].is_sensitive());
+        assert_eq!(
+            copy.into_body().collect().await.unwrap().to_bytes(),
+            "{\"a\":1}"
+        );
     }
 }

@@ -204,8 +204,8 @@ pub(super) fn json_body(body: &impl Serialize) -> Result<Vec<u8>, PortalError> {
         .map_err(|error| PortalError::Unreachable(format!("request body not encodable: {error}")))
 }
 
-/// Adds every header of an exchange once it holds a connection permit (and
-/// before the retry policy copies it): the caller's
+/// Adds every header of an exchange once it holds a connection permit, and
+/// to each retry's copy when it is sent (see `retry`): the caller's
 /// credential (sensitive, so it never shows in debug output), `User-Agent`,
 /// `Accept`, `Content-Type` for a body (always JSON), and the trace context.
 pub(super) fn add_headers(

@@ -172,8 +172,10 @@ async fn a_read_answered_503_is_tried_again_and_a_write_is_not() {
     let gets = gateway.portal_requests_of("GET");
     assert_eq!(gets.len(), 2);
     // The attempt tried again carries every header the first one did: the
-    // caller's credential, the trace context and the request id.
-    for name in ["authorization", "accept", "traceparent", "x-request-id"] {
+    // caller's credential, the request id, and the same trace, with a span
+    // id of its own (it is another request; W3C Trace Context's parent-id
+    // names the request).
+    for name in ["authorization", "accept", "x-request-id"] {
         let first = gets[0].header(name);
         assert!(first.is_some(), "the first attempt has no {name}");
         assert_eq!(
@@ -182,6 +184,17 @@ async fn a_read_answered_503_is_tried_again_and_a_write_is_not() {
             "{name} differs when tried again"
         );
     }
+    let trace_of = |get: &portal_sim::RecordedRequest| {
+        let traceparent = get.header("traceparent").expect("a traceparent");
+        let parts: Vec<String> = traceparent.split('-').map(str::to_owned).collect();
+        assert_eq!(parts.len(), 4, "{traceparent}");
+        (parts[1].clone(), parts[3].clone())
+    };
+    assert_eq!(
+        trace_of(&gets[1]),
+        trace_of(&gets[0]),
+        "another trace when tried again"
+    );
     assert!(
         gets.iter().all(|get| get.header("content-type").is_none()),
         "a GET has no body, so no Content-Type"
