@@ -40,6 +40,8 @@ const CONCURRENCY: usize = 16;
 const SYNC_ITEMS: usize = 64;
 /// How long a starting gateway may take to answer its first call.
 const START_WITHIN: Duration = Duration::from_secs(30);
+/// How long a gateway told to stop may take to exit, its calls drained.
+const STOP_WITHIN: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -286,8 +288,9 @@ fn expect<T>(code: Code, answer: Result<T, tonic::Status>) -> Result<(), String>
 struct Running(Option<Child>);
 
 impl Running {
-    /// SIGTERM, then waits; the gateway must exit cleanly for its profile
-    /// to be written.
+    /// SIGTERM, then waits (at most `STOP_WITHIN`, so that a gateway that
+    /// never exits cannot hang the image's build); the gateway must exit
+    /// cleanly for its profile to be written.
     fn stop(&mut self) -> Result<(), String> {
         let Some(mut child) = self.0.take() else {
             return Ok(());
@@ -299,9 +302,19 @@ impl Running {
         if !signalled.success() {
             return Err("kill -TERM failed".to_owned());
         }
-        let exit = child
-            .wait()
-            .map_err(|error| format!("waiting for the gateway: {error}"))?;
+        let asked = Instant::now();
+        let exit = loop {
+            match child.try_wait() {
+                Ok(Some(exit)) => break exit,
+                Ok(None) if asked.elapsed() > STOP_WITHIN => {
+                    // Dropped with the child in it: killed.
+                    self.0 = Some(child);
+                    return Err(format!("the gateway did not exit within {STOP_WITHIN:?}"));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(error) => return Err(format!("waiting for the gateway: {error}")),
+            }
+        };
         if exit.success() {
             Ok(())
         } else {
